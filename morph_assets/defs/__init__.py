@@ -1,0 +1,1 @@
+"""Dagster wiring, one folder per stage; each stage module exposes ``defs``."""

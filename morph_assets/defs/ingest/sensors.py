@@ -1,0 +1,68 @@
+"""Automation: register plate folders as they arrive and ingest each in its own runs."""
+
+
+import json
+
+import dagster as dg
+
+from morph_assets.defs.ingest.jobs import plate_layout_job, plate_wells_job
+from morph_assets.defs.partitions import plate_range_tags, plates_partitions
+from morph_assets.lib.naming import NamingError, validate_barcode
+from morph_assets.lib.plates import PlateError, discover_plate_folders, is_plate_complete, latest_modification, read_plate
+from morph_assets.resources import LakeResource
+
+
+def plate_run_requests(plate: str, key_suffix: str) -> list[dg.RunRequest]:
+    """The two runs that ingest one plate: its layout, and all its wells in one range run."""
+    return [
+        dg.RunRequest(run_key=f"{plate}:layout:{key_suffix}", job_name=plate_layout_job.name, partition_key=plate),
+        dg.RunRequest(run_key=f"{plate}:wells:{key_suffix}", job_name=plate_wells_job.name, tags=plate_range_tags(plate)),
+    ]
+
+
+@dg.sensor(
+    jobs=[plate_layout_job, plate_wells_job],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Registers each complete, valid plate folder under the source root as a new 'plates' "
+    "partition and requests its ingestion. Known plates are never re-added; invalid folders are logged once.",
+)
+def new_plate_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
+    """Look for new plate folders; the cursor remembers invalid folders until they change."""
+    known = set(context.instance.get_dynamic_partitions(plates_partitions.name))
+    rejected: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
+    new_plates: list[tuple[str, float]] = []
+    for folder in discover_plate_folders(lake.source()):
+        if folder.name in known:
+            continue
+        try:
+            validate_barcode(folder.name)
+        except NamingError as error:
+            if folder.name not in rejected:
+                context.log.warning(f"skipping {folder}: {error}")
+            rejected[folder.name] = float("inf")  # the name will never become valid
+            continue
+        if not is_plate_complete(folder, quiet_seconds=lake.quiet_minutes * 60):
+            context.log.info(f"{folder}: still being written (no marker, changed in the last {lake.quiet_minutes:g} min)")
+            continue
+        modified = latest_modification(folder)
+        if rejected.get(folder.name, -1.0) >= modified:
+            continue  # already reported, unchanged since
+        try:
+            read_plate(folder)
+        except PlateError as error:
+            context.log.warning(f"skipping invalid plate folder: {error}")
+            rejected[folder.name] = modified
+            continue
+        rejected.pop(folder.name, None)
+        new_plates.append((folder.name, modified))
+    cursor = json.dumps(rejected, sort_keys=True)
+    if not new_plates:
+        return dg.SensorResult(skip_reason=dg.SkipReason("no new complete plate folder"), cursor=cursor)
+    context.log.info(f"registering plate(s) {[plate for plate, _ in new_plates]}")
+    return dg.SensorResult(
+        dynamic_partitions_requests=[plates_partitions.build_add_request([plate for plate, _ in new_plates])],
+        run_requests=[request for plate, modified in new_plates for request in plate_run_requests(plate, f"{modified:.0f}")],
+        cursor=cursor,
+    )
+

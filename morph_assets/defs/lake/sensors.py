@@ -1,0 +1,23 @@
+"""Rebuild the SQL views after every successful ingest run, so new tables become queryable."""
+
+
+import dagster as dg
+
+from morph_assets.defs.ingest.jobs import plate_layout_job, plate_wells_job
+
+lake_views_job = dg.define_asset_job(
+    "lake_views_job", selection=dg.AssetSelection.assets("lake_views"),
+    description="Rebuild the DuckDB views of the lake from dbt_style_sql/.",
+)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[plate_layout_job, plate_wells_job],
+    request_job=lake_views_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After an ingest run succeeds, rebuild the lake's DuckDB views.",
+)
+def refresh_views_after_ingest(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    """One view rebuild per successful ingest run."""
+    return dg.RunRequest(run_key=f"views-after-{context.dagster_run.run_id}")

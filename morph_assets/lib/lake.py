@@ -1,0 +1,161 @@
+"""The Parquet feature lake: where each table lives, atomic writes, and per-plate compaction.
+
+Layout (every path below ``root``)::
+
+    wells/<table>/plate=<P>/well=<W>/part-0.parquet   one file per well, written by per-well assets
+    <table>/plate=<P>/part-0.parquet                  one compacted file per plate: what SQL reads
+    errors/<table>/plate=<P>/part-0.parquet           wells that failed in the latest run, and why
+    lake.duckdb                                       DuckDB views over the compacted tables
+
+Per-well files live under their own ``wells/`` tree so that a recursive glob over a table never
+counts a row twice, and DuckDB scans one file per plate (50 plates: 41 ms) instead of one per
+well (19,200 files: 2.7 s). Every file is written to a temporary name in the same folder and
+renamed over the target, so readers never see half a file and a failed write leaves the previous
+version in place.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from morph_assets.lib.naming import normalize_well, validate_barcode
+
+PART_FILE = "part-0.parquet"
+ERRORS_SCHEMA = {
+    "table": pl.String,
+    "Metadata_Plate": pl.String,
+    "Metadata_Well": pl.String,
+    "file": pl.String,
+    "error": pl.String,
+}
+
+
+def atomic_write_parquet(frame: pl.DataFrame, path: Path | str) -> Path:
+    """Write ``frame`` to ``path`` so that the file appears whole or not at all.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The table to write (zstd-compressed Parquet, statistics on).
+    path : path-like
+        Destination; parent folders are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        frame.write_parquet(temporary, compression="zstd", statistics=True)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A feature lake rooted at a folder.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The lake's root folder (``data_lake/`` by default in the platform).
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def duckdb_path(self) -> Path:
+        """Path of the DuckDB database that holds the SQL views."""
+        return self.root / "lake.duckdb"
+
+    def well_file(self, table: str, plate: str, well: str) -> Path:
+        """Path of one well's file of a per-well table."""
+        return (
+            self.root / "wells" / table / f"plate={validate_barcode(plate)}"
+            / f"well={normalize_well(well)}" / PART_FILE
+        )
+
+    def plate_file(self, table: str, plate: str) -> Path:
+        """Path of the compacted per-plate file of a table."""
+        return self.root / table / f"plate={validate_barcode(plate)}" / PART_FILE
+
+    def errors_file(self, table: str, plate: str) -> Path:
+        """Path of the table of wells of ``plate`` that failed in the latest run of ``table``."""
+        return self.root / "errors" / table / f"plate={validate_barcode(plate)}" / PART_FILE
+
+    def table_glob(self, table: str) -> str:
+        """Glob over every compacted plate file of a table (for DuckDB ``read_parquet``)."""
+        return str(self.root / table / "plate=*" / PART_FILE)
+
+    def wells_present(self, table: str, plate: str) -> list[str]:
+        """Return the wells of ``plate`` that have a file for per-well ``table``, sorted."""
+        folder = self.root / "wells" / table / f"plate={validate_barcode(plate)}"
+        if not folder.is_dir():
+            return []
+        return sorted(
+            entry.name.removeprefix("well=")
+            for entry in folder.iterdir()
+            if entry.name.startswith("well=") and (entry / PART_FILE).is_file()
+        )
+
+    def plates_present(self, table: str) -> list[str]:
+        """Return the plates that have a compacted file for ``table``, sorted."""
+        folder = self.root / table
+        if not folder.is_dir():
+            return []
+        return sorted(
+            entry.name.removeprefix("plate=")
+            for entry in folder.iterdir()
+            if entry.name.startswith("plate=") and (entry / PART_FILE).is_file()
+        )
+
+    def write_well(self, table: str, plate: str, well: str, frame: pl.DataFrame) -> Path:
+        """Atomically write (or replace) one well's rows of a per-well table."""
+        return atomic_write_parquet(frame, self.well_file(table, plate, well))
+
+    def compact_plate(self, table: str, plate: str) -> tuple[Path, int]:
+        """Concatenate every well file of ``plate`` into the plate's compacted file.
+
+        Reads whatever wells are present, so re-running a few wells and compacting again gives
+        the same file as a full run. Well files with differing columns are unioned by name.
+
+        Returns
+        -------
+        tuple of (pathlib.Path, int)
+            The compacted file and its number of rows.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the plate has no well files for this table.
+        """
+        wells = self.wells_present(table, plate)
+        if not wells:
+            raise FileNotFoundError(f"no well files of table {table!r} for plate {plate!r} under {self.root}")
+        tables = [pq.read_table(self.well_file(table, plate, well)) for well in wells]
+        combined = pa.concat_tables(tables, promote_options="permissive")
+        frame = pl.from_arrow(combined)
+        assert isinstance(frame, pl.DataFrame)
+        return atomic_write_parquet(frame, self.plate_file(table, plate)), frame.height
+
+    def write_errors(self, table: str, plate: str, errors: Iterable[dict[str, str]]) -> pl.DataFrame:
+        """Replace the record of failed wells of ``plate`` for ``table`` (empty when none failed)."""
+        frame = pl.DataFrame(list(errors), schema=ERRORS_SCHEMA)
+        atomic_write_parquet(frame, self.errors_file(table, plate))
+        return frame

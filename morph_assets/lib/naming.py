@@ -1,0 +1,205 @@
+"""Well names, plate barcodes and the CPJUMP1 (Opera Phenix / Harmony) image file naming.
+
+CPJUMP1 images are named ``r{row:02d}c{col:02d}f{site:02d}p{plane:02d}-ch{channel}sk1fk1fl1.tiff``,
+e.g. ``r01c01f01p01-ch1sk1fk1fl1.tiff`` is well A01, site 1, plane 1, channel 1 (Mito).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ROW_LETTERS = "ABCDEFGHIJKLMNOP"
+N_ROWS = 16
+N_COLUMNS = 24
+
+#: All 384 wells of a 384-well plate in row-major order: A01, A02, ..., P24.
+WELLS_384: tuple[str, ...] = tuple(
+    f"{row}{col:02d}" for row in ROW_LETTERS for col in range(1, N_COLUMNS + 1)
+)
+
+#: CPJUMP1 channel numbers and the stain each one images (Chandrasekaran et al. 2024).
+CHANNEL_NAMES: dict[int, str] = {
+    1: "Mito",
+    2: "AGP",
+    3: "RNA",
+    4: "ER",
+    5: "DNA",
+    6: "HighZBF",
+    7: "LowZBF",
+    8: "Brightfield",
+}
+#: The five fluorescence channels of Cell Painting, the ones features are measured on.
+FLUORESCENCE_CHANNELS: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+# Plate barcodes become Dagster partition keys and folder names: Dagster does not validate
+# dynamic partition keys, and "|" or "," would break multi-partition keys and the UI.
+_BARCODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+_WELL_PATTERN = re.compile(r"^([A-Pa-p])(\d{1,2})$")
+_IMAGE_PATTERN = re.compile(
+    r"^r(?P<row>\d{2})c(?P<col>\d{2})f(?P<site>\d{2})p(?P<plane>\d{2})"
+    r"-ch(?P<channel>\d+)sk\d+fk\d+fl\d+\.tiff?$",
+    re.IGNORECASE,
+)
+
+
+class NamingError(ValueError):
+    """A well name, plate barcode or image file name that does not follow the conventions."""
+
+
+def validate_barcode(barcode: str) -> str:
+    """Return ``barcode`` unchanged if it is a safe plate barcode, else raise.
+
+    Parameters
+    ----------
+    barcode : str
+        Plate barcode, e.g. ``"BR00116991"``.
+
+    Returns
+    -------
+    str
+        The same barcode.
+
+    Raises
+    ------
+    NamingError
+        If the barcode is empty or holds characters outside ``[A-Za-z0-9_.-]``.
+
+    Examples
+    --------
+    >>> validate_barcode("BR00116991")
+    'BR00116991'
+    """
+    if not isinstance(barcode, str) or not _BARCODE_PATTERN.match(barcode) or barcode in {".", ".."}:
+        raise NamingError(
+            f"plate barcode {barcode!r} is not allowed: use only letters, digits, '_', '.' and '-' "
+            "(it becomes a Dagster partition key and a folder name)"
+        )
+    return barcode
+
+
+def normalize_well(well: str) -> str:
+    """Return the canonical zero-padded name of a 384-well plate well.
+
+    Parameters
+    ----------
+    well : str
+        Well name such as ``"A1"``, ``"a01"`` or ``"P24"``.
+
+    Returns
+    -------
+    str
+        Upper-case, zero-padded name, e.g. ``"A01"``.
+
+    Raises
+    ------
+    NamingError
+        If the name is not a well of a 384-well plate.
+
+    Examples
+    --------
+    >>> normalize_well("b7")
+    'B07'
+    """
+    match = _WELL_PATTERN.match(str(well).strip())
+    if match is None or not 1 <= int(match.group(2)) <= N_COLUMNS:
+        raise NamingError(f"{well!r} is not a well of a 384-well plate (A01..P24)")
+    return f"{match.group(1).upper()}{int(match.group(2)):02d}"
+
+
+def well_to_row_col(well: str) -> tuple[int, int]:
+    """Return the 1-based (row, column) of a well: ``"B03"`` -> ``(2, 3)``."""
+    name = normalize_well(well)
+    return ROW_LETTERS.index(name[0]) + 1, int(name[1:])
+
+
+def row_col_to_well(row: int, col: int) -> str:
+    """Return the well name of a 1-based (row, column): ``(2, 3)`` -> ``"B03"``."""
+    if not (1 <= row <= N_ROWS and 1 <= col <= N_COLUMNS):
+        raise NamingError(f"row {row}, column {col} is outside a 384-well plate (16 x 24)")
+    return f"{ROW_LETTERS[row - 1]}{col:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageName:
+    """The parts of one CPJUMP1 image file name."""
+
+    well: str
+    site: int
+    channel: int
+    plane: int = 1
+
+    def filename(self) -> str:
+        """Return the file name, e.g. ``r01c01f01p01-ch1sk1fk1fl1.tiff``."""
+        return format_image_name(self.well, self.site, self.channel, self.plane)
+
+    def site_prefix(self) -> str:
+        """Return the per-site prefix shared by all channels, e.g. ``r01c01f01p01``."""
+        row, col = well_to_row_col(self.well)
+        return f"r{row:02d}c{col:02d}f{self.site:02d}p{self.plane:02d}"
+
+
+def format_image_name(well: str, site: int, channel: int, plane: int = 1) -> str:
+    """Return the CPJUMP1 file name of one image.
+
+    Parameters
+    ----------
+    well : str
+        Well name, e.g. ``"A01"``.
+    site : int
+        1-based field of view within the well.
+    channel : int
+        1-based channel number (1 Mito, 2 AGP, 3 RNA, 4 ER, 5 DNA, 6-8 brightfield).
+    plane : int, optional
+        1-based z-plane, by default 1.
+
+    Returns
+    -------
+    str
+        The file name.
+
+    Examples
+    --------
+    >>> format_image_name("A01", 1, 1)
+    'r01c01f01p01-ch1sk1fk1fl1.tiff'
+    """
+    row, col = well_to_row_col(well)
+    for label, value in (("site", site), ("channel", channel), ("plane", plane)):
+        if not 1 <= int(value) <= 99:
+            raise NamingError(f"{label} {value} must be between 1 and 99")
+    return f"r{row:02d}c{col:02d}f{site:02d}p{plane:02d}-ch{channel}sk1fk1fl1.tiff"
+
+
+def parse_image_name(filename: str) -> ImageName:
+    """Parse a CPJUMP1 image file name.
+
+    Parameters
+    ----------
+    filename : str
+        A file name (not a path), e.g. ``"r01c01f01p01-ch1sk1fk1fl1.tiff"``.
+
+    Returns
+    -------
+    ImageName
+        Well, site, channel and plane.
+
+    Raises
+    ------
+    NamingError
+        If the name does not follow the pattern or names a well outside the plate.
+
+    Examples
+    --------
+    >>> parse_image_name("r02c03f04p01-ch5sk1fk1fl1.tiff")
+    ImageName(well='B03', site=4, channel=5, plane=1)
+    """
+    match = _IMAGE_PATTERN.match(filename)
+    if match is None:
+        raise NamingError(
+            f"{filename!r} does not follow the CPJUMP1 naming r<row>c<col>f<site>p<plane>-ch<n>sk1fk1fl1.tiff"
+        )
+    well = row_col_to_well(int(match["row"]), int(match["col"]))
+    site, channel, plane = int(match["site"]), int(match["channel"]), int(match["plane"])
+    if site < 1 or channel < 1 or plane < 1:
+        raise NamingError(f"{filename!r}: site, channel and plane numbers start at 1")
+    return ImageName(well=well, site=site, channel=channel, plane=plane)
