@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def summary(started: float) -> None:
     ])
     with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, tbl_rows=100, tbl_width_chars=200):
         print("\nPlates\n" + str(status))
-        print("\nRows per table (DuckDB views in data_lake/lake.duckdb)\n" + str(rows))
+        print(f"\nRows per table (DuckDB views in {default_lake_root() / 'lake.duckdb'})\n" + str(rows))
     _say(f"{status.height} plates, {int(status['wells_ingested'].sum())} wells, {int(status['images'].sum())} images "
          f"ingested; {int(status['wells_failed'].sum())} wells failed; wall time {time.perf_counter() - started:.0f} s")
     print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000;  "
@@ -161,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=50)
     args = parser.parse_args(argv)
+    # Beta/preview notices about Dagster's own API (backfill policies) are for us, not for users.
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
 
     if args.command == "sql":
         with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=False):

@@ -5,8 +5,14 @@ import dagster as dg
 from morph_assets.defs import ingest, lake
 from morph_assets.resources import LakeResource
 
-defs = dg.Definitions.merge(
-    ingest.defs,
-    lake.defs,
-    dg.Definitions(resources={"lake": LakeResource()}),
-)
+
+def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitions:
+    """All stages with one lake resource (tests pass one pointing at a temporary lake)."""
+    return dg.Definitions.merge(
+        ingest.defs,
+        lake.defs,
+        dg.Definitions(resources={"lake": lake_resource or LakeResource()}),
+    )
+
+
+defs = build_definitions()

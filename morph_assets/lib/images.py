@@ -70,6 +70,8 @@ def read_image(path: Path | str) -> np.ndarray:
     except Exception as error:  # tifffile raises many types for truncated or foreign files
         raise ImageReadError(path, f"not a readable TIFF ({type(error).__name__}: {error})") from error
     image = np.asarray(image)
+    if image.size == 0:
+        raise ImageReadError(path, "holds no pixel data (truncated or corrupt TIFF)")
     if image.ndim == 3 and image.shape[0] == 1:
         image = image[0]
     if image.ndim != 2:

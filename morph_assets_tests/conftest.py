@@ -1,0 +1,41 @@
+"""Shared fixtures: small synthetic plates generated once per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
+
+#: Two replicate plates, four wells (A02 is a DMSO well in JUMP-Target-1), two 96 px sites each.
+SMALL_WELLS = ("A01", "A02", "A03", "B01")
+
+
+@pytest.fixture(scope="session")
+def small_config() -> SyntheticConfig:
+    """A tiny CPJUMP1-shaped set: 2 plates x 4 wells x 2 sites x 5 channels of 96 x 96 px."""
+    return SyntheticConfig(n_plates=2, wells=SMALL_WELLS, sites_per_well=2, image_size=96, seed=7)
+
+
+@pytest.fixture(scope="session")
+def pristine_source(tmp_path_factory: pytest.TempPathFactory, small_config: SyntheticConfig) -> Path:
+    """Generated plate folders, shared read-only by every test (copy before changing)."""
+    root = tmp_path_factory.mktemp("pristine_source")
+    generate_plates(small_config, root)
+    return root
+
+
+@pytest.fixture()
+def source_root(tmp_path: Path, pristine_source: Path) -> Path:
+    """A private, writable copy of the generated plate folders."""
+    copy = tmp_path / "source"
+    shutil.copytree(pristine_source, copy)
+    return copy
+
+
+@pytest.fixture()
+def lake_root(tmp_path: Path) -> Path:
+    """An empty lake root."""
+    return tmp_path / "lake"

@@ -1,0 +1,32 @@
+"""Helpers for running the platform's Dagster jobs in-process against a temporary lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from morph_assets.definitions import build_definitions
+from morph_assets.defs.partitions import plate_range_tags
+from morph_assets.resources import LakeResource
+
+
+def definitions_for(lake_root: Path, source_root: Path, workers: int = 1) -> dg.Definitions:
+    """The platform's definitions with the lake resource pointed at temporary folders."""
+    return build_definitions(LakeResource(lake_root=str(lake_root), source_root=str(source_root), workers=workers))
+
+
+def ingest_plate(defs: dg.Definitions, instance: dg.DagsterInstance, plate: str) -> tuple:
+    """Register ``plate`` and run its layout job and its single-run wells job, as the sensor asks."""
+    if plate not in instance.get_dynamic_partitions("plates"):
+        instance.add_dynamic_partitions("plates", [plate])
+    layout = defs.resolve_job_def("plate_layout_job").execute_in_process(
+        instance=instance, partition_key=plate, raise_on_error=False)
+    wells = defs.resolve_job_def("plate_wells_job").execute_in_process(
+        instance=instance, tags=plate_range_tags(plate), raise_on_error=False)
+    return layout, wells
+
+
+def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
+    """The asset check evaluations of a run, by check name."""
+    return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}

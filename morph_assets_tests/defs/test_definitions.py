@@ -1,0 +1,27 @@
+"""The code location loads and has the shape the platform promises."""
+
+import dagster as dg
+
+from morph_assets.definitions import defs
+from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
+
+
+def test_definitions_load_and_list_assets_checks_jobs_sensors_schedules():
+    repository = defs.get_repository_def()
+    keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
+    assert {"plate_layout", "raw_images", "lake_views"} <= keys
+    assert {"plate_layout_job", "plate_wells_job", "lake_views_job"} <= {job.name for job in repository.get_all_jobs()}
+    assert {sensor.name for sensor in repository.sensor_defs} == {"new_plate_sensor", "refresh_views_after_ingest"}
+    assert [schedule.name for schedule in repository.schedule_defs] == ["incomplete_plates_schedule"]
+    checks = {key.name for key in repository.asset_graph.asset_check_keys}
+    assert {"dmso_wells_present", "all_wells_ingested", "image_qc"} <= checks
+
+
+def test_partitions_are_plate_by_well_with_single_run_backfills():
+    graph = defs.resolve_asset_graph()
+    raw_images = graph.get(dg.AssetKey("raw_images"))
+    assert raw_images.partitions_def == plate_well_partitions
+    assert raw_images.backfill_policy == dg.BackfillPolicy.single_run()
+    assert graph.get(dg.AssetKey("plate_layout")).partitions_def == plates_partitions
+    assert plate_well_partitions.partitions_defs[1].partitions_def.get_partition_keys()[:2] == ["A01", "A02"]
+    assert len(plate_well_partitions.partitions_defs[1].partitions_def.get_partition_keys()) == 384

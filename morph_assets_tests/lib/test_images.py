@@ -1,0 +1,189 @@
+"""Tests of image reading and per-image pixel statistics and focus."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage
+
+from morph_assets.lib.images import (
+    PIXEL_STATISTICS,
+    ImageReadError,
+    pixel_statistics,
+    power_log_log_slope,
+    read_image,
+    saturation_value,
+)
+
+
+def _power_law_field(exponent: float, size: int = 128, seed: int = 0) -> np.ndarray:
+    """A random field whose power spectrum falls as ``f**-exponent`` (random phases)."""
+    rng = np.random.default_rng(seed)
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.fftfreq(size)[None, :]
+    radius = np.hypot(fy, fx)
+    radius[0, 0] = 1.0
+    amplitude = radius ** (-exponent / 2.0)
+    amplitude[0, 0] = 0.0
+    noise = rng.normal(size=(size, size)) + 1j * rng.normal(size=(size, size))
+    return np.real(np.fft.ifft2(noise * amplitude))
+
+
+def test_read_image_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    for dtype in (np.uint8, np.uint16, np.float32):
+        image = (rng.random((24, 32)) * 200).astype(dtype)
+        path = tmp_path / f"image-{np.dtype(dtype).name}.tiff"
+        tifffile.imwrite(path, image)
+        read = read_image(path)
+        assert read.dtype == image.dtype
+        np.testing.assert_array_equal(read, image)
+
+
+def test_read_image_single_plane_stack_is_squeezed(tmp_path):
+    image = np.arange(16 * 16, dtype=np.uint16).reshape(1, 16, 16)
+    path = tmp_path / "one.tiff"
+    tifffile.imwrite(path, image)
+    np.testing.assert_array_equal(read_image(path), image[0])
+
+
+def _assert_read_error(path, fragment):
+    with pytest.raises(ImageReadError) as caught:
+        read_image(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert fragment in str(caught.value)
+    assert caught.value.path == str(path)
+    return caught.value
+
+
+def test_read_image_truncated(tmp_path):
+    path = tmp_path / "truncated.tiff"
+    tifffile.imwrite(path, np.random.default_rng(2).integers(0, 4000, (64, 64), dtype=np.uint16))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    _assert_read_error(path, "not a readable TIFF")
+
+
+def test_read_image_corrupt_header(tmp_path):
+    path = tmp_path / "corrupt.tiff"
+    path.write_bytes(b"II*\x00" + b"\xff" * 60)
+    # tifffile reads a page-less file as an empty array, so this is reported as a shape problem.
+    _assert_read_error(path, "")
+
+
+def test_read_image_not_a_tiff(tmp_path):
+    path = tmp_path / "image.tiff"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    _assert_read_error(path, "not a readable TIFF")
+
+
+def test_read_image_missing(tmp_path):
+    _assert_read_error(tmp_path / "absent.tiff", "file not found")
+
+
+def test_read_image_stack(tmp_path):
+    path = tmp_path / "stack.tiff"
+    tifffile.imwrite(path, np.zeros((3, 16, 16), dtype=np.uint16), photometric="minisblack")
+    _assert_read_error(path, "expected one 2-D plane, found an array of shape (3, 16, 16)")
+
+
+def test_read_image_too_small(tmp_path):
+    path = tmp_path / "tiny.tiff"
+    tifffile.imwrite(path, np.zeros((4, 16), dtype=np.uint16))
+    _assert_read_error(path, "too small")
+
+
+def test_image_read_error_pickles():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(ImageReadError("/a/b.tiff", "broken")))
+    assert (error.path, error.reason, str(error)) == ("/a/b.tiff", "broken", "/a/b.tiff: broken")
+
+
+def test_pixel_statistics_against_numpy():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 65536, size=(50, 70), dtype=np.uint16)
+    image[0, :7] = 65535
+    stats = pixel_statistics(image)
+    assert list(stats) == list(PIXEL_STATISTICS)
+    as_float = image.astype(np.float64)
+    assert stats["mean_intensity"] == pytest.approx(as_float.mean(), rel=1e-12)
+    assert stats["std_intensity"] == pytest.approx(np.std(as_float), rel=1e-12)
+    assert stats["min_intensity"] == float(image.min())
+    assert stats["max_intensity"] == 65535.0
+    assert stats["saturated_fraction"] == np.count_nonzero(image == 65535) / image.size
+    assert stats["power_log_log_slope"] == power_log_log_slope(image)
+    assert all(isinstance(value, float) for value in stats.values())
+
+
+def test_pixel_statistics_mean_does_not_overflow():
+    image = np.full((16, 16), 65535, dtype=np.uint16)
+    stats = pixel_statistics(image)
+    assert stats["mean_intensity"] == 65535.0
+    assert stats["saturated_fraction"] == 1.0
+    assert np.isnan(stats["power_log_log_slope"])
+
+
+@pytest.mark.parametrize(
+    ("dtype", "saturated"), [(np.uint16, 65535), (np.uint8, 255), (np.float32, 1.0), (np.float64, 1.0)]
+)
+def test_saturated_fraction(dtype, saturated):
+    assert saturation_value(np.dtype(dtype)) == float(saturated)
+    image = np.zeros((20, 20), dtype=dtype)
+    image[:3, :] = saturated  # 60 of 400 pixels
+    image[3, 0] = saturated - (1 if np.issubdtype(dtype, np.integer) else 0.01)  # almost, not saturated
+    assert pixel_statistics(image)["saturated_fraction"] == pytest.approx(60 / 400)
+
+
+@pytest.mark.parametrize("exponent", [1.0, 2.0, 3.0])
+def test_power_log_log_slope_recovers_exponent(exponent):
+    for seed in (0, 1):
+        field = _power_law_field(exponent, seed=seed)
+        assert power_log_log_slope(field) == pytest.approx(-exponent, abs=0.15)
+
+
+def test_power_log_log_slope_independent_of_offset_and_gain():
+    field = _power_law_field(2.0, seed=5)
+    assert power_log_log_slope(field * 37 + 1000) == pytest.approx(power_log_log_slope(field), abs=1e-9)
+
+
+def test_power_log_log_slope_white_noise_is_flat():
+    noise = np.random.default_rng(4).normal(size=(128, 96))
+    assert abs(power_log_log_slope(noise)) < 0.1
+
+
+def _slopes_under_blur(image, sigmas):
+    return [power_log_log_slope(ndimage.gaussian_filter(image, sigma) if sigma else image) for sigma in sigmas]
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_power_log_log_slope_decreases_with_blur(periodic):
+    # periodic: the whole synthetic field; non-periodic: a crop, like a real camera frame.
+    image = _power_law_field(1.0, seed=6) if periodic else _power_law_field(1.0, size=256, seed=6)[:128, :128]
+    slopes = _slopes_under_blur(image, (0, 0.5, 1.0, 1.5))
+    assert all(later < earlier for earlier, later in zip(slopes, slopes[1:])), slopes
+    assert slopes[-1] < slopes[0] - 1.5
+
+
+@pytest.mark.xfail(
+    reason="images.py power_log_log_slope takes the FFT of the unwindowed image: the jump between "
+    "opposite borders of a non-periodic image leaks ~f**-2 power into every bin, so for blur "
+    "sigma >= ~2 px the slope saturates near -3.3 and then rises again (heavier blur looks sharper)",
+    strict=True,
+)
+def test_power_log_log_slope_keeps_decreasing_under_heavy_blur():
+    image = _power_law_field(1.0, size=256, seed=6)[:128, :128]
+    slopes = _slopes_under_blur(image, (1.5, 2.0, 3.0, 4.0))
+    assert all(later < earlier for earlier, later in zip(slopes, slopes[1:])), slopes
+
+
+def test_power_log_log_slope_on_integer_image():
+    field = _power_law_field(2.0, seed=8)
+    scaled = ((field - field.min()) / np.ptp(field) * 60000).astype(np.uint16)
+    assert power_log_log_slope(scaled) == pytest.approx(-2.0, abs=0.15)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float64])
+def test_power_log_log_slope_constant_is_nan(dtype):
+    assert np.isnan(power_log_log_slope(np.full((32, 32), 7, dtype=dtype)))

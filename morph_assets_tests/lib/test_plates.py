@@ -1,0 +1,303 @@
+"""Tests of plate folders: indexing, per-well problems, plate-level errors, completeness."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from morph_assets.lib.naming import CHANNEL_NAMES, WELLS_384, format_image_name
+from morph_assets.lib.plates import (
+    COMPLETION_MARKER,
+    IMAGE_INDEX_SCHEMA,
+    PlateError,
+    discover_plate_folders,
+    is_plate_complete,
+    read_plate,
+)
+from morph_assets_tests.conftest import SMALL_WELLS
+
+PLATE = "SYNJT0001"
+SITES = (1, 2)
+CHANNELS = (1, 2, 3, 4, 5)
+
+
+def _problems(index, well):
+    return index.problems_by_well().get(well, [])
+
+
+def test_read_generated_plate(pristine_source):
+    folder = pristine_source / PLATE
+    index = read_plate(folder)
+    assert index.barcode == PLATE
+    assert index.folder == folder
+    assert index.problems == ()
+    assert index.layout.height == 384
+    assert sorted(index.layout["Metadata_Well"]) == sorted(WELLS_384)
+    assert set(index.layout["Metadata_Plate"]) == {PLATE}
+    assert index.layout.filter(pl.col("Metadata_control_type") == "negcon").height == 64
+    assert dict(index.images.schema) == IMAGE_INDEX_SCHEMA
+    assert index.images.height == len(SMALL_WELLS) * len(SITES) * len(CHANNELS)
+    assert set(index.images["Metadata_Plate"]) == {PLATE}
+    assert index.wells() == sorted(SMALL_WELLS)
+    expected = {
+        (well, site, channel, CHANNEL_NAMES[channel], str(folder / "Images" / format_image_name(well, site, channel)))
+        for well in SMALL_WELLS
+        for site in SITES
+        for channel in CHANNELS
+    }
+    got = set(index.images.select("Metadata_Well", "Metadata_Site", "channel", "channel_name", "path").iter_rows())
+    assert got == expected
+    assert {name for _, _, _, name, _ in got} == {"Mito", "AGP", "RNA", "ER", "DNA"}
+    well = index.well_images("A02")
+    assert well.height == 10
+    assert well.select("Metadata_Site", "channel").rows() == [(s, c) for s in SITES for c in CHANNELS]
+
+
+def _check_other_wells_usable(index, bad_well):
+    others = sorted(set(SMALL_WELLS) - {bad_well})
+    assert index.wells() == others
+    for well in others:
+        assert index.well_images(well).height == len(SITES) * len(CHANNELS)
+        assert not _problems(index, well)
+
+
+def test_missing_channel_file(source_root):
+    folder = source_root / PLATE
+    missing = folder / "Images" / format_image_name("A03", 2, 4)
+    missing.unlink()
+    index = read_plate(folder)
+    _check_other_wells_usable(index, "A03")
+    [problem] = _problems(index, "A03")
+    assert "site 2 is missing channel(s) ch4 (ER)" in problem.error
+    assert Path(problem.file).parent == folder / "Images"
+    assert Path(problem.file).name.startswith("r01c03f02")
+
+
+def test_duplicate_file(source_root):
+    folder = source_root / PLATE
+    original = folder / "Images" / format_image_name("B01", 1, 2)
+    duplicate = original.with_suffix(".tif")
+    shutil.copyfile(original, duplicate)
+    index = read_plate(folder)
+    _check_other_wells_usable(index, "B01")
+    [problem] = _problems(index, "B01")
+    assert "site 1 channel 2 has 2 files" in problem.error
+    assert str(original) in problem.error and str(duplicate) in problem.error
+    assert problem.file in {str(original), str(duplicate)}
+
+
+def test_well_not_in_platemap(source_root):
+    folder = source_root / PLATE
+    platemap = folder / "platemap.tsv"
+    lines = platemap.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith("A01\t")]
+    assert len(kept) == len(lines) - 1
+    platemap.write_text("".join(kept))
+    index = read_plate(folder)
+    assert index.layout.height == 383
+    _check_other_wells_usable(index, "A01")
+    [problem] = _problems(index, "A01")
+    assert problem.error == "well A01 is not in the platemap"
+    assert Path(problem.file).name.startswith("r01c01")
+
+
+def test_unparseable_tiff_name(source_root):
+    folder = source_root / PLATE
+    stray = folder / "Images" / "overview.tiff"
+    shutil.copyfile(folder / "Images" / format_image_name("A01", 1, 1), stray)
+    (folder / "Images" / "Index.idx.xml").write_text("<xml/>")  # side files are ignored
+    index = read_plate(folder)
+    assert index.wells() == sorted(SMALL_WELLS)
+    assert index.images.height == 40
+    [problem] = index.problems
+    assert problem.well is None
+    assert problem.file == str(stray)
+    assert "does not follow the CPJUMP1 naming" in problem.error
+    assert index.problems_by_well() == {None: [problem]}
+    record = problem.as_record("raw_images", PLATE)
+    assert record == {"table": "raw_images", "Metadata_Plate": PLATE, "Metadata_Well": None, "file": str(stray), "error": problem.error}
+
+
+def test_other_planes_are_ignored(source_root):
+    folder = source_root / PLATE
+    source = folder / "Images" / format_image_name("A01", 1, 1)
+    shutil.copyfile(source, folder / "Images" / format_image_name("A01", 1, 1, plane=2))
+    index = read_plate(folder)
+    assert index.problems == ()
+    assert index.images.height == 40
+
+
+@pytest.mark.parametrize("name", ["BAD|PLATE", "bad plate"])
+def test_bad_barcode_folder(source_root, name):
+    folder = source_root / name
+    (source_root / PLATE).rename(folder)
+    with pytest.raises(PlateError, match="is not allowed") as caught:
+        read_plate(folder)
+    assert str(folder) in str(caught.value)
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(PlateError, match="not a folder"):
+        read_plate(tmp_path / "SYNJT9999")
+
+
+@pytest.mark.parametrize(("name", "what"), [("platemap.tsv", "platemap"), ("compound_metadata.tsv", "perturbation metadata")])
+def test_missing_layout_file(source_root, name, what):
+    folder = source_root / PLATE
+    (folder / name).unlink()
+    with pytest.raises(PlateError, match=f"no {what} file") as caught:
+        read_plate(folder)
+    assert str(folder) in str(caught.value)
+
+
+def test_platemap_txt_is_accepted(source_root):
+    folder = source_root / PLATE
+    (folder / "platemap.tsv").rename(folder / "platemap.txt")
+    assert read_plate(folder).images.height == 40
+
+
+def test_broken_layout_is_plate_error(source_root):
+    folder = source_root / PLATE
+    with open(folder / "platemap.tsv", "a") as handle:
+        handle.write("A01\tBRD-A86665761-001-01-1\tDMSO\n")
+    with pytest.raises(PlateError, match=r"more than once: \['A01'\]") as caught:
+        read_plate(folder)
+    assert str(folder / "platemap.tsv") in str(caught.value)
+
+
+def test_plate_json_barcode_mismatch(source_root):
+    folder = source_root / PLATE
+    info = json.loads((folder / "plate.json").read_text())
+    info["barcode"] = "SYNJT0002"
+    (folder / "plate.json").write_text(json.dumps(info))
+    with pytest.raises(PlateError, match="'SYNJT0002' does not match the folder name 'SYNJT0001'") as caught:
+        read_plate(folder)
+    assert str(folder / "plate.json") in str(caught.value)
+
+
+def test_plate_json_invalid(source_root):
+    folder = source_root / PLATE
+    (folder / "plate.json").write_text("{not json")
+    with pytest.raises(PlateError, match="not valid JSON") as caught:
+        read_plate(folder)
+    assert str(folder / "plate.json") in str(caught.value)
+
+
+def test_no_images_folder(source_root):
+    folder = source_root / PLATE
+    shutil.rmtree(folder / "Images")
+    with pytest.raises(PlateError, match="no Images/ folder"):
+        read_plate(folder)
+
+
+def test_empty_images_folder(source_root):
+    folder = source_root / PLATE
+    shutil.rmtree(folder / "Images")
+    (folder / "Images").mkdir()
+    with pytest.raises(PlateError, match=r"no usable images found \(0 image files listed\)") as caught:
+        read_plate(folder)
+    assert str(folder) in str(caught.value)
+
+
+def test_all_wells_bad_names_first_problem(source_root):
+    folder = source_root / PLATE
+    platemap = folder / "platemap.tsv"
+    lines = platemap.read_text().splitlines(keepends=True)
+    platemap.write_text("".join(line for line in lines if line[:3] not in SMALL_WELLS))
+    with pytest.raises(PlateError, match="no usable images found .*first problem: well A01 is not in the platemap"):
+        read_plate(folder)
+
+
+def _write_load_data(folder: Path, *, path_style: str) -> Path:
+    stains = [(channel, CHANNEL_NAMES[channel]) for channel in CHANNELS]
+    header = ["Metadata_Plate", "Metadata_Well", "Metadata_Site"]
+    for _, stain in stains:
+        header += [f"FileName_Orig{stain}", f"PathName_Orig{stain}"]
+    path = folder / "load_data.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for well in SMALL_WELLS:
+            for site in SITES:
+                row = [folder.name, well, str(site)]
+                for channel, _ in stains:
+                    directory = str(folder / "Images") if path_style == "absolute" else "Images"
+                    row += [format_image_name(well, site, channel), directory]
+                writer.writerow(row)
+    return path
+
+
+@pytest.mark.parametrize("path_style", ["absolute", "relative"])
+def test_load_data_gives_same_index(source_root, path_style):
+    folder = source_root / PLATE
+    listed = read_plate(folder).images
+    _write_load_data(folder, path_style=path_style)
+    # A file that only LoadData ignores: if the listing were used, it would be a problem.
+    shutil.copyfile(folder / "Images" / format_image_name("A01", 1, 1), folder / "Images" / "stray.tiff")
+    index = read_plate(folder)
+    assert index.problems == ()
+    assert index.images.equals(listed)
+
+
+def test_load_data_plate_mismatch(source_root):
+    folder = source_root / PLATE
+    path = _write_load_data(folder, path_style="relative")
+    path.write_text(path.read_text().replace(f"\n{PLATE},A03", "\nOTHER,A03"))
+    with pytest.raises(PlateError, match=r"Metadata_Plate \['OTHER'\] does not match") as caught:
+        read_plate(folder)
+    assert str(path) in str(caught.value)
+
+
+def test_load_data_unknown_stain_and_missing_columns(source_root):
+    folder = source_root / PLATE
+    path = folder / "load_data.csv"
+    path.write_text("Metadata_Well,Metadata_Site,FileName_OrigFoo\nA01,1,x.tiff\n")
+    with pytest.raises(PlateError, match=r"unknown stain\(s\) \['Foo'\]"):
+        read_plate(folder)
+    path.write_text("Metadata_Well,FileName_OrigDNA\nA01,x.tiff\n")
+    with pytest.raises(PlateError, match="needs Metadata_Well, Metadata_Site"):
+        read_plate(folder)
+
+
+def test_load_data_bad_row_is_a_problem(source_root):
+    folder = source_root / PLATE
+    path = _write_load_data(folder, path_style="relative")
+    with open(path, "a") as handle:
+        handle.write(f"{PLATE},Z99,1" + ",x.tiff,Images" * len(CHANNELS) + "\n")
+    index = read_plate(folder)
+    assert index.wells() == sorted(SMALL_WELLS)
+    [problem] = index.problems
+    assert problem.well is None and problem.file == str(path)
+    assert "Z99" in problem.error
+
+
+def test_is_plate_complete(source_root):
+    folder = source_root / PLATE
+    assert (folder / COMPLETION_MARKER).exists()
+    assert is_plate_complete(folder, quiet_seconds=1e9, now=0.0)
+    (folder / COMPLETION_MARKER).unlink()
+    stamp = 1_700_000_000.0
+    for path in [folder, *folder.rglob("*")]:
+        os.utime(path, (stamp, stamp))
+    assert is_plate_complete(folder, quiet_seconds=60, now=stamp + 60)
+    assert not is_plate_complete(folder, quiet_seconds=60, now=stamp + 59)
+    # A file written later, deep in the folder, restarts the quiet period.
+    os.utime(folder / "Images" / format_image_name("B01", 2, 5), (stamp + 100, stamp + 100))
+    assert not is_plate_complete(folder, quiet_seconds=60, now=stamp + 120)
+    assert is_plate_complete(folder, quiet_seconds=60, now=stamp + 160)
+    # Default "now" is the real clock: files stamped in 2023 have long been quiet.
+    assert is_plate_complete(folder, quiet_seconds=60)
+
+
+def test_discover_plate_folders(tmp_path):
+    for name in ["SYNJT0002", "SYNJT0001", ".hidden", "SYNJT0003.partial-abc123", "zeta"]:
+        (tmp_path / name).mkdir()
+    (tmp_path / "notes.txt").write_text("not a plate")
+    assert discover_plate_folders(tmp_path) == [tmp_path / "SYNJT0001", tmp_path / "SYNJT0002", tmp_path / "zeta"]
+    assert discover_plate_folders(tmp_path / "absent") == []

@@ -1,0 +1,66 @@
+"""Tests of the raw_images table: one well measured and written into the lake."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import tifffile
+
+from morph_assets.lib.images import ImageReadError, power_log_log_slope
+from morph_assets.lib.lake import Lake
+from morph_assets.lib.naming import format_image_name
+from morph_assets.lib.plates import read_plate
+from morph_assets.lib.raw_images import RAW_IMAGES_SCHEMA, TABLE, ingest_well, measure_images
+
+PLATE = "SYNJT0002"
+WELL = "A03"
+
+
+def test_ingest_well(pristine_source, lake_root):
+    index = read_plate(pristine_source / PLATE)
+    image_rows = index.well_images(WELL).to_dicts()
+    assert len(image_rows) == 10
+    rows = ingest_well(WELL, str(lake_root), PLATE, image_rows)
+    assert rows == 10
+    path = Lake(lake_root).well_file(TABLE, PLATE, WELL)
+    written = pl.read_parquet(path)
+    assert dict(written.schema) == RAW_IMAGES_SCHEMA
+    index_columns = ["Metadata_Plate", "Metadata_Well", "Metadata_Site", "channel", "channel_name", "path"]
+    assert written.select(index_columns).equals(index.well_images(WELL).select(index_columns))
+    for record in written.iter_rows(named=True):
+        pixels = tifffile.imread(record["path"])
+        as_float = pixels.astype(np.float64)
+        assert (record["height"], record["width"], record["dtype"]) == (96, 96, str(pixels.dtype))
+        assert record["mean_intensity"] == pytest.approx(as_float.mean(), rel=1e-12)
+        assert record["std_intensity"] == pytest.approx(as_float.std(), rel=1e-12)
+        assert record["min_intensity"] == float(pixels.min())
+        assert record["max_intensity"] == float(pixels.max())
+        saturated = np.iinfo(pixels.dtype).max if pixels.dtype.kind in "ui" else 1.0
+        assert record["saturated_fraction"] == np.count_nonzero(pixels >= saturated) / pixels.size
+        assert record["power_log_log_slope"] == pytest.approx(power_log_log_slope(pixels), rel=1e-12)
+    # The channels differ from each other: the stats were not copied from one image.
+    assert written["mean_intensity"].n_unique() == 10
+
+
+def test_measure_images_empty():
+    frame = measure_images([])
+    assert frame.height == 0 and dict(frame.schema) == RAW_IMAGES_SCHEMA
+
+
+def test_corrupt_image_keeps_previous_file(source_root, lake_root):
+    folder = source_root / PLATE
+    image_rows = read_plate(folder).well_images(WELL).to_dicts()
+    assert ingest_well(WELL, str(lake_root), PLATE, image_rows) == 10
+    path = Lake(lake_root).well_file(TABLE, PLATE, WELL)
+    before = path.read_bytes()
+
+    corrupt = folder / "Images" / format_image_name(WELL, 2, 3)
+    data = corrupt.read_bytes()
+    corrupt.write_bytes(data[: len(data) // 4])
+    with pytest.raises(ImageReadError) as caught:
+        ingest_well(WELL, str(lake_root), PLATE, image_rows)
+    assert caught.value.path == str(corrupt)
+    assert str(corrupt) in str(caught.value)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
