@@ -34,11 +34,11 @@ FLUORESCENCE_CHANNELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 # Plate barcodes become Dagster partition keys and folder names: Dagster does not validate
 # dynamic partition keys, and "|" or "," would break multi-partition keys and the UI.
-_BARCODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
-_WELL_PATTERN = re.compile(r"^([A-Pa-p])(\d{1,2})$")
+_BARCODE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+_WELL_PATTERN = re.compile(r"([A-Pa-p])([0-9]{1,2})")
 _IMAGE_PATTERN = re.compile(
-    r"^r(?P<row>\d{2})c(?P<col>\d{2})f(?P<site>\d{2})p(?P<plane>\d{2})"
-    r"-ch(?P<channel>\d+)sk\d+fk\d+fl\d+\.tiff?$",
+    r"r(?P<row>[0-9]{2})c(?P<col>[0-9]{2})f(?P<site>[0-9]{2})p(?P<plane>[0-9]{2})"
+    r"-ch(?P<channel>[0-9]+)sk[0-9]+fk[0-9]+fl[0-9]+\.tiff?",
     re.IGNORECASE,
 )
 
@@ -70,7 +70,7 @@ def validate_barcode(barcode: str) -> str:
     >>> validate_barcode("BR00116991")
     'BR00116991'
     """
-    if not isinstance(barcode, str) or not _BARCODE_PATTERN.match(barcode) or barcode in {".", ".."}:
+    if not isinstance(barcode, str) or not _BARCODE_PATTERN.fullmatch(barcode) or barcode in {".", ".."}:
         raise NamingError(
             f"plate barcode {barcode!r} is not allowed: use only letters, digits, '_', '.' and '-' "
             "(it becomes a Dagster partition key and a folder name)"
@@ -101,7 +101,7 @@ def normalize_well(well: str) -> str:
     >>> normalize_well("b7")
     'B07'
     """
-    match = _WELL_PATTERN.match(str(well).strip())
+    match = _WELL_PATTERN.fullmatch(str(well).strip())
     if match is None or not 1 <= int(match.group(2)) <= N_COLUMNS:
         raise NamingError(f"{well!r} is not a well of a 384-well plate (A01..P24)")
     return f"{match.group(1).upper()}{int(match.group(2)):02d}"
@@ -193,7 +193,7 @@ def parse_image_name(filename: str) -> ImageName:
     >>> parse_image_name("r02c03f04p01-ch5sk1fk1fl1.tiff")
     ImageName(well='B03', site=4, channel=5, plane=1)
     """
-    match = _IMAGE_PATTERN.match(filename)
+    match = _IMAGE_PATTERN.fullmatch(filename)
     if match is None:
         raise NamingError(
             f"{filename!r} does not follow the CPJUMP1 naming r<row>c<col>f<site>p<plane>-ch<n>sk1fk1fl1.tiff"

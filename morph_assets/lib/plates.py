@@ -123,7 +123,7 @@ def discover_plate_folders(source_root: Path | str) -> list[Path]:
         return []
     return sorted(
         entry for entry in root.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and ".partial" not in entry.name
+        if entry.is_dir() and not entry.name.startswith(".") and ".partial-" not in entry.name
     )
 
 

@@ -132,11 +132,17 @@ def test_validate_barcode_rejects(barcode):
     assert "letters, digits" in message and "partition key" in message
 
 
-@pytest.mark.xfail(
-    reason="naming.py _BARCODE_PATTERN uses '$', which also matches before a trailing newline, "
-    "so 'plate\\n' passes validate_barcode (should use fullmatch or \\Z)",
-    strict=True,
-)
 def test_validate_barcode_rejects_trailing_newline():
     with pytest.raises(NamingError):
         validate_barcode("PLATE1\n")
+
+
+@pytest.mark.parametrize("name", ["r01c01f01p01-ch1sk1fk1fl1.tiff\n", "r01c01f01p01-ch\u0661sk1fk1fl1.tiff"])
+def test_parse_image_name_rejects_trailing_newline_and_non_ascii_digits(name):
+    with pytest.raises(NamingError):
+        parse_image_name(name)
+
+
+def test_normalize_well_rejects_non_ascii_digits():
+    with pytest.raises(NamingError):
+        normalize_well("A\u0661")
