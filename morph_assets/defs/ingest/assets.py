@@ -20,6 +20,7 @@ from morph_assets.lib.lake import atomic_write_parquet
 from morph_assets.lib.layout import NEGATIVE_CONTROL
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.parallel import WellOutcome, map_wells
+from morph_assets.lib.plots import plate_heatmap_png, png_markdown
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate, read_plate_layout
 from morph_assets.resources import LakeResource
 
@@ -142,6 +143,20 @@ def _ingest_plate(context: dg.AssetExecutionContext, lake: LakeResource, plate: 
     }
 
 
+def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
+    """Plate maps of mean intensity per well, one per plate: edge and gradient effects show at once."""
+    pictures = []
+    by_well = (
+        table.filter(pl.col("channel_name") == channel_name)
+        .group_by("Metadata_Plate", "Metadata_Well").agg(pl.col("mean_intensity").mean())
+    )
+    for (plate,), wells in by_well.sort("Metadata_Plate").group_by("Metadata_Plate", maintain_order=True):
+        png = plate_heatmap_png(dict(wells.select("Metadata_Well", "mean_intensity").iter_rows()),
+                                title=f"{plate}: mean {channel_name} intensity per well", colorbar_label="counts")
+        pictures.append(png_markdown(png, f"{plate} {channel_name} plate map"))
+    return "\n\n".join(pictures) if pictures else "no images"
+
+
 @dg.asset(
     partitions_def=plate_well_partitions,
     # One run per plate: Dagster spends seconds per run, which would be minutes per plate per well.
@@ -185,6 +200,7 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
         ).sort("channel")
     )
     errors = pl.concat([summary["errors"] for summary in summaries])
+    heatmaps = _intensity_heatmaps(table)
     run_summary = pl.DataFrame([{key: summary[key] for key in ("plate", "requested", "ingested", "rows", "compacted_rows")}
                                 | {"failed": len(summary["failed_wells"]), "seconds": round(summary["seconds"], 1)}
                                 for summary in summaries])
@@ -198,6 +214,7 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
             "plates": dg.MetadataValue.md(frame_to_markdown(run_summary)),
             "per_channel": dg.MetadataValue.md(frame_to_markdown(per_channel)),
             "preview": dg.MetadataValue.md(frame_to_markdown(table.drop("path").head(10))),
+            "dna_intensity_by_well": dg.MetadataValue.md(heatmaps),
             "lake_paths": dg.MetadataValue.md("\n".join(f"- `{store.plate_file(raw_images_lib.TABLE, p)}`" for p in plates)),
         }
     )

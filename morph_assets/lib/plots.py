@@ -1,0 +1,55 @@
+"""Small figures for Dagster metadata and reports, rendered headless to PNG."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from morph_assets.lib.naming import N_COLUMNS, N_ROWS, ROW_LETTERS, well_to_row_col  # noqa: E402
+
+
+def plate_grid(values: Mapping[str, float]) -> np.ndarray:
+    """Return a (16, 24) array of ``values`` by well, NaN where a well has no value.
+
+    Examples
+    --------
+    >>> grid = plate_grid({"A01": 1.0, "P24": 2.0})
+    >>> float(grid[0, 0]), float(grid[15, 23]), int(np.isnan(grid).sum())
+    (1.0, 2.0, 382)
+    """
+    grid = np.full((N_ROWS, N_COLUMNS), np.nan)
+    for well, value in values.items():
+        row, col = well_to_row_col(well)
+        grid[row - 1, col - 1] = value
+    return grid
+
+
+def plate_heatmap_png(values: Mapping[str, float], *, title: str, colorbar_label: str) -> bytes:
+    """Render a 384-well plate heat map (rows A-P, columns 1-24) as PNG bytes.
+
+    Edge and gradient effects across the plate are what a scientist looks for first.
+    """
+    grid = plate_grid(values)
+    figure, axes = plt.subplots(figsize=(7.5, 4.2), dpi=90)
+    image = axes.imshow(grid, cmap="viridis", aspect="equal")
+    axes.set_xticks(range(N_COLUMNS), [str(col) for col in range(1, N_COLUMNS + 1)], fontsize=6)
+    axes.set_yticks(range(N_ROWS), list(ROW_LETTERS), fontsize=6)
+    axes.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=axes, shrink=0.8).set_label(colorbar_label, fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def png_markdown(png: bytes, alt: str) -> str:
+    """Embed PNG bytes in Markdown (Dagster has no image metadata type; the UI renders this)."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
