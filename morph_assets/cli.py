@@ -98,13 +98,13 @@ def ingest(plates: Sequence[str], *, workers: int | None = None) -> bool:
         run_config["resources"] = {"lake": {"config": {"workers": workers}}}
     ok = True
     for number, plate in enumerate(plates, start=1):
-        _say(f"plate {plate} ({number}/{len(plates)}): layout")
-        layout_run = defs.resolve_job_def("plate_layout_job").execute_in_process(
+        _say(f"plate {plate} ({number}/{len(plates)}): plate-level assets")
+        layout_run = defs.resolve_job_def("plate_job").execute_in_process(
             instance=instance, partition_key=plate, run_config=run_config, raise_on_error=False)
-        _say(f"plate {plate} ({number}/{len(plates)}): wells")
+        _say(f"plate {plate} ({number}/{len(plates)}): well-level assets, one run over the plate")
         wells_run = defs.resolve_job_def("plate_wells_job").execute_in_process(
             instance=instance, tags=plate_range_tags(plate), run_config=run_config, raise_on_error=False)
-        for name, result in (("layout", layout_run), ("wells", wells_run)):
+        for name, result in (("plate-level", layout_run), ("wells", wells_run)):
             if not result.success:
                 ok = False
                 _say(f"plate {plate}: the {name} run FAILED (run id {result.run_id}); see the log above or the Dagster UI")

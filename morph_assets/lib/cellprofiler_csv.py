@@ -80,7 +80,10 @@ def read_cellprofiler_csv(path: str | Path) -> pl.DataFrame:
     bad = [index for index, row in enumerate(body) if len(row) != width]
     if bad:
         raise ValueError(f"{path}: data row {bad[0] + 1} has a different number of fields than the header")
-    frame = pl.DataFrame({name: [row[i] for row in body] for i, name in enumerate(header)}, schema={h: pl.String for h in header})
+    frame = pl.DataFrame(
+        {name: [row[i] for row in body] for i, name in enumerate(header)},
+        schema={name: pl.String for name in header},
+    )
     return _typed(frame)
 
 

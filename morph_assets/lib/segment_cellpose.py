@@ -488,6 +488,45 @@ def _mean_ap(truth: Sequence[np.ndarray], predicted: Sequence[np.ndarray]) -> fl
     return float(np.mean(ap[:, 0]))
 
 
+def _recalibrate_batchnorm(
+    net: Any, images: Sequence[np.ndarray], channels: list[int], channel_axis: int | None
+) -> None:
+    """Recompute the BatchNorm running statistics as exact averages over the training sites.
+
+    With the few hundred optimisation steps a CPU can afford, the exponential running averages
+    lag far behind the weights, and the network in eval mode then predicts nothing (held-out
+    losses of 1e4 and more while the training loss falls). One forward pass per training site,
+    in training mode without gradients and with cumulative averaging, fixes the statistics
+    without changing a weight.
+    """
+    import torch
+    from cellpose import transforms
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or not images:
+        return
+    momenta = [m.momentum for m in norms]
+    scale = float(net.diam_mean.item()) / max(float(net.diam_labels.item()), 1e-3)
+    device = next(net.parameters()).device
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    net.train()
+    try:
+        with torch.no_grad():
+            for image in images:
+                x = transforms.convert_image(image, channels, channel_axis=channel_axis, nchan=2)
+                x = transforms.normalize_img(x.astype(np.float32), axis=-1)
+                x = transforms.resize_image(x, rsz=scale)
+                height, width = (max(16, side // 16 * 16) for side in x.shape[:2])
+                x = np.ascontiguousarray(x[:height, :width].transpose(2, 0, 1)[None], np.float32)
+                net(torch.from_numpy(x).to(device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        net.eval()
+
+
 def _train_one(
     name: str,
     train: tuple[list[np.ndarray], list[np.ndarray]],
@@ -536,6 +575,8 @@ def _train_one(
                 min_train_masks=1,
             )
             diam_labels = float(model.net.diam_labels.item())
+            _recalibrate_batchnorm(model.net, train[0], channels, channel_axis)
+            model.net.save_model(str(path))
     finally:
         np.random.set_state(numpy_state)
     return Path(path), np.asarray(train_losses), np.asarray(test_losses), time.perf_counter() - started, diam_labels

@@ -30,16 +30,23 @@ class SegmentationSettings:
     nucleus_channel : str
         Channel the nuclei are found in.
     cell_channel : str
-        Channel the cell bodies are grown in. ``"RNA"`` by default: on the synthetic plates it
-        fills the whole cytoplasm, brightest near the nucleus and dimmest at the cell edge, so
-        the boundary between touching cells is a valley a seeded watershed follows; AGP (actin
-        at the edges) and ER/Mito (dim outer cytoplasm) scored lower (see the classical tests).
+        Channel the cell bodies are grown in. ``"AGP"`` by default: actin and the plasma
+        membrane concentrate at the cell edge, so the border between touching cells is a ridge
+        the gradient watershed follows. On 16 synthetic 192 px sites AGP gave cell AP@0.5 0.96,
+        against at most 0.60 for RNA, 0.58 for ER and 0.71 for Mito, whose signal fades
+        towards the cell edge.
     nucleus_diameter_range : tuple of float
         Smallest and largest expected nucleus diameter in pixels. Objects outside it are
         discarded, and the classical recipe derives its smoothing and declumping scales from it,
         so the same code serves 96 px test images and 1080 px full-size sites.
     threshold_method : str
-        ``"otsu"`` or ``"minimum_cross_entropy"`` (Li's method, CellProfiler's default).
+        ``"otsu"`` or ``"minimum_cross_entropy"`` (Li's method) for the nuclei. Otsu by default:
+        it puts the nucleus edge where the ground truth has it (mean matched IoU 0.94 against
+        0.80 for minimum cross-entropy, which takes in the blurred halo).
+    cell_threshold_method : str or None
+        The same for the cell foreground; None uses ``threshold_method``. Minimum cross-entropy
+        by default: Otsu, pulled up by the bright cell edges, cuts off the dimmer cell centres
+        (cell AP@0.5 0.63 against 0.96).
     declump : bool
         Split touching nuclei with a seeded watershed.
     discard_border_objects : bool
@@ -71,7 +78,9 @@ class SegmentationSettings:
     def __post_init__(self) -> None:
         low, high = (float(value) for value in self.nucleus_diameter_range)
         if not 0 < low < high:
-            raise ValueError(f"nucleus_diameter_range must be (low, high) with 0 < low < high, got {self.nucleus_diameter_range}")
+            raise ValueError(
+                f"nucleus_diameter_range must be (low, high) with 0 < low < high, got {self.nucleus_diameter_range}"
+            )
         object.__setattr__(self, "nucleus_diameter_range", (low, high))
         for name in ("threshold_method", "cell_threshold_method"):
             method = getattr(self, name)

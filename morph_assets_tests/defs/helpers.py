@@ -17,10 +17,10 @@ def definitions_for(lake_root: Path, source_root: Path, workers: int = 1) -> dg.
 
 
 def ingest_plate(defs: dg.Definitions, instance: dg.DagsterInstance, plate: str) -> tuple:
-    """Register ``plate`` and run its layout job and its single-run wells job, as the sensor asks."""
+    """Register ``plate`` and run its plate-level job, then its single-run wells job, as the sensors do."""
     if plate not in instance.get_dynamic_partitions("plates"):
         instance.add_dynamic_partitions("plates", [plate])
-    layout = defs.resolve_job_def("plate_layout_job").execute_in_process(
+    layout = defs.resolve_job_def("plate_job").execute_in_process(
         instance=instance, partition_key=plate, raise_on_error=False)
     wells = defs.resolve_job_def("plate_wells_job").execute_in_process(
         instance=instance, tags=plate_range_tags(plate), raise_on_error=False)

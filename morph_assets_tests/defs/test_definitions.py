@@ -10,8 +10,8 @@ def test_definitions_load_and_list_assets_checks_jobs_sensors_schedules():
     repository = defs.get_repository_def()
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     assert {"plate_layout", "raw_images", "lake_views"} <= keys
-    assert {"plate_layout_job", "plate_wells_job", "lake_views_job"} <= {job.name for job in repository.get_all_jobs()}
-    assert {sensor.name for sensor in repository.sensor_defs} == {"new_plate_sensor", "refresh_views_after_ingest"}
+    assert {"plate_job", "plate_wells_job", "lake_views_job"} <= {job.name for job in repository.get_all_jobs()}
+    assert {sensor.name for sensor in repository.sensor_defs} == {"new_plate_sensor", "wells_after_plate_assets", "refresh_views_after_ingest"}
     assert [schedule.name for schedule in repository.schedule_defs] == ["incomplete_plates_schedule"]
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert {"dmso_wells_present", "all_wells_ingested", "image_qc"} <= checks

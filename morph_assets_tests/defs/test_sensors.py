@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from morph_assets.defs.ingest.schedules import incomplete_plates_schedule
-from morph_assets.defs.ingest.sensors import new_plate_sensor
+from morph_assets.defs.ingest.sensors import new_plate_sensor, wells_after_plate_assets
 from morph_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.naming import format_image_name
@@ -23,19 +23,13 @@ def _evaluate_sensor(instance, lake: LakeResource, cursor: str | None = None):
     return new_plate_sensor(context)
 
 
-def test_sensor_registers_complete_plates_once_with_one_layout_and_one_range_run_each(source_root: Path, lake_root: Path):
+def test_sensor_registers_complete_plates_once_and_requests_one_plate_run_each(source_root: Path, lake_root: Path):
     lake = LakeResource(lake_root=str(lake_root), source_root=str(source_root))
     with dg.instance_for_test() as instance:
         result = _evaluate_sensor(instance, lake)
         added = result.dynamic_partitions_requests[0]
         assert list(added.partition_keys) == ["SYNJT0001", "SYNJT0002"]
-        by_job = {}
-        for request in result.run_requests:
-            by_job.setdefault(request.job_name, []).append(request)
-        assert [request.partition_key for request in by_job["plate_layout_job"]] == ["SYNJT0001", "SYNJT0002"]
-        wells_runs = by_job["plate_wells_job"]
-        assert [(request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) for request in wells_runs] == [
-            ("SYNJT0001|A01", "SYNJT0001|P24"), ("SYNJT0002|A01", "SYNJT0002|P24")]
+        assert [request.partition_key for request in result.run_requests] == ["SYNJT0001", "SYNJT0002"]
 
         instance.add_dynamic_partitions("plates", ["SYNJT0001", "SYNJT0002"])
         again = _evaluate_sensor(instance, lake, cursor=result.cursor)
@@ -51,7 +45,7 @@ def test_sensor_skips_incomplete_and_invalid_folders_without_crashing(source_roo
     (broken / COMPLETION_MARKER).touch()                       # complete but no platemap, no images
     with dg.instance_for_test() as instance:
         result = _evaluate_sensor(instance, lake)
-        assert [request.partition_key for request in result.run_requests if request.partition_key] == ["SYNJT0002"]
+        assert [request.partition_key for request in result.run_requests] == ["SYNJT0002"]
         rejected = json.loads(result.cursor)
         assert set(rejected) == {"bad plate", "SYNJT0009"}
         logged = capfd.readouterr().err
@@ -92,3 +86,16 @@ def test_schedule_rerequests_only_plates_with_missing_wells_worth_retrying(sourc
         ranges = sorted((request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) for request in requests)
         assert ranges == [("SYNJT0001|A03", "SYNJT0001|A03"), ("SYNJT0002|B01", "SYNJT0002|B01")]
         assert instance.get_dynamic_partitions("plates") == ["SYNJT0001", "SYNJT0002"]  # never adds plates
+
+
+def test_a_successful_plate_run_is_followed_by_one_range_run_over_its_wells(source_root: Path, lake_root: Path):
+    defs = definitions_for(lake_root, source_root)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("plates", ["SYNJT0001"])
+        plate_run = defs.resolve_job_def("plate_job").execute_in_process(instance=instance, partition_key="SYNJT0001")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="wells_after_plate_assets", dagster_instance=instance,
+            dagster_run=plate_run.dagster_run, dagster_event=plate_run.get_run_success_event(),
+        )
+        request = wells_after_plate_assets(context)
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("SYNJT0001|A01", "SYNJT0001|P24")

@@ -3,13 +3,11 @@
 import dagster as dg
 
 from morph_assets.defs.ingest.assets import plate_layout, raw_images
-from morph_assets.defs.ingest.jobs import plate_layout_job, plate_wells_job
 from morph_assets.defs.ingest.schedules import incomplete_plates_schedule
-from morph_assets.defs.ingest.sensors import new_plate_sensor
+from morph_assets.defs.ingest.sensors import new_plate_sensor, wells_after_plate_assets
 
 defs = dg.Definitions(
     assets=[plate_layout, raw_images],
-    jobs=[plate_layout_job, plate_wells_job],
-    sensors=[new_plate_sensor],
+    sensors=[new_plate_sensor, wells_after_plate_assets],
     schedules=[incomplete_plates_schedule],
 )

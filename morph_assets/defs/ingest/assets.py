@@ -14,6 +14,7 @@ from morph_assets.defs.ingest.checks import (
     image_qc_result,
     wells_ingested_result,
 )
+from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions, wells_by_plate
 from morph_assets.lib import raw_images as raw_images_lib
 from morph_assets.lib.lake import atomic_write_parquet
@@ -29,6 +30,7 @@ PLATE_LAYOUT_TABLE = "plate_layout"
 
 @dg.asset(
     partitions_def=plates_partitions,
+    tags=PLATE_LEVEL,
     group_name="ingest",
     kinds={"parquet"},
     check_specs=[dg.AssetCheckSpec(DMSO_WELLS_PRESENT, asset="plate_layout", blocking=True,
@@ -161,6 +163,7 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
     partitions_def=plate_well_partitions,
     # One run per plate: Dagster spends seconds per run, which would be minutes per plate per well.
     backfill_policy=dg.BackfillPolicy.single_run(),
+    tags=WELL_LEVEL,
     group_name="ingest",
     kinds={"parquet"},
     check_specs=[

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from morph_assets.defs.ingest.jobs import plate_wells_job
+from morph_assets.defs.jobs import plate_wells_job
 from morph_assets.defs.partitions import plate_range_tags, plates_partitions
 from morph_assets.lib import raw_images as raw_images_lib
 from morph_assets.lib.lake import Lake

@@ -5,27 +5,20 @@ import json
 
 import dagster as dg
 
-from morph_assets.defs.ingest.jobs import plate_layout_job, plate_wells_job
+from morph_assets.defs.jobs import plate_job, plate_wells_job
 from morph_assets.defs.partitions import plate_range_tags, plates_partitions
 from morph_assets.lib.naming import NamingError, validate_barcode
 from morph_assets.lib.plates import PlateError, discover_plate_folders, is_plate_complete, latest_modification, read_plate
 from morph_assets.resources import LakeResource
 
 
-def plate_run_requests(plate: str, key_suffix: str) -> list[dg.RunRequest]:
-    """The two runs that ingest one plate: its layout, and all its wells in one range run."""
-    return [
-        dg.RunRequest(run_key=f"{plate}:layout:{key_suffix}", job_name=plate_layout_job.name, partition_key=plate),
-        dg.RunRequest(run_key=f"{plate}:wells:{key_suffix}", job_name=plate_wells_job.name, tags=plate_range_tags(plate)),
-    ]
-
-
 @dg.sensor(
-    jobs=[plate_layout_job, plate_wells_job],
+    job=plate_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers each complete, valid plate folder under the source root as a new 'plates' "
-    "partition and requests its ingestion. Known plates are never re-added; invalid folders are logged once.",
+    "partition and requests its plate-level run (the wells run follows it). Known plates are never re-added; "
+    "invalid folders are logged once.",
 )
 def new_plate_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
     """Look for new plate folders; the cursor remembers invalid folders until they change."""
@@ -62,7 +55,24 @@ def new_plate_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) ->
     context.log.info(f"registering plate(s) {[plate for plate, _ in new_plates]}")
     return dg.SensorResult(
         dynamic_partitions_requests=[plates_partitions.build_add_request([plate for plate, _ in new_plates])],
-        run_requests=[request for plate, modified in new_plates for request in plate_run_requests(plate, f"{modified:.0f}")],
+        run_requests=[
+            dg.RunRequest(run_key=f"{plate}:plate:{modified:.0f}", partition_key=plate) for plate, modified in new_plates
+        ],
         cursor=cursor,
     )
 
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[plate_job],
+    request_job=plate_wells_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When a plate's plate-level run succeeds, run all its wells in one range run.",
+)
+def wells_after_plate_assets(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    """Chain the plate's wells run after its plate-level run (per-well assets need plate-level ones)."""
+    plate = context.dagster_run.tags.get("dagster/partition")
+    if plate is None:  # a plate_job run without a single plate (e.g. launched over a range)
+        return dg.SkipReason(f"run {context.dagster_run.run_id} targets no single plate")
+    return dg.RunRequest(run_key=f"{plate}:wells-after:{context.dagster_run.run_id}", tags=plate_range_tags(plate))

@@ -3,17 +3,11 @@
 
 import dagster as dg
 
-from morph_assets.defs.ingest.jobs import plate_layout_job, plate_wells_job
-
-lake_views_job = dg.define_asset_job(
-    "lake_views_job", selection=dg.AssetSelection.assets("lake_views"),
-    description="Rebuild the DuckDB views of the lake from dbt_style_sql/.",
-)
-
+from morph_assets.defs.jobs import lake_views_job, plate_job, plate_wells_job
 
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[plate_layout_job, plate_wells_job],
+    monitored_jobs=[plate_job, plate_wells_job],
     request_job=lake_views_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After an ingest run succeeds, rebuild the lake's DuckDB views.",

@@ -1,0 +1,22 @@
+"""Jobs shared by every stage. Assets with different partitions cannot share a run, so a plate
+is processed in two runs: its plate-level assets, then all its well-level assets (one range run).
+Each asset joins its job by tag, so a new stage only has to tag its assets."""
+
+import dagster as dg
+
+LEVEL_TAG = "morph_assets/level"
+PLATE_LEVEL = {LEVEL_TAG: "plate"}
+WELL_LEVEL = {LEVEL_TAG: "well"}
+
+plate_job = dg.define_asset_job(
+    "plate_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "plate"),
+    description="One plate's plate-level assets (layout, ...). On success the wells run follows.",
+)
+plate_wells_job = dg.define_asset_job(
+    "plate_wells_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "well"),
+    description="Every per-well asset of one plate, in one run (wells in a process pool).",
+)
+lake_views_job = dg.define_asset_job(
+    "lake_views_job", selection=dg.AssetSelection.assets("lake_views"),
+    description="Rebuild the DuckDB views of the lake from dbt_style_sql/.",
+)

@@ -1,0 +1,211 @@
+"""Our CellProfiler measurements against cp-measure, family by family, and the naming."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+import skimage.morphology
+from cp_measure.bulk import get_core_measurements
+from mahotas.features import haralick
+
+from morph_assets.lib import cellprofiler_features as cpf
+from morph_assets.lib.cellprofiler_granularity import GranularityObjects, granularity_spectrum, reconstruction
+from morph_assets.lib.cellprofiler_radial import RadialGeometry, RadialZernikeBasis
+from morph_assets.lib.cellprofiler_texture import HARALICK_FEATURES, haralick_features, quantize
+from morph_assets.lib.naming import CHANNEL_NAMES
+from morph_assets.lib.synthetic import SyntheticConfig, render_site
+
+RTOL, ATOL = 1e-9, 1e-12
+
+
+def _close(ours, reference, rtol=RTOL, atol=ATOL):
+    np.testing.assert_allclose(np.asarray(ours, float), np.asarray(reference, float), rtol=rtol, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def site():
+    rendered = render_site(SyntheticConfig(image_size=112, cell_diameter_px=30.0), 0, "B03", 1)
+    nuclei = rendered.nuclei_labels.astype(np.int32)
+    cells = rendered.cell_labels.astype(np.int32)
+    segmentation = SimpleNamespace(
+        nuclei=nuclei, cells=cells, cytoplasm=np.where(nuclei > 0, 0, cells).astype(np.int32)
+    )
+    images = {CHANNEL_NAMES[c]: rendered.images[i] for i, c in enumerate(rendered.channels) if c <= 5}
+    assert cells.max() >= 5
+    return segmentation, images
+
+
+@pytest.fixture(scope="module")
+def tables(site):
+    segmentation, images = site
+    return cpf.measure_cellprofiler(segmentation, images), cpf.measure_cp_measure(segmentation, images)
+
+
+CORE = get_core_measurements(legacy=True, sanitize=False)
+
+
+def _texture_reference(labels, pixels):
+    result = CORE["texture"](labels, pixels)
+    return np.array(
+        [[result[f"{f}_3_{d:02d}_256"] for f in HARALICK_FEATURES] for d in range(4)]
+    )
+
+
+def test_texture_matches_cp_measure_on_synthetic_site(site):
+    segmentation, images = site
+    for labels in (segmentation.nuclei, segmentation.cytoplasm):
+        for channel in ("DNA", "Mito"):
+            pixels = images[channel] / 65535.0
+            ours = haralick_features(labels, quantize(pixels), int(labels.max()), 3)
+            _close(ours, _texture_reference(labels, pixels))
+
+
+def test_texture_hand_built_objects():
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:10, 2:10] = 1  # uniform square
+    labels[12:18, 2:16] = 2  # horizontal gradient
+    labels[2:4, 12:18] = 3  # two rows high: no vertical pair at distance 3 -> NaN
+    pixels = np.zeros((20, 20))
+    pixels[labels == 1] = 0.5
+    pixels[12:18, 2:16] = np.linspace(0.1, 0.9, 14)[None, :]
+    pixels[labels == 3] = 0.3
+    ours = haralick_features(labels, quantize(pixels), 3, 3)
+    uniform = ours[:, :, 0]
+    assert np.all(uniform[:, 0] == 1.0)  # angular second moment
+    assert np.all(uniform[:, 1] == 0.0)  # contrast
+    assert np.all(uniform[:, 2] == 1.0)  # correlation of a zero-variance matrix
+    assert np.isnan(ours[:, :, 2]).all()
+    crop = (quantize(pixels) * (labels == 2))[12:18, 2:16]
+    _close(ours[:, :, 1], haralick(crop, distance=3, ignore_zeros=True))
+    _close(ours, _texture_reference(labels, pixels))
+
+
+def test_reconstruction_is_identical_to_skimage():
+    rng = np.random.default_rng(3)
+    mask = rng.random((40, 37))
+    seed = skimage.morphology.erosion(mask, footprint=skimage.morphology.disk(1))
+    expected = skimage.morphology.reconstruction(seed, mask, footprint=skimage.morphology.disk(1))
+    assert np.array_equal(reconstruction(seed, mask), expected)
+
+
+def test_granularity_matches_cp_measure(site):
+    segmentation, images = site
+    pixels = images["Mito"] / 65535.0
+    spectrum = granularity_spectrum(pixels)
+    for labels in (segmentation.nuclei, segmentation.cells):
+        ours = GranularityObjects(labels, spectrum).features(spectrum)
+        reference = CORE["granularity"](labels, pixels)
+        _close(ours, [reference[f"Granularity_{k}"] for k in range(1, 17)])
+
+
+def test_radial_families_match_cp_measure(site):
+    segmentation, images = site
+    pixels = images["RNA"] / 65535.0
+    labels = segmentation.cells
+    ours = RadialGeometry(labels).features(pixels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reference = CORE["radial_distribution"](labels, pixels)
+    assert ours.keys() == reference.keys()
+    for name in reference:
+        _close(ours[name], reference[name])
+    zernikes = RadialZernikeBasis(labels).features({"RNA": pixels})["RNA"]
+    reference = CORE["radial_zernikes"](labels, pixels)
+    assert zernikes.keys() == reference.keys()
+    for name in reference:
+        _close(zernikes[name], reference[name])
+
+
+def test_full_table_equals_bare_cp_measure(tables):
+    ours, reference = tables
+    assert ours.columns == reference.columns
+    assert ours["ObjectNumber"].to_list() == reference["ObjectNumber"].to_list()
+    for column in reference.columns:
+        a, b = ours[column].to_numpy().astype(float), reference[column].to_numpy().astype(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), column
+        _close(a[~np.isnan(b)], b[~np.isnan(b)])
+
+
+_CP_PATTERNS = [
+    r"AreaShape_[A-Za-z]+(_\d+)*(_[XY])?",
+    r"Intensity_[A-Za-z]+_(Mito|AGP|RNA|ER|DNA)",
+    r"Location_(CenterMassIntensity|MaxIntensity)_[XYZ]_(Mito|AGP|RNA|ER|DNA)",
+    r"Texture_[A-Za-z0-9]+_(Mito|AGP|RNA|ER|DNA)_3_0[0-3]_256",
+    r"Granularity_([1-9]|1[0-6])_(Mito|AGP|RNA|ER|DNA)",
+    r"RadialDistribution_(FracAtD|MeanFrac|RadialCV)_(Mito|AGP|RNA|ER|DNA)_[1-4]of4",
+    r"RadialDistribution_Zernike(Magnitude|Phase)_(Mito|AGP|RNA|ER|DNA)_\d_\d",
+]
+
+
+def test_every_emitted_name_is_cellprofiler_style(tables):
+    ours, _ = tables
+    pattern = re.compile(r"^(Nuclei|Cells|Cytoplasm)_(" + "|".join(_CP_PATTERNS) + r")$")
+    columns = ours.columns[1:]
+    assert [c for c in columns if not pattern.match(c)] == []
+    assert not any("PerimeterCrofton" in c for c in columns)
+    per_object = {obj: sum(c.startswith(f"{obj}_") for c in columns) for obj in cpf.COMPARTMENTS}
+    # 77 shape + 30 Zernike + 2 Feret; per channel 21 intensity + 52 texture + 16 granularity
+    # + 12 radial + 60 radial Zernike
+    assert per_object == {obj: 109 + 5 * 161 for obj in cpf.COMPARTMENTS}
+
+
+@pytest.mark.parametrize(
+    ("family", "name", "channel", "expected"),
+    [
+        ("sizeshape", "Area", None, "AreaShape_Area"),
+        ("zernike", "Zernike_3_1", None, "AreaShape_Zernike_3_1"),
+        ("feret", "MaxFeretDiameter", None, "AreaShape_MaxFeretDiameter"),
+        ("intensity", "Intensity_MeanIntensity", "DNA", "Intensity_MeanIntensity_DNA"),
+        ("intensity", "Location_CenterMassIntensity_X", "ER", "Location_CenterMassIntensity_X_ER"),
+        ("texture", "AngularSecondMoment_3_00_256", "DNA", "Texture_AngularSecondMoment_DNA_3_00_256"),
+        ("texture", "InfoMeas2_3_03_256", "RNA", "Texture_InfoMeas2_RNA_3_03_256"),
+        ("granularity", "Granularity_16", "Mito", "Granularity_16_Mito"),
+        ("radial_distribution", "RadialDistribution_RadialCV_4of4", "AGP", "RadialDistribution_RadialCV_AGP_4of4"),
+        ("radial_zernikes", "RadialDistribution_ZernikePhase_9_7", "DNA", "RadialDistribution_ZernikePhase_DNA_9_7"),
+    ],
+)
+def test_name_mapping(family, name, channel, expected):
+    assert cpf.cellprofiler_name(family, name, channel) == expected
+
+
+def test_name_mapping_covers_every_cp_measure_output(site):
+    segmentation, images = site
+    labels, pixels = segmentation.nuclei, images["DNA"] / 65535.0
+    for family in cpf.FAMILIES:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            names = CORE[family](labels, pixels).keys()
+        channel = None if family in cpf.MASK_FAMILIES else "DNA"
+        mapped = {cpf.cellprofiler_name(family, n, channel) for n in names if n not in cpf.NOT_IN_CELLPROFILER}
+        assert mapped <= {c.removeprefix("Nuclei_") for c in cpf.measure_cellprofiler(
+            SimpleNamespace(nuclei=labels, cells=labels, cytoplasm=labels), {"DNA": images["DNA"]}, [family]
+        ).columns}
+
+
+def test_mean_table():
+    per_object = pl.DataFrame(
+        {
+            "ImageNumber": [1, 1, 2],
+            "ObjectNumber": [1, 2, 1],
+            "Nuclei_AreaShape_Area": [10.0, 20.0, 5.0],
+            "Cytoplasm_AreaShape_Area": [1.0, None, 3.0],
+            "Cells_Texture_Contrast_DNA_3_00_256": [float("nan"), 2.0, 4.0],
+        }
+    )
+    means = cpf.mean_table(per_object)
+    assert means["ImageNumber"].to_list() == [1, 2]
+    assert means["Count_Nuclei"].to_list() == [2, 1]
+    assert means["Count_Cytoplasm"].to_list() == [1, 1]
+    assert means["Mean_Nuclei_AreaShape_Area"].to_list() == [15.0, 5.0]
+    assert means["Mean_Cells_Texture_Contrast_DNA_3_00_256"].to_list() == [2.0, 4.0]
+
+
+def test_mean_table_of_measurements(tables):
+    ours, _ = tables
+    means = cpf.mean_table(ours)
+    assert means.height == 1
+    assert means["Count_Cells"].item() == ours["Cells_AreaShape_Area"].is_not_null().sum()
+    assert means["Mean_Cells_AreaShape_Area"].item() == pytest.approx(ours["Cells_AreaShape_Area"].mean())
+    assert "Mean_Cytoplasm_Texture_Contrast_RNA_3_00_256" in means.columns
