@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from morph_assets.defs import ingest, lake
+from morph_assets.defs import features, ingest, lake, segment
 from morph_assets.resources import LakeResource
 
 
@@ -10,6 +10,8 @@ def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitio
     """All stages with one lake resource (tests pass one pointing at a temporary lake)."""
     return dg.Definitions.merge(
         ingest.defs,
+        segment.defs,
+        features.defs,
         lake.defs,
         dg.Definitions(resources={"lake": lake_resource or LakeResource()}),
     )

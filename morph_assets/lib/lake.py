@@ -22,9 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+import tifffile
 
 from morph_assets.lib.naming import normalize_well, validate_barcode
 
@@ -64,6 +66,19 @@ def atomic_write_parquet(frame: pl.DataFrame, path: Path | str) -> Path:
     return path
 
 
+def atomic_write_tiff(array: np.ndarray, path: Path | str, *, compression: str = "zlib") -> Path:
+    """Write a label image or float image as a compressed TIFF, appearing whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tifffile.imwrite(temporary, array, compression=compression)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
 @dataclass(frozen=True)
 class Lake:
     """A feature lake rooted at a folder.
@@ -90,6 +105,14 @@ class Lake:
             self.root / "wells" / table / f"plate={validate_barcode(plate)}"
             / f"well={normalize_well(well)}" / PART_FILE
         )
+
+    def well_folder(self, table: str, plate: str, well: str) -> Path:
+        """Folder of one well of a per-well table: its Parquet file and any arrays beside it."""
+        return self.well_file(table, plate, well).parent
+
+    def plate_folder(self, table: str, plate: str) -> Path:
+        """Folder of one plate of a plate-level table (its Parquet file and any arrays beside it)."""
+        return self.plate_file(table, plate).parent
 
     def plate_file(self, table: str, plate: str) -> Path:
         """Path of the compacted per-plate file of a table."""

@@ -53,3 +53,52 @@ def plate_heatmap_png(values: Mapping[str, float], *, title: str, colorbar_label
 def png_markdown(png: bytes, alt: str) -> str:
     """Embed PNG bytes in Markdown (Dagster has no image metadata type; the UI renders this)."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def illumination_png(functions: Mapping[str, np.ndarray], *, title: str) -> bytes:
+    """Render one illumination function per channel side by side (shared colour scale)."""
+    names = list(functions)
+    low = min(float(function.min()) for function in functions.values())
+    high = max(float(function.max()) for function in functions.values())
+    figure, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.6), dpi=80, squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        image = axis.imshow(functions[name], cmap="magma", vmin=low, vmax=high)
+        axis.set_title(name, fontsize=8)
+        axis.axis("off")
+    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
+    figure.suptitle(title, fontsize=9)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def outlined_composite(dna: np.ndarray, cell_body: np.ndarray, nuclei: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """An RGB picture: cell-body stain in green, DNA in blue, nucleus outlines in yellow, cell outlines in magenta."""
+    from skimage.segmentation import find_boundaries
+
+    def stretch(image: np.ndarray) -> np.ndarray:
+        low, high = np.percentile(image, (1, 99.5))
+        return np.clip((image - low) / max(high - low, 1e-9), 0, 1)
+
+    rgb = np.zeros((*dna.shape, 3))
+    rgb[..., 1] = stretch(cell_body)
+    rgb[..., 2] = stretch(dna)
+    rgb[find_boundaries(cells, mode="inner")] = (1.0, 0.0, 1.0)
+    rgb[find_boundaries(nuclei, mode="inner")] = (1.0, 1.0, 0.0)
+    return rgb
+
+
+def montage_png(panels: list[tuple[str, np.ndarray]], *, title: str) -> bytes:
+    """Render RGB panels in a row with their captions."""
+    figure, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.0 * max(1, len(panels)), 3.3), dpi=80, squeeze=False)
+    for axis, (caption, rgb) in zip(axes[0], panels, strict=False):
+        axis.imshow(rgb)
+        axis.set_title(caption, fontsize=8)
+        axis.axis("off")
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()

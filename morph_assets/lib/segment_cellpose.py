@@ -287,27 +287,36 @@ def _load_model_cached(
     from cellpose import models
 
     try:
-        if major >= 4:
-            # Cellpose-SAM: one transformer backbone, no nchan / diam_mean / model_type.
-            model = models.CellposeModel(device=device, pretrained_model=resolved)
-            return _LoadedModel(model, major, None)
-        if _is_cpsam(path):
-            raise CellposeUnavailable(
-                f"{path} is a Cellpose-SAM (cpsam) model, which needs cellpose>=4 (and "
-                f"torchvision); installed is cellpose {cellpose_version()}. Use a cellpose-3 "
-                "model, e.g. one trained by the `segmentation_model` asset."
-            )
-        diam_mean = _NUCLEI_DIAM_MEAN if kind == "nuclei" else _CELL_DIAM_MEAN
-        # model_type=None and an existing path: cellpose loads exactly this file.
-        model = models.CellposeModel(
-            device=device, pretrained_model=resolved, model_type=None, diam_mean=diam_mean
-        )
+        # Building the network draws random initial weights before the file overwrites them;
+        # forking keeps that from moving the caller's torch random state.
+        with torch.random.fork_rng(devices=[]):
+            return _build_model(models, path, resolved, kind, major, device)
     except CellposeUnavailable:
         raise
     except (RuntimeError, KeyError, ValueError) as error:
         raise CellposeUnavailable(
             f"cannot load {path} as a {kind} model with cellpose {cellpose_version()}: {error}"
         ) from error
+
+
+def _build_model(
+    models: Any, path: Path, resolved: str, kind: str, major: int, device: Any
+) -> _LoadedModel:
+    if major >= 4:
+        # Cellpose-SAM: one transformer backbone, no nchan / diam_mean / model_type.
+        model = models.CellposeModel(device=device, pretrained_model=resolved)
+        return _LoadedModel(model, major, None)
+    if _is_cpsam(path):
+        raise CellposeUnavailable(
+            f"{path} is a Cellpose-SAM (cpsam) model, which needs cellpose>=4 (and "
+            f"torchvision); installed is cellpose {cellpose_version()}. Use a cellpose-3 "
+            "model, e.g. one trained by the `segmentation_model` asset."
+        )
+    diam_mean = _NUCLEI_DIAM_MEAN if kind == "nuclei" else _CELL_DIAM_MEAN
+    # model_type=None and an existing path: cellpose loads exactly this file.
+    model = models.CellposeModel(
+        device=device, pretrained_model=resolved, model_type=None, diam_mean=diam_mean
+    )
     diam_labels = float(np.asarray(model.diam_labels).ravel()[0])
     return _LoadedModel(model, major, diam_labels if diam_labels > 0 else None)
 
@@ -579,7 +588,8 @@ def _train_one(
             model.net.save_model(str(path))
     finally:
         np.random.set_state(numpy_state)
-    return Path(path), np.asarray(train_losses), np.asarray(test_losses), time.perf_counter() - started, diam_labels
+    seconds = time.perf_counter() - started
+    return Path(path), np.asarray(train_losses), np.asarray(test_losses), seconds, diam_labels
 
 
 def train_cellpose_models(
@@ -652,7 +662,7 @@ def train_cellpose_models(
     order = np.random.default_rng(np.random.SeedSequence([seed, 0x5E6])).permutation(n_sites)
     test_index, train_index = sorted(order[:n_test]), sorted(order[n_test:])
 
-    def planes(index: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    def planes(index: Sequence[int]) -> tuple[list[np.ndarray], ...]:
         dna, both, nuclei, cells = [], [], [], []
         for i in index:
             images, nuclei_labels, cell_labels = sites[i]

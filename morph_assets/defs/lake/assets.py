@@ -12,7 +12,7 @@ from morph_assets.resources import LakeResource
 
 
 @dg.asset(
-    deps=["plate_layout", "raw_images"],
+    deps=["plate_layout", "raw_images", "illumination_correction", "masks", "regionprops_features", "cellprofiler_mean"],
     group_name="lake",
     kinds={"duckdb", "sql"},
 )

@@ -1,0 +1,150 @@
+"""Shared machinery of per-well assets: run a lib function over a plate's wells in a pool,
+record failures, compact the plate, and describe the result as Dagster metadata."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from morph_assets.defs.partitions import wells_by_plate
+from morph_assets.lib.lake import Lake
+from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.parallel import WellOutcome, map_wells
+from morph_assets.lib.plates import PlateError, PlateIndex, read_plate
+from morph_assets.resources import LakeResource
+
+
+@dataclass
+class PlateRunSummary:
+    """What one plate's part of a per-well run did."""
+
+    plate: str
+    requested: int
+    outcomes: list[WellOutcome] = field(default_factory=list)
+    errors: pl.DataFrame | None = None
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> int:
+        return sum(outcome.ok for outcome in self.outcomes)
+
+    @property
+    def failed_wells(self) -> list[str]:
+        return sorted({row["Metadata_Well"] for row in (self.errors.to_dicts() if self.errors is not None else [])
+                       if row["Metadata_Well"] is not None})
+
+
+def progress_logger(context: dg.AssetExecutionContext, label: str, started: float) -> Callable[[int, int, WellOutcome], None]:
+    """Log failures at once and about ten progress lines per plate."""
+    step = 1
+
+    def log(done: int, total: int, outcome: WellOutcome) -> None:
+        nonlocal step
+        if not outcome.ok:
+            context.log.error(f"{label} well {outcome.well} failed: {outcome.error}")
+        if done == total or done >= step * max(1, total // 10):
+            step += 1
+            elapsed = time.perf_counter() - started
+            context.log.info(f"{label}: {done}/{total} wells ({100 * done // total}%), {elapsed:.1f} s elapsed, "
+                             f"~{elapsed / done * (total - done):.0f} s left")
+
+    return log
+
+
+def read_plate_or_fail(lake: LakeResource, plate: str) -> PlateIndex:
+    """Index the plate folder, turning a plate-level problem into a clear run failure."""
+    try:
+        return read_plate(lake.plate_folder(plate))
+    except PlateError as error:
+        raise dg.Failure(description=str(error)) from error
+
+
+def run_per_well(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    table: str,
+    function: Callable[..., int],
+    arguments: Callable[[PlateIndex, str], tuple[Any, ...]],
+    *,
+    wells_needing: str | Callable[[PlateIndex], str | None] | None = None,
+    compact_tables: tuple[str, ...] = (),
+    before_plate: Callable[[PlateIndex], None] | None = None,
+) -> list[PlateRunSummary]:
+    """Run ``function(well, *arguments(index, well))`` over every requested well of every plate.
+
+    Parameters
+    ----------
+    table : str
+        The lake table the function writes (its failures go to ``errors/<table>``).
+    wells_needing : str or callable, optional
+        Only wells that have a file in this upstream table are processed (e.g. ``"masks"``);
+        the others are recorded as failed with the reason. A callable decides per plate.
+    compact_tables : tuple of str
+        Tables to compact per plate afterwards (``table`` itself is always compacted).
+    before_plate : callable, optional
+        Called with the plate index before its wells run (e.g. to prepare plate-level inputs).
+    """
+    store: Lake = lake.lake()
+    summaries = []
+    for plate, wells in wells_by_plate(context).items():
+        started = time.perf_counter()
+        index = read_plate_or_fail(lake, plate)
+        if before_plate is not None:
+            before_plate(index)
+        imaged = set(index.wells())
+        candidates = [well for well in wells if well in imaged]
+        skipped: list[dict] = []
+        upstream = wells_needing(index) if callable(wells_needing) else wells_needing
+        if upstream is not None:
+            present = set(store.wells_present(upstream, plate))
+            skipped = [{"table": table, "Metadata_Plate": plate, "Metadata_Well": well, "file": "",
+                        "error": f"no {upstream} for this well yet (materialize {upstream} first)"}
+                       for well in candidates if well not in present]
+            candidates = [well for well in candidates if well in present]
+        context.log.info(f"{table} {plate}: {len(candidates)} wells with {lake.n_workers()} workers")
+        outcomes = map_wells(function, candidates, lambda well: arguments(index, well),
+                             workers=lake.n_workers(), progress=progress_logger(context, f"{table} {plate}", started))
+        errors = skipped + [
+            {"table": table, "Metadata_Plate": plate, "Metadata_Well": outcome.well, "file": outcome.file or "",
+             "error": outcome.error or ""}
+            for outcome in outcomes if not outcome.ok
+        ]
+        previous = store.errors_file(table, plate)
+        if previous.exists():  # errors of wells outside this run stay on record
+            errors += pl.read_parquet(previous).filter(~pl.col("Metadata_Well").is_in(wells)).to_dicts()
+        error_frame = store.write_errors(table, plate, errors)
+        for name in (table, *compact_tables):
+            if store.wells_present(name, plate):
+                store.compact_plate(name, plate)
+        summaries.append(PlateRunSummary(plate, len(wells), outcomes, error_frame, time.perf_counter() - started))
+    if summaries and all(s.succeeded == 0 for s in summaries) and any(s.failed_wells for s in summaries):
+        first = next(s.errors for s in summaries if s.failed_wells)
+        raise dg.Failure(description=f"{table}: no well succeeded; first error: {first['error'][0]}")
+    return summaries
+
+
+def plate_tables(lake: LakeResource, table: str, plates: list[str]) -> pl.DataFrame:
+    """The compacted table of ``plates`` (empty frame when none has a file yet)."""
+    store = lake.lake()
+    frames = [pl.read_parquet(store.plate_file(table, plate)) for plate in plates if store.plate_file(table, plate).exists()]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def summary_metadata(summaries: list[PlateRunSummary], table: pl.DataFrame) -> dict[str, Any]:
+    """Row count, wells done and failed, a per-plate table and a preview."""
+    per_plate = pl.DataFrame([
+        {"plate": s.plate, "requested": s.requested, "succeeded": s.succeeded, "failed": len(s.failed_wells),
+         "seconds": round(s.seconds, 1)} for s in summaries
+    ])
+    failures = pl.concat([s.errors for s in summaries if s.errors is not None and not s.errors.is_empty()] or [pl.DataFrame()])
+    return {
+        "dagster/row_count": table.height,
+        "n_wells_succeeded": sum(s.succeeded for s in summaries),
+        "n_wells_failed": sum(len(s.failed_wells) for s in summaries),
+        "plates": dg.MetadataValue.md(frame_to_markdown(per_plate)),
+        "failures": dg.MetadataValue.md(frame_to_markdown(failures.drop("table")) if not failures.is_empty() else "none"),
+        "preview": dg.MetadataValue.md(frame_to_markdown(table.select(table.columns[:12]).head(8)) if table.height else "empty"),
+    }

@@ -1,0 +1,111 @@
+"""Measuring one well: regionprops per object and CellProfiler per-image means, into the lake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import polars as pl
+
+from morph_assets.lib.cellprofiler_csv import mean_table_from_export
+from morph_assets.lib.cellprofiler_features import FAMILIES, mean_table, measure_cellprofiler
+from morph_assets.lib.features import image_aggregates, measure_regionprops
+from morph_assets.lib.lake import Lake
+from morph_assets.lib.naming import normalize_well
+from morph_assets.lib.site_images import load_illumination, load_site, site_prefix
+from morph_assets.lib.well_masks import read_site_segmentation, rows_by_site
+
+REGIONPROPS_TABLE = "regionprops_features"
+REGIONPROPS_IMAGE_TABLE = "regionprops_image"
+CELLPROFILER_MEAN_TABLE = "cellprofiler_mean"
+
+
+def _with_site_metadata(frame: pl.DataFrame, plate: str, well: str, site: int) -> pl.DataFrame:
+    return frame.select(
+        pl.lit(plate).alias("Metadata_Plate"), pl.lit(well).alias("Metadata_Well"),
+        pl.lit(site, dtype=pl.Int32).alias("Metadata_Site"), pl.all(),
+    )
+
+
+def measure_well_regionprops(
+    well: str, lake_root: str, plate: str, image_rows: list[dict], illumination_files: dict[str, str]
+) -> int:
+    """Regionprops features of every object of one well, plus one aggregate row per image.
+
+    Writes ``regionprops_features`` (one row per cell, Nuclei_/Cells_/Cytoplasm_ columns) and
+    ``regionprops_image`` (the study's image-level table: counts and means per site).
+
+    Returns
+    -------
+    int
+        Number of object rows written.
+    """
+    lake = Lake(Path(lake_root))
+    illumination = load_illumination(illumination_files)
+    objects, per_image = [], []
+    for site, rows in rows_by_site(image_rows).items():
+        segmentation = read_site_segmentation(lake, plate, well, site_prefix(str(rows[0]["path"])))
+        table = _with_site_metadata(measure_regionprops(segmentation, load_site(rows, illumination)), plate, well, site)
+        objects.append(table)
+        per_image.append(image_aggregates(table, by=["Metadata_Plate", "Metadata_Well", "Metadata_Site"]) if table.height
+                         else _with_site_metadata(pl.DataFrame({"Count_Objects": [0]}), plate, well, site))
+    object_table = pl.concat(objects, how="diagonal_relaxed")
+    lake.write_well(REGIONPROPS_TABLE, plate, well, object_table)
+    lake.write_well(REGIONPROPS_IMAGE_TABLE, plate, well, pl.concat(per_image, how="diagonal_relaxed"))
+    return object_table.height
+
+
+def measure_well_cellprofiler(
+    well: str, lake_root: str, plate: str, image_rows: list[dict], illumination_files: dict[str, str],
+    families: Iterable[str] = FAMILIES,
+) -> int:
+    """CellProfiler's per-image means (``Mean_<Object>_<Measurement>``, ``Count_<Object>``) of one well.
+
+    Returns
+    -------
+    int
+        Number of image rows written.
+    """
+    lake = Lake(Path(lake_root))
+    illumination = load_illumination(illumination_files)
+    families = tuple(families)
+    rows_out = []
+    for site, rows in rows_by_site(image_rows).items():
+        segmentation = read_site_segmentation(lake, plate, well, site_prefix(str(rows[0]["path"])))
+        per_object = measure_cellprofiler(segmentation, load_site(rows, illumination), families)
+        means = mean_table(per_object)
+        rows_out.append(_with_site_metadata(means, plate, well, site))
+    table = pl.concat(rows_out, how="diagonal_relaxed")
+    lake.write_well(CELLPROFILER_MEAN_TABLE, plate, well, table)
+    return table.height
+
+
+@lru_cache(maxsize=2)
+def _export_means(folder: str) -> pl.DataFrame:
+    table = mean_table_from_export(folder)
+    if "Metadata_Well" not in table.columns:
+        raise ValueError(f"{folder}/Image.csv has no Metadata_Well column; cannot assign images to wells")
+    return table.with_columns(pl.col("Metadata_Well").map_elements(normalize_well, return_dtype=pl.String))
+
+
+def cellprofiler_well(
+    well: str, lake_root: str, plate: str, image_rows: list[dict], illumination_files: dict[str, str],
+    families: Iterable[str] = FAMILIES, export_folder: str | None = None,
+) -> int:
+    """One well's ``cellprofiler_mean`` rows: from CellProfiler's own export when the plate has one,
+    else measured here (:func:`measure_well_cellprofiler`).
+
+    Returns
+    -------
+    int
+        Number of image rows written.
+    """
+    if export_folder is None:
+        return measure_well_cellprofiler(well, lake_root, plate, image_rows, illumination_files, families)
+    rows = _export_means(export_folder).filter(pl.col("Metadata_Well") == well)
+    if rows.is_empty():
+        raise ValueError(f"{export_folder}/Image.csv has no image of well {well}")
+    rows = rows.with_columns(pl.lit(plate).alias("Metadata_Plate"))
+    Lake(Path(lake_root)).write_well(CELLPROFILER_MEAN_TABLE, plate, well, rows)
+    return rows.height
