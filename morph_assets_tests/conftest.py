@@ -9,14 +9,14 @@ import pytest
 
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
 
-#: Two replicate plates, four wells (A02 is a DMSO well in JUMP-Target-1), two 96 px sites each.
+#: Two replicate plates, four wells (A02 is a DMSO well in JUMP-Target-1), two 160 px sites each.
 SMALL_WELLS = ("A01", "A02", "A03", "B01")
 
 
 @pytest.fixture(scope="session")
 def small_config() -> SyntheticConfig:
-    """A tiny CPJUMP1-shaped set: 2 plates x 4 wells x 2 sites x 5 channels of 96 x 96 px."""
-    return SyntheticConfig(n_plates=2, wells=SMALL_WELLS, sites_per_well=2, image_size=96, seed=7)
+    """A tiny CPJUMP1-shaped set: 2 plates x 4 wells x 2 sites x 5 channels of 160 x 160 px."""
+    return SyntheticConfig(n_plates=2, wells=SMALL_WELLS, sites_per_well=2, image_size=160, seed=7)
 
 
 @pytest.fixture(scope="session")

@@ -20,3 +20,7 @@ lake_views_job = dg.define_asset_job(
     "lake_views_job", selection=dg.AssetSelection.assets("lake_views"),
     description="Rebuild the DuckDB views of the lake from dbt_style_sql/.",
 )
+segmentation_model_job = dg.define_asset_job(
+    "segmentation_model_job", selection=dg.AssetSelection.assets("segmentation_model"),
+    description="Train the Cellpose nuclei and cell models from the ground-truth masks of a synthetic plate.",
+)

@@ -72,6 +72,7 @@ def run_per_well(
     wells_needing: str | Callable[[PlateIndex], str | None] | None = None,
     compact_tables: tuple[str, ...] = (),
     before_plate: Callable[[PlateIndex], None] | None = None,
+    record_plate_problems: bool = False,
 ) -> list[PlateRunSummary]:
     """Run ``function(well, *arguments(index, well))`` over every requested well of every plate.
 
@@ -86,6 +87,9 @@ def run_per_well(
         Tables to compact per plate afterwards (``table`` itself is always compacted).
     before_plate : callable, optional
         Called with the plate index before its wells run (e.g. to prepare plate-level inputs).
+    record_plate_problems : bool
+        Record the plate folder's own problems (missing channel, duplicate file, stray file) as
+        failures of this table: set by the asset that reads the folder first (``raw_images``).
     """
     store: Lake = lake.lake()
     summaries = []
@@ -97,6 +101,15 @@ def run_per_well(
         imaged = set(index.wells())
         candidates = [well for well in wells if well in imaged]
         skipped: list[dict] = []
+        if record_plate_problems:
+            problems = index.problems_by_well()
+            skipped += [problem.as_record(table, plate) for well in wells for problem in problems.get(well, [])]
+            for problem in problems.get(None, []):
+                context.log.warning(f"plate {plate}: {problem.file}: {problem.error}")
+                skipped.append(problem.as_record(table, plate))
+            for record in skipped:
+                if record["Metadata_Well"] is not None:
+                    context.log.error(f"plate {plate} well {record['Metadata_Well']} skipped: {record['error']}")
         upstream = wells_needing(index) if callable(wells_needing) else wells_needing
         if upstream is not None:
             present = set(store.wells_present(upstream, plate))
@@ -114,7 +127,9 @@ def run_per_well(
         ]
         previous = store.errors_file(table, plate)
         if previous.exists():  # errors of wells outside this run stay on record
-            errors += pl.read_parquet(previous).filter(~pl.col("Metadata_Well").is_in(wells)).to_dicts()
+            errors += pl.read_parquet(previous).filter(
+                ~pl.col("Metadata_Well").is_in(wells) & pl.col("Metadata_Well").is_not_null()
+            ).to_dicts()
         error_frame = store.write_errors(table, plate, errors)
         for name in (table, *compact_tables):
             if store.wells_present(name, plate):

@@ -113,12 +113,11 @@ def read_cellprofiler_export(
 
 def averaged_columns(table: pl.DataFrame) -> list[str]:
     """The per-object measurement columns that go into ``Mean_`` (numeric, not keys/relations)."""
+    schema = table.schema  # built once: each .schema call walks every column
     return [
         name
         for name in table.columns
-        if name not in KEY_COLUMNS
-        and not name.startswith(NOT_AVERAGED_PREFIXES)
-        and table.schema[name].is_numeric()
+        if name not in KEY_COLUMNS and not name.startswith(NOT_AVERAGED_PREFIXES) and schema[name].is_numeric()
     ]
 
 
@@ -126,10 +125,15 @@ def mean_table_from_export(folder: str | Path, objects: Iterable[str] = OBJECTS)
     """Per-image ``Count_<Object>`` and ``Mean_<Object>_<Measurement>`` from CellProfiler's objects.
 
     One row per ``ImageNumber`` of ``Image.csv`` (an image without objects gets count 0 and null
-    means). Means skip NaN, as :func:`morph_assets.lib.cellprofiler_features.mean_table` does.
+    means), with the image's ``Metadata_*`` columns (plate, well, site as CellProfiler recorded
+    them). Means skip NaN, as :func:`morph_assets.lib.cellprofiler_features.mean_table` does.
     """
     image, tables = read_cellprofiler_export(folder, objects)
-    result = image.select(pl.col("ImageNumber").cast(pl.Int64)).unique().sort("ImageNumber")
+    metadata = [column for column in image.columns if column.startswith("Metadata_")]
+    result = (
+        image.select(pl.col("ImageNumber").cast(pl.Int64), *metadata)
+        .unique(subset="ImageNumber", keep="first").sort("ImageNumber")
+    )
     for name, table in tables.items():
         aggregations = [pl.len().cast(pl.Int64).alias(f"Count_{name}")]
         for column in averaged_columns(table):

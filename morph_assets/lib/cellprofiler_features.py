@@ -7,7 +7,8 @@ family                    how
 ========================  =====================================================================
 sizeshape, zernike,       cp-measure, once per object type (they depend on the mask only)
 feret
-intensity                 cp-measure, ``legacy=True`` (CellProfiler's ``n*q`` quartiles)
+intensity                 cp-measure's ``legacy=True`` intensity (CellProfiler's ``n*q``
+                          quartiles), vectorised over objects (:mod:`.cellprofiler_intensity`)
 texture                   own numba kernel, all objects in one pass (:mod:`.cellprofiler_texture`)
 granularity               image part once per channel, shared by the three object types, numba
                           reconstruction (:mod:`.cellprofiler_granularity`)
@@ -22,7 +23,8 @@ Names: ``<Object>_<Measurement>`` as in CellProfiler's per-object spreadsheets, 
 ``Cells_AreaShape_Area``, ``Nuclei_Intensity_MeanIntensity_DNA``,
 ``Cytoplasm_Texture_Contrast_RNA_3_00_256``, ``Cells_Granularity_1_Mito``,
 ``Nuclei_RadialDistribution_FracAtD_DNA_1of4``. :func:`mean_table` turns the per-object table into
-ExportToSpreadsheet's per-image ``Mean_<Object>_<Measurement>`` and ``Count_<Object>`` columns.
+ExportToSpreadsheet's per-image ``Mean_<Object>_<Measurement>`` and ``Count_<Object>`` columns;
+:func:`measure_cellprofiler_means` computes the same row directly from the column arrays.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from cp_measure._sanitize import sanitize_masks
 from cp_measure.bulk import get_core_measurements
 
 from morph_assets.lib.cellprofiler_granularity import GranularityObjects, granularity_spectrum
+from morph_assets.lib.cellprofiler_intensity import IntensityObjects
 from morph_assets.lib.cellprofiler_radial import RadialGeometry, RadialZernikeBasis
 from morph_assets.lib.cellprofiler_texture import (
     DIRECTIONS,
@@ -151,6 +154,58 @@ def _mask_families(families, core, labels, probe) -> dict[str, np.ndarray]:
     return out
 
 
+def _measure_columns(
+    segmentation: Segmentation, images: Mapping[str, np.ndarray], families: Iterable[str]
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Per-object column arrays ``{object: {measurement: values}}`` and object ids per object type."""
+    families = _check_families(families)
+    clean, channels = _prepare(segmentation, images)
+    core = get_core_measurements(legacy=True, sanitize=False)
+    columns: dict[str, dict[str, np.ndarray]] = {obj: {} for obj in COMPARTMENTS}
+    probe = next(iter(channels.values()), None)
+    if probe is None:
+        probe = np.zeros(clean["Cells"][0].shape)
+    spectra = {}
+    if "granularity" in families:
+        spectra = {name: granularity_spectrum(image) for name, image in channels.items()}
+    levels = {}
+    if "texture" in families:
+        levels = {name: quantize(image) for name, image in channels.items()}
+    for obj in COMPARTMENTS:
+        labels, ids = clean[obj]
+        n = ids.size
+        out = columns[obj]
+        if n == 0:
+            continue
+        out.update(_mask_families(families, core, labels, probe))
+        if "intensity" in families:
+            objects = IntensityObjects(labels, n)
+            for channel, image in channels.items():
+                for name, values in objects.features(image).items():
+                    out[cellprofiler_name("intensity", name, channel)] = values
+        if "texture" in families:
+            boxes = bounding_boxes(labels, n)
+            for channel, quantized in levels.items():
+                values = haralick_features(labels, quantized, n, TEXTURE_SCALE, boxes)
+                for name, column in _texture_dict(values).items():
+                    out[cellprofiler_name("texture", name, channel)] = column
+        if "granularity" in families and spectra:
+            objects = GranularityObjects(labels, next(iter(spectra.values())))
+            for channel, spectrum in spectra.items():
+                for step, column in enumerate(objects.features(spectrum), start=1):
+                    out[cellprofiler_name("granularity", f"Granularity_{step}", channel)] = column
+        if "radial_distribution" in families:
+            geometry = RadialGeometry(labels)
+            for channel, image in channels.items():
+                for name, column in geometry.features(image).items():
+                    out[cellprofiler_name("radial_distribution", name, channel)] = column
+        if "radial_zernikes" in families:
+            for channel, values in RadialZernikeBasis(labels).features(channels).items():
+                for name, column in values.items():
+                    out[cellprofiler_name("radial_zernikes", name, channel)] = column
+    return columns, {obj: clean[obj][1] for obj in COMPARTMENTS}
+
+
 def measure_cellprofiler(
     segmentation: Segmentation,
     images: Mapping[str, np.ndarray],
@@ -173,51 +228,55 @@ def measure_cellprofiler(
         ``ObjectNumber`` then ``<Object>_<Measurement>`` columns; nulls where a cell lacks the
         compartment. Values equal :func:`measure_cp_measure`'s to round-off (see the tests).
     """
-    families = _check_families(families)
-    clean, channels = _prepare(segmentation, images)
-    core = get_core_measurements(legacy=True, sanitize=False)
-    columns: dict[str, dict[str, np.ndarray]] = {obj: {} for obj in COMPARTMENTS}
-    probe = next(iter(channels.values()), None)
-    if probe is None:
-        probe = np.zeros(clean["Cells"][0].shape)
-    spectra = {}
-    if "granularity" in families:
-        spectra = {name: granularity_spectrum(image) for name, image in channels.items()}
-    levels = {}
-    if "texture" in families:
-        levels = {name: quantize(image) for name, image in channels.items()}
+    return _assemble(*_measure_columns(segmentation, images, families))
+
+
+def measure_cellprofiler_means(
+    segmentation: Segmentation,
+    images: Mapping[str, np.ndarray],
+    families: Iterable[str] = FAMILIES,
+) -> pl.DataFrame:
+    """``mean_table(measure_cellprofiler(...))`` without the per-object table: one row per image.
+
+    The per-object column arrays go straight to per-image means (NaN-skipping, one ``nanmean``
+    per object type over all its columns), which saves building the per-object DataFrame and
+    polars' aggregation over every column.
+
+    Returns
+    -------
+    pl.DataFrame
+        The columns of :func:`mean_table` in its order: ``Count_<Object>`` (Int64, objects of
+        that type) for each object type with measurements, then ``Mean_<Object>_<Measurement>``
+        (Float64; null where every object's value is NaN). No columns and no rows when no object
+        type has measurements, as :func:`mean_table` of an empty table.
+    """
+    columns, ids = _measure_columns(segmentation, images, families)
+    counts: dict[str, int] = {}
+    names: list[str] = []
+    sums: list[np.ndarray] = []
+    present: list[np.ndarray] = []
     for obj in COMPARTMENTS:
-        labels, ids = clean[obj]
-        n = ids.size
-        out = columns[obj]
-        if n == 0:
+        own = columns[obj]
+        if not own:
             continue
-        out.update(_mask_families(families, core, labels, probe))
-        if "intensity" in families:
-            for channel, image in channels.items():
-                for name, values in core["intensity"](labels, image).items():
-                    out[cellprofiler_name("intensity", name, channel)] = values
-        if "texture" in families:
-            boxes = bounding_boxes(labels, n)
-            for channel, quantized in levels.items():
-                values = haralick_features(labels, quantized, n, TEXTURE_SCALE, boxes)
-                for name, column in _texture_dict(values).items():
-                    out[cellprofiler_name("texture", name, channel)] = column
-        if "granularity" in families and spectra:
-            objects = GranularityObjects(labels, next(iter(spectra.values())))
-            for channel, spectrum in spectra.items():
-                for step, column in enumerate(objects.features(spectrum), start=1):
-                    out[cellprofiler_name("granularity", f"Granularity_{step}", channel)] = column
-        if "radial_distribution" in families:
-            geometry = RadialGeometry(labels)
-            for channel, image in channels.items():
-                for name, column in geometry.features(image).items():
-                    out[cellprofiler_name("radial_distribution", name, channel)] = column
-        if "radial_zernikes" in families:
-            for channel, values in RadialZernikeBasis(labels).features(channels).items():
-                for name, column in values.items():
-                    out[cellprofiler_name("radial_zernikes", name, channel)] = column
-    return _assemble(columns, {obj: clean[obj][1] for obj in COMPARTMENTS})
+        counts[f"Count_{obj}"] = int(ids[obj].size)
+        names.extend(f"Mean_{obj}_{name}" for name in own)
+        block = np.stack([np.asarray(values, dtype=np.float64) for values in own.values()])
+        missing = np.isnan(block)
+        sums.append(np.where(missing, 0.0, block).sum(axis=1))
+        present.append(block.shape[1] - missing.sum(axis=1))
+    if not counts:
+        return pl.DataFrame()
+    present_all = np.concatenate(present)
+    with np.errstate(invalid="ignore"):
+        means = np.concatenate(sums) / np.maximum(present_all, 1)
+    # one column transposed to one row: far cheaper than building ~1,500 one-value Series
+    means_frame = pl.Series("mean", means, dtype=pl.Float64).to_frame().transpose(column_names=names)
+    empty = np.flatnonzero(present_all == 0)
+    if empty.size:
+        means_frame = means_frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(names[i]) for i in empty)
+    counts_frame = pl.DataFrame({name: [count] for name, count in counts.items()}, schema=dict.fromkeys(counts, pl.Int64))
+    return pl.concat([counts_frame, means_frame], how="horizontal")
 
 
 def measure_cp_measure(
@@ -283,7 +342,8 @@ def mean_table(per_object: pl.DataFrame, by: str | list[str] | None = None) -> p
     else:
         keys = [by] if isinstance(by, str) else list(by)
     skip = set(keys) | {"ObjectNumber"}
-    features = [c for c in per_object.columns if c not in skip and per_object.schema[c].is_numeric()]
+    schema = per_object.schema  # built once: each .schema call walks every column
+    features = [c for c in per_object.columns if c not in skip and schema[c].is_numeric()]
     aggregations = []
     for obj in _object_prefixes(features):
         own = [c for c in features if c.startswith(f"{obj}_")]

@@ -154,7 +154,8 @@ def image_aggregates(objects: pl.DataFrame, by: str | list[str] | None = None) -
     else:
         keys = [by] if isinstance(by, str) else list(by)
     skip = set(keys) | {"ObjectNumber"}
-    features = [c for c in objects.columns if c not in skip and objects.schema[c].is_numeric()]
+    schema = objects.schema  # built once: each .schema call walks every column
+    features = [c for c in objects.columns if c not in skip and schema[c].is_numeric()]
     counts = [pl.len().alias("Count_Objects")]
     for compartment in COMPARTMENTS:
         area = f"{compartment}_AreaShape_Area"

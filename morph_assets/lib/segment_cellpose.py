@@ -108,7 +108,9 @@ class CellposeTrainingReport:
         Mean training loss of every epoch.
     nuclei_test_losses, cell_test_losses : tuple of (int, float)
         ``(epoch, loss)`` on the held-out sites, at the epochs cellpose evaluates them (0, 5,
-        10, 20, ...); empty without held-out sites.
+        10, 20, ...); empty without held-out sites. Cellpose computes them in eval mode with
+        the lagging BatchNorm running averages, before this module recalibrates them, so early
+        values can be huge; the AP figures below come from the saved, recalibrated models.
     nuclei_diameter, cell_diameter : float
         Mean object diameter in pixels in the training sites (cellpose's ``diam_labels``).
     nuclei_ap50, cell_ap50 : float or None

@@ -121,7 +121,7 @@ class SyntheticConfig:
 
     n_plates: int = 4
     wells: tuple[str, ...] | None = None
-    sites_per_well: int = 2
+    sites_per_well: int = 1
     image_size: int = 192
     include_brightfield: bool = False
     seed: int = 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from morph_assets.lib.cellprofiler_csv import mean_table_from_export
-from morph_assets.lib.cellprofiler_features import FAMILIES, mean_table, measure_cellprofiler
+from morph_assets.lib.cellprofiler_features import FAMILIES, measure_cellprofiler_means
 from morph_assets.lib.features import image_aggregates, measure_regionprops
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.naming import normalize_well
@@ -73,8 +73,7 @@ def measure_well_cellprofiler(
     rows_out = []
     for site, rows in rows_by_site(image_rows).items():
         segmentation = read_site_segmentation(lake, plate, well, site_prefix(str(rows[0]["path"])))
-        per_object = measure_cellprofiler(segmentation, load_site(rows, illumination), families)
-        means = mean_table(per_object)
+        means = measure_cellprofiler_means(segmentation, load_site(rows, illumination), families)
         rows_out.append(_with_site_metadata(means, plate, well, site))
     table = pl.concat(rows_out, how="diagonal_relaxed")
     lake.write_well(CELLPROFILER_MEAN_TABLE, plate, well, table)

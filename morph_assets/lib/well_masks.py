@@ -130,6 +130,10 @@ def segment_well(
     int
         Number of sites written.
     """
+    if method == "cellpose":
+        import torch
+
+        torch.set_num_threads(1)  # one worker process per core already; more threads only contend
     lake = Lake(Path(lake_root))
     illumination = load_illumination(illumination_files)
     truth = Path(truth_dir) if truth_dir else None

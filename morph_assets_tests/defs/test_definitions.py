@@ -9,12 +9,13 @@ from morph_assets.defs.partitions import plate_well_partitions, plates_partition
 def test_definitions_load_and_list_assets_checks_jobs_sensors_schedules():
     repository = defs.get_repository_def()
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
-    assert {"plate_layout", "raw_images", "lake_views"} <= keys
-    assert {"plate_job", "plate_wells_job", "lake_views_job"} <= {job.name for job in repository.get_all_jobs()}
+    assert {"plate_layout", "raw_images", "illumination_correction", "segmentation_model", "masks",
+            "regionprops_features", "cellprofiler_mean", "lake_views"} <= keys
+    assert {"plate_job", "plate_wells_job", "segmentation_model_job", "lake_views_job"} <= {job.name for job in repository.get_all_jobs()}
     assert {sensor.name for sensor in repository.sensor_defs} == {"new_plate_sensor", "wells_after_plate_assets", "refresh_views_after_ingest"}
     assert [schedule.name for schedule in repository.schedule_defs] == ["incomplete_plates_schedule"]
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
-    assert {"dmso_wells_present", "all_wells_ingested", "image_qc"} <= checks
+    assert {"dmso_wells_present", "all_wells_ingested", "image_qc", "objects_per_site", "segmentation_quality"} <= checks
 
 
 def test_partitions_are_plate_by_well_with_single_run_backfills():
@@ -25,3 +26,18 @@ def test_partitions_are_plate_by_well_with_single_run_backfills():
     assert graph.get(dg.AssetKey("plate_layout")).partitions_def == plates_partitions
     assert plate_well_partitions.partitions_defs[1].partitions_def.get_partition_keys()[:2] == ["A01", "A02"]
     assert len(plate_well_partitions.partitions_defs[1].partitions_def.get_partition_keys()) == 384
+
+
+def test_plate_and_wells_jobs_hold_exactly_the_assets_of_their_partitioning():
+    repository = defs.get_repository_def()
+    graph = defs.resolve_asset_graph()
+
+    def assets_of(job_name):
+        return {key for key in repository.get_job(job_name).asset_layer.executable_asset_keys}
+
+    plate_assets = assets_of("plate_job")
+    well_assets = assets_of("plate_wells_job")
+    assert {key.to_user_string() for key in plate_assets} == {"plate_layout", "illumination_correction"}
+    assert {key.to_user_string() for key in well_assets} == {"raw_images", "masks", "regionprops_features", "cellprofiler_mean"}
+    assert all(graph.get(key).partitions_def == plates_partitions for key in plate_assets)
+    assert all(graph.get(key).partitions_def == plate_well_partitions for key in well_assets)

@@ -9,11 +9,13 @@ import numpy as np
 import polars as pl
 import pytest
 import skimage.morphology
+import skimage.segmentation
 from cp_measure.bulk import get_core_measurements
 from mahotas.features import haralick
 
 from morph_assets.lib import cellprofiler_features as cpf
 from morph_assets.lib.cellprofiler_granularity import GranularityObjects, granularity_spectrum, reconstruction
+from morph_assets.lib.cellprofiler_intensity import IntensityObjects, inner_boundaries
 from morph_assets.lib.cellprofiler_radial import RadialGeometry, RadialZernikeBasis
 from morph_assets.lib.cellprofiler_texture import HARALICK_FEATURES, haralick_features, quantize
 from morph_assets.lib.naming import CHANNEL_NAMES
@@ -209,3 +211,135 @@ def test_mean_table_of_measurements(tables):
     assert means["Count_Cells"].item() == ours["Cells_AreaShape_Area"].is_not_null().sum()
     assert means["Mean_Cells_AreaShape_Area"].item() == pytest.approx(ours["Cells_AreaShape_Area"].mean())
     assert "Mean_Cytoplasm_Texture_Contrast_RNA_3_00_256" in means.columns
+
+
+# --- vectorised intensity (cellprofiler_intensity) against cp-measure's get_intensity(legacy=True) ---
+
+ORDER_STATISTICS = (
+    "Intensity_MinIntensity", "Intensity_MaxIntensity", "Intensity_LowerQuartileIntensity",
+    "Intensity_MedianIntensity", "Intensity_MADIntensity", "Intensity_UpperQuartileIntensity",
+    "Intensity_MinIntensityEdge", "Intensity_MaxIntensityEdge", "Location_MaxIntensity_X",
+    "Location_MaxIntensity_Y",
+)
+
+
+def _intensity_variants(pixels, labels):
+    rng = np.random.default_rng(7)
+    with_nan = pixels.copy()
+    with_nan[::5, ::3] = np.nan  # non-finite pixels are skipped
+    dark = pixels.copy()
+    dark[labels == 1] = 0.0  # zero integrated intensity: NaN centre of mass and displacement
+    return {
+        "plain": pixels,
+        "ties": np.round(pixels * 9) / 9,  # many equal values: quartiles and first maximum on ties
+        "nan": with_nan,
+        "dark": dark,
+        "noise": rng.random(pixels.shape),
+    }
+
+
+def test_intensity_matches_cp_measure(site):
+    segmentation, images = site
+    for labels in (segmentation.nuclei, segmentation.cells, segmentation.cytoplasm):
+        objects = IntensityObjects(labels)
+        for channel in ("DNA", "RNA"):
+            for variant, pixels in _intensity_variants(images[channel] / 65535.0, labels).items():
+                ours = objects.features(pixels)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    reference = CORE["intensity"](labels, pixels)
+                assert list(ours) == list(reference)
+                for name, values in reference.items():
+                    _close(ours[name], values)
+                    if name in ORDER_STATISTICS:  # no arithmetic reordering: bit for bit
+                        assert np.array_equal(ours[name], values), (variant, name)
+
+
+def test_intensity_hand_built_objects():
+    labels = np.zeros((12, 12), np.int32)
+    labels[1:6, 1:6] = 1
+    labels[7, 7] = 2  # single pixel: every quantile is that pixel
+    labels[8:11, 2:9] = 3
+    pixels = np.linspace(0.0, 1.0, 144).reshape(12, 12)
+    pixels[labels == 3] = np.nan  # object without a finite pixel: zeros, as cp-measure
+    ours = IntensityObjects(labels).features(pixels)
+    reference = CORE["intensity"](labels, pixels)
+    for name, values in reference.items():
+        _close(ours[name], values)
+    assert ours["Intensity_MedianIntensity"][1] == pixels[7, 7]
+    assert ours["Intensity_IntegratedIntensity"][2] == 0.0
+
+
+def test_inner_boundaries_equal_find_boundaries(site):
+    segmentation, _ = site
+    rng = np.random.default_rng(3)
+    for labels in (segmentation.nuclei, segmentation.cells, segmentation.cytoplasm, rng.integers(0, 4, (17, 23))):
+        expected = skimage.segmentation.find_boundaries(labels[np.newaxis], mode="inner")[0]
+        assert np.array_equal(inner_boundaries(labels), expected)
+
+
+# --- per-image means straight from the column arrays ---
+
+
+def _assert_same_means(fast: pl.DataFrame, reference: pl.DataFrame) -> None:
+    assert fast.columns == reference.columns
+    assert fast.dtypes == reference.dtypes
+    assert fast.height == reference.height
+    for column in reference.columns:
+        a, b = fast[column], reference[column]
+        assert a.is_null().to_list() == b.is_null().to_list(), column
+        a = a.drop_nulls().to_numpy().astype(float)
+        b = b.drop_nulls().to_numpy().astype(float)
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=column)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0.0, equal_nan=True, err_msg=column)
+
+
+def _render(size: int, well: str, diameter: float = 34.0):
+    rendered = render_site(SyntheticConfig(image_size=size, cell_diameter_px=diameter), 0, well, 1)
+    nuclei = rendered.nuclei_labels.astype(np.int32)
+    cells = rendered.cell_labels.astype(np.int32)
+    segmentation = SimpleNamespace(
+        nuclei=nuclei, cells=cells, cytoplasm=np.where(nuclei > 0, 0, cells).astype(np.int32)
+    )
+    images = {CHANNEL_NAMES[c]: rendered.images[i] for i, c in enumerate(rendered.channels) if c <= 5}
+    return segmentation, images
+
+
+PLATFORM_FAMILIES = ("sizeshape", "intensity", "texture")
+
+
+@pytest.mark.parametrize("families", [PLATFORM_FAMILIES, cpf.FAMILIES])
+def test_means_equal_mean_table_of_measurements(site, families):
+    segmentation, images = site
+    fast = cpf.measure_cellprofiler_means(segmentation, images, families)
+    _assert_same_means(fast, cpf.mean_table(cpf.measure_cellprofiler(segmentation, images, families)))
+    assert fast.height == 1 and fast["Count_Cells"].item() == int(segmentation.cells.max())
+
+
+def test_means_equal_mean_table_on_platform_sites():
+    for well in ("A01", "C05"):
+        segmentation, images = _render(192, well)
+        fast = cpf.measure_cellprofiler_means(segmentation, images, PLATFORM_FAMILIES)
+        _assert_same_means(fast, cpf.mean_table(cpf.measure_cellprofiler(segmentation, images, PLATFORM_FAMILIES)))
+
+
+def test_means_with_all_nan_columns_and_empty_compartment(site):
+    segmentation, images = site
+    # nuclei fill the cells: no cytoplasm at all, so no Count_/Mean_Cytoplasm columns
+    filled = SimpleNamespace(nuclei=segmentation.cells, cells=segmentation.cells,
+                             cytoplasm=np.zeros_like(segmentation.cells))
+    dark = {name: np.zeros_like(image) for name, image in images.items()}  # NaN centres of mass
+    fast = cpf.measure_cellprofiler_means(filled, dark, PLATFORM_FAMILIES)
+    reference = cpf.mean_table(cpf.measure_cellprofiler(filled, dark, PLATFORM_FAMILIES))
+    _assert_same_means(fast, reference)
+    assert not any(c.startswith(("Count_Cytoplasm", "Mean_Cytoplasm")) for c in fast.columns)
+    assert fast["Mean_Cells_Location_CenterMassIntensity_X_DNA"].is_null().all()
+
+
+def test_means_of_a_site_without_objects(site):
+    _, images = site
+    empty = np.zeros(next(iter(images.values())).shape, np.int32)
+    segmentation = SimpleNamespace(nuclei=empty, cells=empty, cytoplasm=empty)
+    fast = cpf.measure_cellprofiler_means(segmentation, images, PLATFORM_FAMILIES)
+    reference = cpf.mean_table(cpf.measure_cellprofiler(segmentation, images, PLATFORM_FAMILIES))
+    _assert_same_means(fast, reference)
+    assert fast.shape == (0, 0)

@@ -1,7 +1,6 @@
 """Ingest assets: a plate's layout, and its raw images indexed with pixel statistics and QC."""
 
 
-import time
 from collections.abc import Iterator
 
 import dagster as dg
@@ -15,14 +14,14 @@ from morph_assets.defs.ingest.checks import (
     wells_ingested_result,
 )
 from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
-from morph_assets.defs.partitions import plate_well_partitions, plates_partitions, wells_by_plate
+from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
+from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import raw_images as raw_images_lib
 from morph_assets.lib.lake import atomic_write_parquet
 from morph_assets.lib.layout import NEGATIVE_CONTROL
 from morph_assets.lib.markdown import frame_to_markdown
-from morph_assets.lib.parallel import WellOutcome, map_wells
 from morph_assets.lib.plots import plate_heatmap_png, png_markdown
-from morph_assets.lib.plates import PlateError, PlateIndex, read_plate, read_plate_layout
+from morph_assets.lib.plates import PlateError, PlateIndex, read_plate_layout
 from morph_assets.resources import LakeResource
 
 PLATE_LAYOUT_TABLE = "plate_layout"
@@ -76,75 +75,6 @@ def plate_layout(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
     )
 
 
-def _progress_logger(context: dg.AssetExecutionContext, plate: str, started: float):
-    step = 1
-
-    def log(done: int, total: int, outcome: WellOutcome) -> None:
-        nonlocal step
-        if not outcome.ok:
-            context.log.error(f"plate {plate} well {outcome.well} failed: {outcome.error}")
-        # About ten progress lines per plate, plus the last one.
-        if done == total or done >= step * max(1, total // 10):
-            step += 1
-            elapsed = time.perf_counter() - started
-            eta = elapsed / done * (total - done)
-            context.log.info(f"plate {plate}: {done}/{total} wells ({100 * done // total}%), {elapsed:.1f} s elapsed, ~{eta:.0f} s left")
-
-    return log
-
-
-def _ingest_plate(context: dg.AssetExecutionContext, lake: LakeResource, plate: str, wells: list[str]) -> dict:
-    started = time.perf_counter()
-    store = lake.lake()
-    try:
-        index: PlateIndex = read_plate(lake.plate_folder(plate))
-    except PlateError as error:
-        raise dg.Failure(description=str(error)) from error
-    problems = index.problems_by_well()
-    imaged = set(index.wells())
-    to_ingest = [well for well in wells if well in imaged]
-    rows_by_well = {well: index.well_images(well).to_dicts() for well in to_ingest}
-    context.log.info(f"plate {plate}: ingesting {len(to_ingest)} of {len(wells)} requested wells with {lake.n_workers()} workers")
-    outcomes = map_wells(
-        raw_images_lib.ingest_well, to_ingest,
-        lambda well: (str(store.root), plate, rows_by_well[well]),
-        workers=lake.n_workers(), progress=_progress_logger(context, plate, started),
-    )
-    errors = [problem.as_record(raw_images_lib.TABLE, plate) for well in wells for problem in problems.get(well, [])]
-    errors += [problem.as_record(raw_images_lib.TABLE, plate) for problem in problems.get(None, [])]
-    errors += [
-        {"table": raw_images_lib.TABLE, "Metadata_Plate": plate, "Metadata_Well": outcome.well,
-         "file": outcome.file or "", "error": outcome.error or ""}
-        for outcome in outcomes if not outcome.ok
-    ]
-    # Errors of wells outside this run stay on record until those wells are run again.
-    previous_path = store.errors_file(raw_images_lib.TABLE, plate)
-    if previous_path.exists():
-        kept = pl.read_parquet(previous_path).filter(~pl.col("Metadata_Well").is_in(wells) & pl.col("Metadata_Well").is_not_null())
-        errors += kept.to_dicts()
-    error_frame = store.write_errors(raw_images_lib.TABLE, plate, errors)
-    for problem in problems.get(None, []):
-        context.log.warning(f"plate {plate}: {problem.file}: {problem.error}")
-    for record in errors:
-        if record["Metadata_Well"] in wells and record["Metadata_Well"] not in {o.well for o in outcomes}:
-            context.log.error(f"plate {plate} well {record['Metadata_Well']} skipped: {record['error']}")
-
-    compacted_rows = 0
-    if store.wells_present(raw_images_lib.TABLE, plate):
-        _, compacted_rows = store.compact_plate(raw_images_lib.TABLE, plate)
-    return {
-        "plate": plate,
-        "requested": len(wells),
-        "ingested": sum(outcome.ok for outcome in outcomes),
-        "failed_wells": sorted({record["Metadata_Well"] for record in error_frame.to_dicts() if record["Metadata_Well"] in wells}),
-        "not_imaged": sorted(set(wells) - imaged - set(problems)),
-        "rows": sum(outcome.rows for outcome in outcomes),
-        "compacted_rows": compacted_rows,
-        "seconds": time.perf_counter() - started,
-        "errors": error_frame,
-    }
-
-
 def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
     """Plate maps of mean intensity per well, one per plate: edge and gradient effects show at once."""
     pictures = []
@@ -182,17 +112,16 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
     file is skipped and recorded in ``errors/raw_images/``; the other wells go on.
     """
     store = lake.lake()
-    summaries = [_ingest_plate(context, lake, plate, wells) for plate, wells in wells_by_plate(context).items()]
-    requested = sum(summary["requested"] for summary in summaries)
-    ingested = sum(summary["ingested"] for summary in summaries)
-    if ingested == 0 and any(summary["failed_wells"] for summary in summaries):
-        first = next(summary["errors"] for summary in summaries if summary["failed_wells"])
-        raise dg.Failure(description=f"no well could be ingested; first error: {first['error'][0]}")
 
-    plates = [summary["plate"] for summary in summaries]
-    frames = [pl.read_parquet(store.plate_file(raw_images_lib.TABLE, plate)) for plate in plates
-              if store.plate_file(raw_images_lib.TABLE, plate).exists()]
-    table = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=raw_images_lib.RAW_IMAGES_SCHEMA)
+    def arguments(index: PlateIndex, well: str) -> tuple:
+        return (str(store.root), index.barcode, index.well_images(well).to_dicts())
+
+    summaries = run_per_well(context, lake, raw_images_lib.TABLE, raw_images_lib.ingest_well, arguments,
+                             record_plate_problems=True)
+    plates = [summary.plate for summary in summaries]
+    table = plate_tables(lake, raw_images_lib.TABLE, plates)
+    if table.is_empty():
+        table = pl.DataFrame(schema=raw_images_lib.RAW_IMAGES_SCHEMA)
     per_channel = (
         table.group_by("channel", "channel_name").agg(
             pl.len().alias("images"),
@@ -202,22 +131,14 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
             pl.col("power_log_log_slope").median().alias("median_focus_slope"),
         ).sort("channel")
     )
-    errors = pl.concat([summary["errors"] for summary in summaries])
-    heatmaps = _intensity_heatmaps(table)
-    run_summary = pl.DataFrame([{key: summary[key] for key in ("plate", "requested", "ingested", "rows", "compacted_rows")}
-                                | {"failed": len(summary["failed_wells"]), "seconds": round(summary["seconds"], 1)}
-                                for summary in summaries])
-    context.log.info(f"raw_images: {ingested}/{requested} wells ingested over {len(plates)} plate(s)")
+    errors = pl.concat([summary.errors for summary in summaries if summary.errors is not None])
+    requested = sum(summary.requested for summary in summaries)
+    context.log.info(f"raw_images: {sum(s.succeeded for s in summaries)}/{requested} wells ingested over {len(plates)} plate(s)")
     yield dg.MaterializeResult(
         metadata={
-            "dagster/row_count": table.height,
-            "n_wells_requested": requested,
-            "n_wells_ingested": ingested,
-            "n_wells_failed": errors["Metadata_Well"].drop_nulls().n_unique(),
-            "plates": dg.MetadataValue.md(frame_to_markdown(run_summary)),
+            **summary_metadata(summaries, table.drop("path")),
             "per_channel": dg.MetadataValue.md(frame_to_markdown(per_channel)),
-            "preview": dg.MetadataValue.md(frame_to_markdown(table.drop("path").head(10))),
-            "dna_intensity_by_well": dg.MetadataValue.md(heatmaps),
+            "dna_intensity_by_well": dg.MetadataValue.md(_intensity_heatmaps(table)),
             "lake_paths": dg.MetadataValue.md("\n".join(f"- `{store.plate_file(raw_images_lib.TABLE, p)}`" for p in plates)),
         }
     )
