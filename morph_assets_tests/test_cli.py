@@ -16,7 +16,7 @@ def isolated_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_demo_generates_ingests_and_summarises_then_sql_answers(isolated_platform: Path, capsys):
-    arguments = ["--plates", "2", "--wells", "A01,A02,P24", "--sites", "1", "--image-size", "96", "--workers", "1"]
+    arguments = ["--plates", "2", "--wells", "A01,A02,P24", "--sites", "1", "--image-size", "160", "--workers", "1"]
     assert main(["demo", *arguments]) == 0
     printed = capsys.readouterr().out
     assert "2 plates, 6 wells, 30 images ingested; 0 wells failed" in printed
