@@ -7,11 +7,13 @@ that raises is reported in its :class:`WellOutcome` and the other wells go on.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,9 +108,8 @@ def map_wells(
                 progress(len(outcomes), total, outcomes[well])
         return [outcomes[well] for well in wells]
 
-    # "spawn": the parent may hold threads (Dagster's event machinery) that fork would copy.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=context) as pool:
+    pool = _shared_pool(workers)
+    try:
         pending: set[Future] = set()
         well_of: dict[Future, str] = {}
         queue = iter(wells)
@@ -131,4 +132,36 @@ def map_wells(
                     new_future = pool.submit(_run_one, function, next_well, arguments(next_well))
                     pending.add(new_future)
                     well_of[new_future] = next_well
+    except BrokenProcessPool:
+        _discard_pool()  # a worker died (out of memory, a crash in native code): start afresh next time
+        raise
     return [outcomes[well] for well in wells]
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_WORKERS = 0
+
+
+def _shared_pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process, reused by every step of an in-process run.
+
+    Spawning workers costs seconds (each imports numpy, polars, scikit-image, numba kernels), and
+    a plate run has several per-well steps; reusing the pool keeps those imports warm.
+    """
+    global _POOL, _POOL_WORKERS
+    if _POOL is None or _POOL_WORKERS != workers:
+        _discard_pool()
+        # "spawn": the parent may hold threads (Dagster's event machinery) that fork would copy.
+        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOL_WORKERS = workers
+    return _POOL
+
+
+def _discard_pool() -> None:
+    global _POOL, _POOL_WORKERS
+    if _POOL is not None:
+        _POOL.shutdown(wait=False, cancel_futures=True)
+    _POOL, _POOL_WORKERS = None, 0
+
+
+atexit.register(_discard_pool)
