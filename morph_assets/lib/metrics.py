@@ -1,0 +1,418 @@
+"""Retrieval metrics for morphological profiles: average precision and mAP.
+
+Plain (Dagster-free) re-implementation of the copairs 0.5.5 semantics
+(``copairs.map.average_precision`` / ``copairs.map.mean_average_precision``)
+with a block-wise, memory-bounded computation:
+
+* A *pair* of profiles ``(a, b)``, ``a != b``, satisfies a rule
+  ``(sameby, diffby)`` when every ``sameby`` column is equal and every
+  ``diffby`` column differs between the two rows (copairs' self-join).
+  Pairs are unordered, so every pair counts for both of its profiles.
+* For each profile (the query), its positive partners and its negative
+  partners are ranked by cosine similarity (descending). A partner that
+  satisfies both rules appears in both lists, as in copairs. Ties are broken
+  as copairs does: similarities are rounded to float32 (copairs stores them
+  so) and on equal float32 ``1 - similarity`` a positive ranks before a
+  negative. Similarities themselves are computed in float64.
+* AP is the mean over positives of the precision at each positive's rank.
+
+Similarities are computed for a block of queries at a time against only the
+rows that are partners of at least one query of the block, with one matrix
+product of unit-normalised rows; no list of pairs is ever materialised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+__all__ = [
+    "average_precision",
+    "benjamini_hochberg",
+    "fraction_retrieved",
+    "mean_average_precision",
+    "null_distribution",
+    "replicate_retrieval",
+]
+
+
+def _codes(meta: pl.DataFrame, column: str) -> np.ndarray:
+    """Integer codes of a metadata column (equal values, equal codes)."""
+    series = meta[column]
+    if series.null_count():
+        raise ValueError(f"metadata column {column!r} has null values")
+    if series.dtype == pl.Boolean:
+        series = series.cast(pl.Int8)
+    return series.rank("dense").to_numpy().astype(np.int64)
+
+
+def _group_codes(meta: pl.DataFrame, columns: Sequence[str]) -> np.ndarray | None:
+    """One integer code per row for the combination of ``columns`` (``None`` if empty)."""
+    if not columns:
+        return None
+    stacked = np.stack([_codes(meta, c) for c in columns], axis=1)
+    return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+class _Rule:
+    """A pair rule (sameby, diffby) evaluated block-wise as a boolean mask."""
+
+    def __init__(self, meta: pl.DataFrame, sameby: Sequence[str], diffby: Sequence[str]) -> None:
+        sameby, diffby = list(sameby), list(diffby)
+        if not (sameby or diffby):
+            raise ValueError("at least one of sameby / diffby must be given")
+        if set(sameby) & set(diffby):
+            raise ValueError("sameby and diffby must be disjoint lists")
+        self.same = _group_codes(meta, sameby)
+        self.diff = [_codes(meta, c) for c in diffby]
+        self.n = meta.height
+
+    def mask(self, rows: np.ndarray) -> np.ndarray:
+        """Boolean ``len(rows) x n`` mask: ``mask[i, j]`` iff ``(rows[i], j)`` is a pair."""
+        out = np.ones((len(rows), self.n), dtype=bool)
+        if self.same is not None:
+            np.equal(self.same[rows, None], self.same[None, :], out=out)
+        for codes in self.diff:
+            out &= codes[rows, None] != codes[None, :]
+        out[np.arange(len(rows)), rows] = False  # never a pair with itself
+        return out
+
+
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    """Rows divided by their Euclidean norm (float64)."""
+    x = np.asarray(features, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=1)[:, None]
+
+
+def _ap_from_keys(pos_keys: np.ndarray, neg_keys: np.ndarray) -> float:
+    """AP of one ranked list given sort keys (float32 ``1 - similarity``, ascending = best).
+
+    On equal keys positives rank before negatives (copairs' tie rule).
+    """
+    pos = np.sort(pos_keys)
+    neg = np.sort(neg_keys)
+    ranks = np.arange(1, pos.size + 1) + np.searchsorted(neg, pos, side="left")
+    precision = np.arange(1, pos.size + 1, dtype=np.float64) / ranks
+    return float(precision.sum() / pos.size)
+
+
+def average_precision(
+    meta: pl.DataFrame,
+    features: np.ndarray,
+    *,
+    pos_sameby: Sequence[str],
+    pos_diffby: Sequence[str] = (),
+    neg_sameby: Sequence[str] = (),
+    neg_diffby: Sequence[str] = (),
+    block_size: int = 256,
+) -> pl.DataFrame:
+    """Average precision of every profile, with copairs 0.5.5 semantics.
+
+    Parameters
+    ----------
+    meta : pl.DataFrame
+        One row per profile; must hold every column named in the rules
+        (no nulls).
+    features : np.ndarray
+        ``len(meta) x n_features`` profile matrix (cosine similarity is used).
+    pos_sameby, pos_diffby : sequence of str
+        Positive pairs: equal in every ``pos_sameby`` column and different in
+        every ``pos_diffby`` column.
+    neg_sameby, neg_diffby : sequence of str
+        Negative pairs, same convention.
+    block_size : int, default 256
+        Queries handled per matrix product; memory is
+        ``O(block_size x n_rows)``.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``meta`` plus ``average_precision`` (Float64, null where the profile
+        has no positive pair), ``n_pos_pairs`` and ``n_total_pairs``
+        (positives + negatives of the profile), in input row order.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, a rule is empty, or no positive or no negative
+        pair exists (copairs raises ``UnpairedException`` there).
+    """
+    n = meta.height
+    if features.shape[0] != n:
+        raise ValueError("features and meta must have the same number of rows")
+    pos_rule = _Rule(meta, pos_sameby, pos_diffby)
+    neg_rule = _Rule(meta, neg_sameby, neg_diffby)
+    xn = _unit_rows(features)
+
+    ap = np.full(n, np.nan)
+    n_pos = np.zeros(n, dtype=np.int64)
+    n_neg = np.zeros(n, dtype=np.int64)
+    # Queries sorted by positive group so that a block shares its partners.
+    order = np.argsort(pos_rule.same, kind="stable") if pos_rule.same is not None else np.arange(n)
+    for start in range(0, n, block_size):
+        rows = order[start : start + block_size]
+        pmask = pos_rule.mask(rows)
+        nmask = neg_rule.mask(rows)
+        n_pos[rows] = pmask.sum(axis=1)
+        n_neg[rows] = nmask.sum(axis=1)
+        active = n_pos[rows] > 0  # AP undefined without positives: skip the ranking
+        if not active.any():
+            continue
+        rows, pmask, nmask = rows[active], pmask[active], nmask[active]
+        cols = np.flatnonzero(pmask.any(axis=0) | nmask.any(axis=0))
+        # copairs stores similarities as float32 and ranks by float32 ``1 - sim``;
+        # doing the same reproduces its ties (near-equal similarities) exactly.
+        keys = np.float32(1.0) - (xn[rows] @ xn[cols].T).astype(np.float32)
+        pmask, nmask = pmask[:, cols], nmask[:, cols]
+        for i, row in enumerate(rows):
+            ap[row] = _ap_from_keys(keys[i, pmask[i]], keys[i, nmask[i]])
+
+    if not n_pos.any():
+        raise ValueError("unable to find positive pairs")
+    if not n_neg.any():
+        raise ValueError("unable to find negative pairs")
+    return meta.with_columns(
+        pl.Series("average_precision", ap, dtype=pl.Float64).fill_nan(None),
+        pl.Series("n_pos_pairs", n_pos),
+        pl.Series("n_total_pairs", n_pos + n_neg),
+    )
+
+
+def null_distribution(
+    n_pos: int, n_total: int, null_size: int, seed: int, *, chunk: int = 1024
+) -> np.ndarray:
+    """APs of ``null_size`` random rankings with ``n_pos`` positives among ``n_total``.
+
+    Reproduces copairs 0.5.5's draw exactly (``default_rng(seed)``, row-wise
+    ``permuted`` of ``0..n_total-1``, first ``n_pos`` positions, float32 AP),
+    generated in row chunks to bound memory.
+
+    Parameters
+    ----------
+    n_pos, n_total : int
+        Number of positives and of ranked items.
+    null_size : int
+        Number of random APs.
+    seed : int
+        Seed of the generator.
+    chunk : int, default 1024
+        Rows permuted at a time.
+
+    Returns
+    -------
+    np.ndarray
+        ``null_size`` float32 APs.
+    """
+    rng = np.random.default_rng(seed)
+    dtype = np.uint16 if n_total < 2**16 else np.uint32
+    base = np.arange(n_total, dtype=dtype)
+    numer = np.arange(1, n_pos + 1, dtype=np.float32)
+    out = np.empty(null_size, dtype=np.float32)
+    for start in range(0, null_size, chunk):
+        m = min(chunk, null_size - start)
+        idx = np.tile(base, (m, 1))
+        rng.permuted(idx, axis=1, out=idx)
+        pos_ranks = np.sort(idx[:, :n_pos], axis=1)
+        out[start : start + m] = ((numer / (pos_ranks + 1)).sum(axis=1) / n_pos).astype(np.float32)
+    return out
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), clipped to 1.
+
+    Parameters
+    ----------
+    p_values : np.ndarray
+        1-D array of p-values.
+
+    Returns
+    -------
+    np.ndarray
+        Adjusted p-values in the input order.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p)
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(q_sorted, 1.0)
+    return q
+
+
+def mean_average_precision(
+    ap_table: pl.DataFrame,
+    sameby: Sequence[str],
+    *,
+    null_size: int = 10000,
+    threshold: float = 0.05,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Mean AP per group with permutation p-values and BH q-values (copairs method).
+
+    Rows with a null AP or no positive pair are dropped. Each distinct
+    ``(n_pos_pairs, n_total_pairs)`` configuration (sorted) gets a null of
+    ``null_size`` random APs, seeded from ``default_rng(seed).integers(8096)``
+    in that order, as copairs does; a group's null is the element-wise mean of
+    its members' nulls and ``p = (#{null > mAP} + 1) / (null_size + 1)``.
+
+    Parameters
+    ----------
+    ap_table : pl.DataFrame
+        Output of :func:`average_precision`.
+    sameby : sequence of str
+        Grouping columns.
+    null_size : int, default 10000
+        Size of each null distribution.
+    threshold : float, default 0.05
+        Significance level for ``below_p`` / ``below_corrected_p``.
+    seed : int, default 0
+        Seed of the null distributions.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``sameby`` columns, ``n_profiles``, ``mean_average_precision``,
+        ``p_value``, ``corrected_p_value``, ``below_p``, ``below_corrected_p``,
+        sorted by ``sameby``.
+    """
+    sameby = list(sameby)
+    valid = ap_table.filter(
+        pl.col("average_precision").is_not_null() & (pl.col("n_pos_pairs") > 0)
+    ).with_row_index("_row")
+    confs = valid.select("n_pos_pairs", "n_total_pairs").to_numpy().astype(np.int64)
+    uniq, inverse = np.unique(confs, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    seeds = np.random.default_rng(seed).integers(8096, size=len(uniq))
+    nulls = np.empty((len(uniq), null_size), dtype=np.float32)
+    for i, (k, total) in enumerate(uniq):
+        nulls[i] = null_distribution(int(k), int(total), null_size, int(seeds[i]))
+
+    groups = (
+        valid.group_by(sameby, maintain_order=True)
+        .agg(
+            pl.len().alias("n_profiles"),
+            pl.col("average_precision").mean().alias("mean_average_precision"),
+            pl.col("_row"),
+        )
+        .sort(sameby)
+    )
+    p_values = np.empty(groups.height)
+    for g, (score, members) in enumerate(
+        zip(groups["mean_average_precision"].to_list(), groups["_row"].to_list(), strict=True)
+    ):
+        null = nulls[inverse[np.asarray(members)]].mean(axis=0)
+        p_values[g] = (np.count_nonzero(null > score) + 1) / (null_size + 1)
+    q_values = benjamini_hochberg(p_values)
+    return groups.drop("_row").with_columns(
+        pl.Series("p_value", p_values),
+        pl.Series("corrected_p_value", q_values),
+        pl.Series("below_p", p_values < threshold),
+        pl.Series("below_corrected_p", q_values < threshold),
+    )
+
+
+def fraction_retrieved(map_table: pl.DataFrame) -> float:
+    """Fraction of groups whose mAP is significant (``below_corrected_p``).
+
+    Parameters
+    ----------
+    map_table : pl.DataFrame
+        Output of :func:`mean_average_precision`.
+
+    Returns
+    -------
+    float
+        Mean of ``below_corrected_p`` (NaN for an empty table).
+    """
+    if map_table.height == 0:
+        return float("nan")
+    return float(map_table["below_corrected_p"].cast(pl.Float64).mean())
+
+
+def replicate_retrieval(
+    profiles: pl.DataFrame,
+    features: list[str],
+    *,
+    compound_col: str = "Metadata_broad_sample",
+    control_query: pl.Expr | None = None,
+    same_plate_negatives: bool = True,
+    position_filter: str | None = None,
+    plate_col: str = "Metadata_Plate",
+    well_col: str = "Metadata_Well",
+    null_size: int = 10000,
+    threshold: float = 0.05,
+    seed: int = 0,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """CPJUMP1 replicate retrieval against negative controls.
+
+    Each treated profile is a query; its positives are the other treated
+    profiles of the same compound, its negatives the control profiles (on the
+    same plate when ``same_plate_negatives``).
+
+    Parameters
+    ----------
+    profiles : pl.DataFrame
+        Well-level profiles with metadata and feature columns.
+    features : list of str
+        Feature columns.
+    compound_col : str, default "Metadata_broad_sample"
+        Compound identifier.
+    control_query : pl.Expr, optional
+        Boolean expression marking negative-control rows; default
+        ``Metadata_control_type == "negcon"``.
+    same_plate_negatives : bool, default True
+        Restrict negatives to controls on the query's plate (JUMP-style).
+    position_filter : {"same", "different", None}
+        ``"same"``: positives only at the same well position on other plates;
+        ``"different"``: only at a different well position; ``None``: any
+        other replicate.
+    plate_col, well_col : str
+        Plate and well columns.
+    null_size, threshold, seed
+        Passed to :func:`mean_average_precision`.
+
+    Returns
+    -------
+    tuple of pl.DataFrame
+        ``(ap_table, map_table)``: per treated profile APs, and per-compound
+        mAP with p/q-values.
+    """
+    if control_query is None:
+        control_query = pl.col("Metadata_control_type") == "negcon"
+    meta = profiles.with_columns(
+        control_query.fill_null(False).alias("_is_control")
+    ).with_columns(
+        # Controls get a unique reference index so they are never positives.
+        pl.when(pl.col("_is_control"))
+        .then(pl.int_range(pl.len(), dtype=pl.Int64))
+        .otherwise(-1)
+        .alias("_reference"),
+        pl.col(compound_col).fill_null("<none>").alias("_compound"),
+    )
+    if position_filter is None:
+        pos_sameby, pos_diffby = ["_compound", "_reference"], []
+    elif position_filter == "same":
+        pos_sameby, pos_diffby = ["_compound", "_reference", well_col], [plate_col]
+    elif position_filter == "different":
+        pos_sameby, pos_diffby = ["_compound", "_reference"], [well_col]
+    else:
+        raise ValueError(f"position_filter must be 'same', 'different' or None, got {position_filter!r}")
+    neg_sameby = [plate_col] if same_plate_negatives else []
+    ap_table = average_precision(
+        meta.drop(features),
+        profiles.select(features).to_numpy(),
+        pos_sameby=pos_sameby,
+        pos_diffby=pos_diffby,
+        neg_sameby=neg_sameby,
+        neg_diffby=["_is_control"],
+    )
+    ap_table = ap_table.filter(~pl.col("_is_control")).drop("_is_control", "_reference", "_compound")
+    map_table = mean_average_precision(
+        ap_table, [compound_col], null_size=null_size, threshold=threshold, seed=seed
+    )
+    return ap_table, map_table

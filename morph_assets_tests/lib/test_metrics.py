@@ -1,0 +1,220 @@
+"""AP / mAP against copairs 0.5.5 (reference), sklearn and scipy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import false_discovery_control
+from sklearn.metrics import average_precision_score
+
+from morph_assets.lib.metrics import (
+    average_precision,
+    benjamini_hochberg,
+    fraction_retrieved,
+    mean_average_precision,
+    replicate_retrieval,
+)
+
+copairs_map = pytest.importorskip("copairs.map")
+
+LINCS = Path(__file__).parents[1] / "data" / "cytominer_eval" / "SQ00015054_normalized_feature_select.csv.gz"
+
+
+def _copairs_ap(meta: pl.DataFrame, feats: np.ndarray, **rules) -> pl.DataFrame:
+    rules = {k: list(rules.get(k, ())) for k in ("pos_sameby", "pos_diffby", "neg_sameby", "neg_diffby")}
+    out = copairs_map.average_precision(
+        meta.to_pandas(), feats, batch_size=20000, progress_bar=False, **rules
+    )
+    return pl.from_pandas(out[["average_precision", "n_pos_pairs", "n_total_pairs"]])
+
+
+def _assert_same_ap(meta: pl.DataFrame, feats: np.ndarray, **rules) -> pl.DataFrame:
+    ours = average_precision(meta, feats, block_size=37, **rules)
+    ref = _copairs_ap(meta, feats, **rules)
+    assert ours["n_pos_pairs"].to_list() == ref["n_pos_pairs"].to_list()
+    assert ours["n_total_pairs"].to_list() == ref["n_total_pairs"].to_list()
+    a = ours["average_precision"].to_numpy()
+    b = ref["average_precision"].to_numpy()
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a[~np.isnan(a)], b[~np.isnan(b)], rtol=0, atol=1e-12)
+    return ours
+
+
+def _random(n: int = 300, d: int = 20, seed: int = 0, ties: bool = False):
+    rng = np.random.default_rng(seed)
+    meta = pl.DataFrame(
+        {
+            "cpd": rng.integers(0, 40, n).astype(str),
+            "plate": rng.integers(0, 4, n),
+            "well": rng.integers(0, 6, n),
+            "ctrl": rng.random(n) < 0.15,
+        }
+    )
+    feats = rng.normal(size=(n, d))
+    if ties:  # exact duplicates give exactly tied similarities
+        feats[1::3] = feats[0::3][: len(feats[1::3])]
+        feats[::7] = feats[3]
+    return meta, feats
+
+
+CONFIGS = [
+    dict(pos_sameby=["cpd"], neg_diffby=["cpd"]),
+    dict(pos_sameby=["cpd"], pos_diffby=["plate"], neg_sameby=["plate"], neg_diffby=["cpd"]),
+    dict(pos_sameby=["cpd", "well"], pos_diffby=["plate"], neg_diffby=["ctrl"]),
+    dict(pos_sameby=["cpd"], neg_diffby=["cpd", "well"]),
+    dict(pos_sameby=["plate"], neg_sameby=["well"]),  # overlapping pos/neg pairs
+]
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("config", range(len(CONFIGS)))
+def test_ap_equals_copairs_random(config: int, ties: bool) -> None:
+    meta, feats = _random(seed=config, ties=ties)
+    out = _assert_same_ap(meta, feats, **CONFIGS[config])
+    if config == 2:  # some profiles have no positives there
+        assert out["average_precision"].null_count() > 0
+
+
+def test_ap_matches_sklearn_without_ties() -> None:
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(12, 5))
+    meta = pl.DataFrame({"g": [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2]})
+    out = average_precision(meta, feats, pos_sameby=["g"], neg_diffby=["g"])
+    xn = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    sims = xn @ xn.T
+    for q in range(12):
+        others = np.arange(12) != q
+        y = (meta["g"].to_numpy() == meta["g"][q])[others]
+        assert out["average_precision"][q] == pytest.approx(
+            average_precision_score(y, sims[q, others]), abs=1e-12
+        )
+
+
+def test_unpaired_raises() -> None:
+    meta = pl.DataFrame({"g": [0, 1, 2]})
+    with pytest.raises(ValueError):
+        average_precision(meta, np.eye(3), pos_sameby=["g"], neg_diffby=["g"])
+
+
+@pytest.fixture(scope="module")
+def lincs() -> pl.DataFrame:
+    if not LINCS.exists():
+        pytest.skip("LINCS plate not present")
+    df = pl.read_csv(LINCS, infer_schema_length=10000)
+    return df.with_columns(
+        (pl.col("Metadata_broad_sample") == "DMSO").alias("is_ctrl"),
+        pl.when(pl.col("Metadata_broad_sample") == "DMSO")
+        .then(pl.int_range(pl.len(), dtype=pl.Int64))
+        .otherwise(-1)
+        .alias("ref"),
+    )
+
+
+def _lincs_feats(df: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+    cols = [c for c in df.columns if not c.startswith("Metadata_") and c not in ("is_ctrl", "ref")]
+    return df.drop(cols), df.select(cols).to_numpy().astype(np.float64)
+
+
+def test_lincs_compound_retrieval_across_doses(lincs: pl.DataFrame) -> None:
+    meta, feats = _lincs_feats(lincs)
+    out = _assert_same_ap(
+        meta,
+        feats,
+        pos_sameby=["Metadata_broad_sample", "ref"],
+        pos_diffby=["Metadata_mmoles_per_liter"],
+        neg_diffby=["is_ctrl"],
+    )
+    treated = out.filter(~pl.col("is_ctrl"))
+    # 56 compounds at 6 doses (5 other doses each); 2 compounds at one dose only (no positives)
+    assert (treated["n_pos_pairs"] == 5).sum() == 56 * 6
+    assert (treated["n_pos_pairs"] == 0).sum() == 24
+    assert treated["n_total_pairs"].max() == treated["n_pos_pairs"].max() + 24
+
+
+def test_lincs_moa_retrieval_and_map(lincs: pl.DataFrame, tmp_path: Path) -> None:
+    meta, feats = _lincs_feats(lincs.filter(pl.col("Metadata_moa").is_not_null()))
+    rules = dict(
+        pos_sameby=["Metadata_moa"], pos_diffby=["Metadata_broad_sample"], neg_diffby=["Metadata_moa"]
+    )
+    ours = _assert_same_ap(meta, feats, **rules)
+    ref = copairs_map.average_precision(
+        meta.to_pandas(), feats, batch_size=20000, progress_bar=False,
+        neg_sameby=[], **rules,
+    )
+    ref_map = copairs_map.mean_average_precision(
+        ref, ["Metadata_moa"], null_size=10000, threshold=0.05, seed=0,
+        progress_bar=False, cache_dir=tmp_path,
+    ).sort_values("Metadata_moa")
+    ours_map = mean_average_precision(ours, ["Metadata_moa"], null_size=10000, seed=0)
+    assert ours_map["Metadata_moa"].to_list() == ref_map["Metadata_moa"].tolist()
+    np.testing.assert_allclose(
+        ours_map["mean_average_precision"].to_numpy(), ref_map["mean_average_precision"], atol=1e-12
+    )
+    # Same null construction and RNG use: p-values are exactly equal.
+    np.testing.assert_array_equal(ours_map["p_value"].to_numpy(), ref_map["p_value"].to_numpy())
+    np.testing.assert_allclose(
+        ours_map["corrected_p_value"].to_numpy(), ref_map["corrected_p_value"], atol=1e-12
+    )
+    assert ours_map["below_corrected_p"].to_list() == ref_map["below_corrected_p"].tolist()
+    assert fraction_retrieved(ours_map) == pytest.approx(ref_map["below_corrected_p"].mean())
+
+
+def test_benjamini_hochberg_matches_scipy() -> None:
+    p = np.random.default_rng(1).random(200) ** 3
+    np.testing.assert_allclose(benjamini_hochberg(p), false_discovery_control(p), atol=1e-14)
+
+
+def test_replicate_retrieval_cpjump1_setting(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    plates, wells = ["P1", "P2", "P3", "P4"], [f"W{i:02d}" for i in range(24)]
+    rows = []
+    for plate in plates:
+        for i, well in enumerate(wells):
+            cpd = "DMSO" if i < 6 else f"c{(i - 6) % 9}"  # 9 compounds, 2 positions per plate
+            rows.append((plate, well, cpd, "negcon" if cpd == "DMSO" else None))
+    meta = pl.DataFrame(
+        rows, schema=["Metadata_Plate", "Metadata_Well", "Metadata_broad_sample", "Metadata_control_type"],
+        orient="row",
+    )
+    signal = {c: rng.normal(size=10) for c in meta["Metadata_broad_sample"].unique().to_list()}
+    x = np.stack([signal[c] * (c != "DMSO") + rng.normal(size=10) for c in meta["Metadata_broad_sample"]])
+    feats = [f"f{i}" for i in range(10)]
+    profiles = meta.hstack(pl.DataFrame(x, schema=feats))
+    pm = meta.with_columns(
+        (pl.col("Metadata_control_type") == "negcon").fill_null(False).alias("ctrl"),
+        pl.when(pl.col("Metadata_control_type") == "negcon")
+        .then(pl.int_range(pl.len(), dtype=pl.Int64)).otherwise(-1).alias("ref"),
+    )
+    for position_filter, pos_sameby, pos_diffby in [
+        (None, ["Metadata_broad_sample", "ref"], []),
+        ("same", ["Metadata_broad_sample", "ref", "Metadata_Well"], ["Metadata_Plate"]),
+        ("different", ["Metadata_broad_sample", "ref"], ["Metadata_Well"]),
+    ]:
+        ap, mp = replicate_retrieval(profiles, feats, position_filter=position_filter, null_size=2000)
+        assert ap.height == 4 * 18
+        ref = _copairs_ap(
+            pm, x, pos_sameby=pos_sameby, pos_diffby=pos_diffby,
+            neg_sameby=["Metadata_Plate"], neg_diffby=["ctrl"],
+        ).filter(~pm["ctrl"])
+        np.testing.assert_allclose(ap["average_precision"].to_numpy(), ref["average_precision"], atol=1e-12)
+        assert ap["n_pos_pairs"].to_list() == ref["n_pos_pairs"].to_list()
+        expected_pos = {None: 7, "same": 3, "different": 4}[position_filter]
+        assert set(ap["n_pos_pairs"].to_list()) == {expected_pos}
+        assert set(ap["n_total_pairs"].to_list()) == {expected_pos + 6}
+        assert mp.height == 9
+        assert 0.0 <= fraction_retrieved(mp) <= 1.0
+
+
+def test_float32_near_ties_ranked_like_copairs() -> None:
+    # The negative is 1e-9 more similar to the query than the positive: a different
+    # float64 similarity but the same float32 one, where copairs ranks the positive first.
+    s, t = 0.3, 0.3 + 1e-9
+    feats = np.array(
+        [[1.0, 0.0, 0.0], [s, np.sqrt(1 - s * s), 0.0], [t, 0.0, np.sqrt(1 - t * t)]]
+    )
+    meta = pl.DataFrame({"g": [0, 0, 1]})
+    out = _assert_same_ap(meta, feats, pos_sameby=["g"], neg_diffby=["g"])
+    assert out["average_precision"][0] == 1.0
