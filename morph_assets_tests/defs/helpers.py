@@ -16,14 +16,26 @@ def definitions_for(lake_root: Path, source_root: Path, workers: int = 1) -> dg.
     return build_definitions(LakeResource(lake_root=str(lake_root), source_root=str(source_root), workers=workers))
 
 
-def ingest_plate(defs: dg.Definitions, instance: dg.DagsterInstance, plate: str) -> tuple:
-    """Register ``plate`` and run its plate-level job, then its single-run wells job, as the sensors do."""
+def ingest_plate(
+    defs: dg.Definitions, instance: dg.DagsterInstance, plate: str, *, only: tuple[str, ...] | None = None
+) -> tuple:
+    """Register ``plate`` and run its plate-level job, then its single-run wells job, as the sensors do.
+
+    ``only`` restricts both runs to these assets (tests of the ingest stage skip segmentation).
+    """
     if plate not in instance.get_dynamic_partitions("plates"):
         instance.add_dynamic_partitions("plates", [plate])
-    layout = defs.resolve_job_def("plate_job").execute_in_process(
-        instance=instance, partition_key=plate, raise_on_error=False)
-    wells = defs.resolve_job_def("plate_wells_job").execute_in_process(
-        instance=instance, tags=plate_range_tags(plate), raise_on_error=False)
+    plate_job, wells_job = defs.resolve_job_def("plate_job"), defs.resolve_job_def("plate_wells_job")
+
+    def selection(job) -> list[dg.AssetKey] | None:
+        if only is None:
+            return None
+        return [key for key in job.asset_layer.executable_asset_keys if key.to_user_string() in only]
+
+    layout = plate_job.execute_in_process(
+        instance=instance, partition_key=plate, raise_on_error=False, asset_selection=selection(plate_job))
+    wells = wells_job.execute_in_process(
+        instance=instance, tags=plate_range_tags(plate), raise_on_error=False, asset_selection=selection(wells_job))
     return layout, wells
 
 

@@ -15,7 +15,7 @@ PLATE = "SYNJT0001"
 def test_missing_cellpose_model_fails_the_wells_with_a_clear_message(source_root: Path, lake_root: Path):
     defs = definitions_for(lake_root, source_root)
     with dg.instance_for_test() as instance:
-        ingest_plate(defs, instance, PLATE)
+        ingest_plate(defs, instance, PLATE, only=("plate_layout", "illumination_correction", "raw_images"))
         run = defs.resolve_job_def("plate_wells_job").execute_in_process(
             instance=instance, tags=plate_range_tags(PLATE), raise_on_error=False,
             run_config={"ops": {"masks": {"config": {"method": "cellpose"}}}},
@@ -35,7 +35,7 @@ def test_trained_model_segments_a_plate(source_root: Path, lake_root: Path):
         assert trained.success
         metadata = trained.asset_materializations_for_node("segmentation_model")[0].metadata
         assert "held_out_cells_ap50" in metadata
-        ingest_plate(defs, instance, PLATE)
+        ingest_plate(defs, instance, PLATE, only=("plate_layout", "illumination_correction", "raw_images"))
         run = defs.resolve_job_def("plate_wells_job").execute_in_process(
             instance=instance, tags=plate_range_tags(PLATE), raise_on_error=False,
             run_config={"ops": {"masks": {"config": {"method": "cellpose"}}}},

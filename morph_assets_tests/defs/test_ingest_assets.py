@@ -15,12 +15,14 @@ from morph_assets_tests.conftest import SMALL_WELLS
 from morph_assets_tests.defs.helpers import check_results, definitions_for, ingest_plate
 
 PLATE = "SYNJT0001"
+#: The ingest stage alone: these tests need no segmentation or features.
+INGEST = ("plate_layout", "raw_images")
 
 
 def test_plate_run_writes_layout_images_and_compacted_table(source_root: Path, lake_root: Path):
     defs = definitions_for(lake_root, source_root)
     with dg.instance_for_test() as instance:
-        layout_run, wells_run = ingest_plate(defs, instance, PLATE)
+        layout_run, wells_run = ingest_plate(defs, instance, PLATE, only=INGEST)
         assert layout_run.success and wells_run.success
         # One run covers the plate: Dagster records all 384 well partitions of it at once.
         assert len(instance.get_materialized_partitions(dg.AssetKey("raw_images"))) == 384
@@ -45,7 +47,7 @@ def test_views_answer_sql_after_two_plates(source_root: Path, lake_root: Path):
     defs = definitions_for(lake_root, source_root)
     with dg.instance_for_test() as instance:
         for plate in ("SYNJT0001", "SYNJT0002"):
-            assert all(run.success for run in ingest_plate(defs, instance, plate))
+            assert all(run.success for run in ingest_plate(defs, instance, plate, only=INGEST))
         assert defs.resolve_job_def("lake_views_job").execute_in_process(instance=instance).success
     with duckdb.connect(str(Lake(lake_root).duckdb_path), read_only=True) as connection:
         assert connection.sql("select count(*) from raw_images").fetchall()[0][0] == 2 * len(SMALL_WELLS) * 2 * 5
@@ -59,13 +61,13 @@ def test_bad_wells_are_reported_while_the_others_complete_and_the_lake_keeps_old
     defs = definitions_for(lake_root, source_root, workers=2)  # also exercises the process pool
     lake = Lake(lake_root)
     with dg.instance_for_test() as instance:
-        assert all(run.success for run in ingest_plate(defs, instance, PLATE))
+        assert all(run.success for run in ingest_plate(defs, instance, PLATE, only=INGEST))
         before = lake.well_file("raw_images", PLATE, "A01").read_bytes()
 
         images = source_root / PLATE / "Images"
         (images / format_image_name("A01", 1, 3)).write_bytes(b"II*\x00 truncated")  # corrupt TIFF
         (images / format_image_name("A03", 2, 4)).unlink()  # missing channel (ER)
-        _, wells_run = ingest_plate(defs, instance, PLATE)
+        _, wells_run = ingest_plate(defs, instance, PLATE, only=INGEST)
 
     assert wells_run.success  # one bad well does not sink the plate
     assert lake.well_file("raw_images", PLATE, "A01").read_bytes() == before  # nothing already in the lake changed
@@ -87,7 +89,7 @@ def test_a_plate_whose_every_well_fails_fails_the_run(source_root: Path, lake_ro
     for path in (source_root / PLATE / "Images").glob("*ch1sk1*"):
         path.write_bytes(b"not a tiff")
     with dg.instance_for_test() as instance:
-        _, wells_run = ingest_plate(defs, instance, PLATE)
+        _, wells_run = ingest_plate(defs, instance, PLATE, only=INGEST)
     assert not wells_run.success
     assert not Lake(lake_root).plate_file("raw_images", PLATE).exists()
 
@@ -99,7 +101,7 @@ def test_saturated_image_is_flagged_by_image_qc(source_root: Path, lake_root: Pa
     tifffile.imwrite(path, pixels)
     defs = definitions_for(lake_root, source_root)
     with dg.instance_for_test() as instance:
-        _, wells_run = ingest_plate(defs, instance, PLATE)
+        _, wells_run = ingest_plate(defs, instance, PLATE, only=INGEST)
     check = check_results(wells_run)["image_qc"]
     assert not check.passed and check.metadata["n_flagged"].value == 1
     assert "B01" in check.metadata["flagged"].value
@@ -109,7 +111,7 @@ def test_layout_run_fails_clearly_without_a_platemap(source_root: Path, lake_roo
     (source_root / PLATE / "platemap.tsv").unlink()
     defs = definitions_for(lake_root, source_root)
     with dg.instance_for_test() as instance:
-        layout_run, _ = ingest_plate(defs, instance, PLATE)
+        layout_run, _ = ingest_plate(defs, instance, PLATE, only=INGEST)
     assert not layout_run.success
     failure = layout_run.failure_data_for_node("plate_layout")
     assert "no platemap file" in str(failure.error.message) + str(failure.user_failure_data)

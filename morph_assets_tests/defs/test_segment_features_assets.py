@@ -70,7 +70,7 @@ def test_imported_masks_chosen_by_run_config_reproduce_the_ground_truth(source_r
         shutil.copy(truth.with_name(f"{prefix}-nuclei.tiff"), plate_folder / "Masks" / f"{prefix}_nuclei_cp_masks.tiff")
     defs = definitions_for(lake_root, source_root)
     with dg.instance_for_test() as instance:
-        ingest_plate(defs, instance, PLATE)
+        ingest_plate(defs, instance, PLATE, only=("plate_layout", "illumination_correction", "raw_images"))
         run = defs.resolve_job_def("plate_wells_job").execute_in_process(
             instance=instance, tags={"dagster/asset_partition_range_start": f"{PLATE}|A01", "dagster/asset_partition_range_end": f"{PLATE}|P24"},
             run_config={"ops": {"masks": {"config": {"method": "imported", "discard_border_objects": False}}}},

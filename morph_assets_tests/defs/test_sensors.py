@@ -76,7 +76,7 @@ def test_schedule_rerequests_only_plates_with_missing_wells_worth_retrying(sourc
     corrupt.write_bytes(b"broken")
     with dg.instance_for_test() as instance:
         for plate in ("SYNJT0001", "SYNJT0002"):
-            ingest_plate(defs, instance, plate)
+            ingest_plate(defs, instance, plate, only=("plate_layout", "raw_images"))
         assert isinstance(_evaluate_schedule(instance, lake), dg.SkipReason)  # B01 failed and its file is unchanged
 
         Lake(lake_root).well_file("raw_images", "SYNJT0001", "A03").unlink()  # a well lost from the lake
