@@ -118,7 +118,7 @@ def run_per_well(
                        for well in candidates if well not in present]
             candidates = [well for well in candidates if well in present]
         context.log.info(f"{table} {plate}: {len(candidates)} wells with {lake.n_workers()} workers")
-        outcomes = map_wells(function, candidates, lambda well: arguments(index, well),
+        outcomes = map_wells(function, candidates, lambda well, index=index: arguments(index, well),
                              workers=lake.n_workers(), progress=progress_logger(context, f"{table} {plate}", started))
         errors = skipped + [
             {"table": table, "Metadata_Plate": plate, "Metadata_Well": outcome.well, "file": outcome.file or "",

@@ -55,9 +55,13 @@ class SegmentationSettings:
         Factor the automatic threshold is multiplied by (CellProfiler's "threshold correction
         factor"); below 1 takes in dimmer pixels.
     cellpose_model_path : str or None
-        Custom Cellpose model; None uses the built-in ``cyto3`` model.
+        A folder written by the ``segmentation_model`` asset (``nuclei`` and ``cells`` models),
+        a single cell-model file, or a built-in model name found in
+        ``CELLPOSE_LOCAL_MODELS_PATH``. None raises ``CellposeWeightsMissing``: nothing is
+        downloaded at run time.
     cellpose_diameter : float or None
-        Cell diameter Cellpose rescales to; None lets Cellpose estimate it.
+        Cell diameter in pixels Cellpose rescales to; None uses the diameter the model was
+        trained on.
     imported_mask_pattern : str
         File stem of imported cell masks, ``{stem}`` standing for the image's stem.
     """

@@ -2,7 +2,6 @@
 
 import json
 import time
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
