@@ -31,7 +31,7 @@ def test_ingest_well(pristine_source, lake_root):
     for record in written.iter_rows(named=True):
         pixels = tifffile.imread(record["path"])
         as_float = pixels.astype(np.float64)
-        assert (record["height"], record["width"], record["dtype"]) == (96, 96, str(pixels.dtype))
+        assert (record["height"], record["width"], record["dtype"]) == (*pixels.shape, str(pixels.dtype))
         assert record["mean_intensity"] == pytest.approx(as_float.mean(), rel=1e-12)
         assert record["std_intensity"] == pytest.approx(as_float.std(), rel=1e-12)
         assert record["min_intensity"] == float(pixels.min())

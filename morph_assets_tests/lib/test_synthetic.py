@@ -62,7 +62,7 @@ def test_render_site_is_deterministic_and_independent_of_the_wells_subset() -> N
 
 
 def test_render_site_shapes_and_dynamic_range() -> None:
-    config = SyntheticConfig(wells=("D05",), include_brightfield=True, image_size=96, cell_diameter_px=24.0)
+    config = SyntheticConfig(wells=("D05",), include_brightfield=True, image_size=96, cell_diameter_px=24.0, sites_per_well=2)
     site = render_site(config, 0, "D05", 2)
     assert site.images.dtype == np.uint16
     assert site.images.shape == (8, 96, 96)
@@ -76,7 +76,7 @@ def test_render_site_shapes_and_dynamic_range() -> None:
 
 
 def test_masks_nest_and_are_consecutive() -> None:
-    config = SyntheticConfig(image_size=96, cell_diameter_px=22.0)
+    config = SyntheticConfig(image_size=96, cell_diameter_px=22.0, sites_per_well=2)
     for plate_index, well, site_number in ((0, "A01", 1), (1, "H12", 2), (2, "P24", 1), (3, "E05", 2)):
         site = render_site(config, plate_index, well, site_number)
         cells, nuclei = site.cell_labels.astype(np.int64), site.nuclei_labels.astype(np.int64)
