@@ -201,7 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         generate(args)
         return 0
     plates = generate(args) if args.command == "demo" else args.plates
-    ok = ingest(plates, workers=args.workers, segmenter=args.segmenter)
+    from morph_assets.lib.parallel import shared_worker_pool
+
+    with shared_worker_pool():  # every plate's per-well steps run in this process: keep workers warm
+        ok = ingest(plates, workers=args.workers, segmenter=args.segmenter)
     summary(started)
     return 0 if ok else 1
 

@@ -11,7 +11,8 @@ import atexit
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -108,7 +109,23 @@ def map_wells(
                 progress(len(outcomes), total, outcomes[well])
         return [outcomes[well] for well in wells]
 
-    pool = _shared_pool(workers)
+    if _REUSE_POOL:
+        return _run_in_pool(_shared_pool(workers), function, wells, arguments, workers, progress)
+    # "spawn": the parent may hold threads (Dagster's event machinery) that fork would copy.
+    with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return _run_in_pool(pool, function, wells, arguments, workers, progress)
+
+
+def _run_in_pool(
+    pool: ProcessPoolExecutor,
+    function: Callable[..., int],
+    wells: Sequence[str],
+    arguments: Callable[[str], tuple[Any, ...]],
+    workers: int,
+    progress: Callable[[int, int, WellOutcome], None] | None,
+) -> list[WellOutcome]:
+    total = len(wells)
+    outcomes: dict[str, WellOutcome] = {}
     try:
         pending: set[Future] = set()
         well_of: dict[Future, str] = {}
@@ -138,16 +155,31 @@ def map_wells(
     return [outcomes[well] for well in wells]
 
 
+@contextmanager
+def shared_worker_pool() -> Iterator[None]:
+    """Within this block, :func:`map_wells` keeps one worker pool alive across calls.
+
+    For a caller that runs several per-well steps in one process (the command line's in-process
+    runs): spawning workers costs seconds each time (numpy, polars, scikit-image, numba kernels).
+    Outside it every call gets its own pool, closed when the call ends, so a Dagster step process
+    exits as soon as its step is done.
+    """
+    global _REUSE_POOL
+    _REUSE_POOL = True
+    try:
+        yield
+    finally:
+        _REUSE_POOL = False
+        _discard_pool()
+
+
+_REUSE_POOL = False
 _POOL: ProcessPoolExecutor | None = None
 _POOL_WORKERS = 0
 
 
 def _shared_pool(workers: int) -> ProcessPoolExecutor:
-    """One pool per process, reused by every step of an in-process run.
-
-    Spawning workers costs seconds (each imports numpy, polars, scikit-image, numba kernels), and
-    a plate run has several per-well steps; reusing the pool keeps those imports warm.
-    """
+    """The pool kept alive inside :func:`shared_worker_pool`."""
     global _POOL, _POOL_WORKERS
     if _POOL is None or _POOL_WORKERS != workers:
         _discard_pool()
@@ -160,7 +192,7 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
 def _discard_pool() -> None:
     global _POOL, _POOL_WORKERS
     if _POOL is not None:
-        _POOL.shutdown(wait=False, cancel_futures=True)
+        _POOL.shutdown(wait=True, cancel_futures=True)
     _POOL, _POOL_WORKERS = None, 0
 
 

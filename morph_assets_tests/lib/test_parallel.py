@@ -64,3 +64,19 @@ def test_map_wells_empty_and_single():
 
 def test_default_workers():
     assert default_workers() == len(os.sched_getaffinity(0))
+
+
+def test_pools_leave_no_worker_processes_behind():
+    # A Dagster step process must be able to exit once its step is done: no lingering workers.
+    import multiprocessing
+
+    from morph_assets.lib.parallel import shared_worker_pool
+
+    wells = ["A01", "A02", "A03"]
+    map_wells(count_rows, wells, lambda well: (1, False), workers=2)
+    assert multiprocessing.active_children() == []
+    with shared_worker_pool():
+        map_wells(count_rows, wells, lambda well: (1, False), workers=2)
+        assert len(multiprocessing.active_children()) == 2  # kept warm for the next step
+        map_wells(count_rows, wells, lambda well: (1, False), workers=2)
+    assert multiprocessing.active_children() == []
