@@ -19,9 +19,11 @@ from morph_assets.lib.images import read_image
 from morph_assets.lib.lake import Lake, atomic_write_parquet, atomic_write_tiff
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
-from morph_assets.lib.plots import illumination_png, montage_png, outlined_composite, png_markdown
+from morph_assets.lib.plots import illumination_png, png_markdown
+from morph_assets.lib.segmentation_review import segmentation_montage_png
 from morph_assets.lib.segmentation import SegmentationSettings
 from morph_assets.lib.segment_imported import match_masks
+from morph_assets.lib.site_images import load_site, site_prefix
 from morph_assets.resources import LakeResource
 
 ILLUMINATION_TABLE = "illumination"
@@ -113,8 +115,6 @@ def segmentation_model(context: dg.AssetExecutionContext, config: SegmentationMo
     site_keys = index.images.select("Metadata_Well", "Metadata_Site").unique().sort("Metadata_Well", "Metadata_Site")
     chosen = site_keys[np.linspace(0, site_keys.height - 1, min(config.n_training_sites, site_keys.height)).astype(int)]
     sites = []
-    from morph_assets.lib.site_images import load_site, site_prefix
-
     for well, site in chosen.iter_rows():
         rows = index.images.filter((pl.col("Metadata_Well") == well) & (pl.col("Metadata_Site") == site)).to_dicts()
         prefix = site_prefix(rows[0]["path"])
@@ -134,24 +134,6 @@ def segmentation_model(context: dg.AssetExecutionContext, config: SegmentationMo
         "training_seconds": round(report.nuclei_seconds + report.cell_seconds, 1),
         "report": dg.MetadataValue.md(frame_to_markdown(pl.DataFrame([{"field": k, "value": str(v)} for k, v in summary.items()]), max_rows=40)),
     })
-
-
-def segmentation_montage_png(lake: Lake, plate: str, sites: pl.DataFrame, n_sites: int = 4) -> bytes:
-    """Outlines over DNA and AGP for a few sites spread over the plate."""
-    from morph_assets.lib.raw_images import TABLE as RAW_IMAGES
-
-    images = pl.read_parquet(lake.plate_file(RAW_IMAGES, plate)).filter(pl.col("channel_name").is_in(["DNA", "AGP"]))
-    chosen = sites.sort("Metadata_Well", "Metadata_Site")
-    chosen = chosen[np.linspace(0, chosen.height - 1, min(n_sites, chosen.height)).astype(int)]
-    panels = []
-    for row in chosen.iter_rows(named=True):
-        paths = dict(images.filter((pl.col("Metadata_Well") == row["Metadata_Well"]) & (pl.col("Metadata_Site") == row["Metadata_Site"]))
-                     .select("channel_name", "path").iter_rows())
-        segmentation = well_masks.read_site_segmentation(lake, plate, row["Metadata_Well"], row["site_prefix"])
-        rgb = outlined_composite(read_image(paths["DNA"]).astype(float), read_image(paths.get("AGP", paths["DNA"])).astype(float),
-                                 segmentation.nuclei, segmentation.cells)
-        panels.append((f"{row['Metadata_Well']} site {row['Metadata_Site']}: {row['Count_Cells']} cells", rgb))
-    return montage_png(panels, title=f"{plate}: nuclei (yellow) and cells (magenta)")
 
 
 class MasksConfig(dg.Config):
