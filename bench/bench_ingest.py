@@ -53,9 +53,11 @@ def through_dagster(source: Path, lake_root: Path, plate: str, wells: list[str],
     defs = build_definitions(LakeResource(lake_root=str(lake_root), source_root=str(source), workers=workers))
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("plates", [plate])
+        # Only raw_images: the wells job also segments and measures, which the anchor does not.
         result = defs.resolve_job_def("plate_wells_job").execute_in_process(
             instance=instance, tags=plate_range_tags(plate, wells[0], wells[-1]),
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            asset_selection=[dg.AssetKey("raw_images")],
         )
     return result.success
 
