@@ -48,7 +48,7 @@ from morph_assets.lib.cellprofiler_texture import (
     haralick_features,
     quantize,
 )
-from morph_assets.lib.features import COMPARTMENTS, Segmentation, compartment_labels
+from morph_assets.lib.features import COMPARTMENTS, Segmentation, compartment_labels, image_keys_and_features
 
 MASK_FAMILIES: tuple[str, ...] = ("sizeshape", "zernike", "feret")
 CHANNEL_FAMILIES: tuple[str, ...] = (
@@ -337,13 +337,7 @@ def mean_table(per_object: pl.DataFrame, by: str | list[str] | None = None) -> p
         Keys, ``Count_<Object>`` (objects with a non-null measurement) and
         ``Mean_<Object>_<Measurement>`` (mean over objects; NaN values are skipped).
     """
-    if by is None:
-        keys = [c for c in per_object.columns if c == "ImageNumber" or c.startswith("Metadata_")]
-    else:
-        keys = [by] if isinstance(by, str) else list(by)
-    skip = set(keys) | {"ObjectNumber"}
-    schema = per_object.schema  # built once: each .schema call walks every column
-    features = [c for c in per_object.columns if c not in skip and schema[c].is_numeric()]
+    keys, features = image_keys_and_features(per_object, by)
     aggregations = []
     for obj in _object_prefixes(features):
         own = [c for c in features if c.startswith(f"{obj}_")]

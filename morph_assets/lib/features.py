@@ -132,6 +132,21 @@ def measure_regionprops(segmentation: Segmentation, images: Mapping[str, np.ndar
     return result.sort("ObjectNumber")
 
 
+def image_keys_and_features(objects: pl.DataFrame, by: str | list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Split a per-object table's columns into image keys and numeric feature columns.
+
+    Keys are ``by``, or by default ``ImageNumber`` and every ``Metadata_*`` column present;
+    features are the other numeric columns except ``ObjectNumber``.
+    """
+    if by is None:
+        keys = [c for c in objects.columns if c == "ImageNumber" or c.startswith("Metadata_")]
+    else:
+        keys = [by] if isinstance(by, str) else list(by)
+    skip = set(keys) | {"ObjectNumber"}
+    schema = objects.schema  # built once: each .schema call walks every column
+    return keys, [c for c in objects.columns if c not in skip and schema[c].is_numeric()]
+
+
 def image_aggregates(objects: pl.DataFrame, by: str | list[str] | None = None) -> pl.DataFrame:
     """Aggregate a per-object table to one row per image: object count and feature means.
 
@@ -149,13 +164,7 @@ def image_aggregates(objects: pl.DataFrame, by: str | list[str] | None = None) -
         Key columns, ``Count_Objects`` (rows) and ``Count_<Compartment>`` (non-null objects per
         compartment found in the columns), then ``Mean_<feature>`` for every numeric feature.
     """
-    if by is None:
-        keys = [c for c in objects.columns if c == "ImageNumber" or c.startswith("Metadata_")]
-    else:
-        keys = [by] if isinstance(by, str) else list(by)
-    skip = set(keys) | {"ObjectNumber"}
-    schema = objects.schema  # built once: each .schema call walks every column
-    features = [c for c in objects.columns if c not in skip and schema[c].is_numeric()]
+    keys, features = image_keys_and_features(objects, by)
     counts = [pl.len().alias("Count_Objects")]
     for compartment in COMPARTMENTS:
         area = f"{compartment}_AreaShape_Area"

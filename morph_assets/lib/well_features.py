@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from morph_assets.lib.cellprofiler_csv import mean_table_from_export
@@ -13,6 +14,7 @@ from morph_assets.lib.cellprofiler_features import FAMILIES, measure_cellprofile
 from morph_assets.lib.features import image_aggregates, measure_regionprops
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.naming import normalize_well
+from morph_assets.lib.segmentation import SiteSegmentation
 from morph_assets.lib.site_images import load_illumination, load_site, site_prefix
 from morph_assets.lib.well_masks import read_site_segmentation, rows_by_site
 
@@ -28,6 +30,17 @@ def _with_site_metadata(frame: pl.DataFrame, plate: str, well: str, site: int) -
     )
 
 
+def _segmented_sites(
+    lake_root: str, plate: str, well: str, image_rows: list[dict], illumination_files: dict[str, str]
+) -> Iterator[tuple[int, SiteSegmentation, dict[str, np.ndarray]]]:
+    """Each site of a well with its masks from the lake and its illumination-corrected images."""
+    lake = Lake(Path(lake_root))
+    illumination = load_illumination(illumination_files)
+    for site, rows in rows_by_site(image_rows).items():
+        segmentation = read_site_segmentation(lake, plate, well, site_prefix(str(rows[0]["path"])))
+        yield site, segmentation, load_site(rows, illumination)
+
+
 def measure_well_regionprops(
     well: str, lake_root: str, plate: str, image_rows: list[dict], illumination_files: dict[str, str]
 ) -> int:
@@ -41,16 +54,14 @@ def measure_well_regionprops(
     int
         Number of object rows written.
     """
-    lake = Lake(Path(lake_root))
-    illumination = load_illumination(illumination_files)
     objects, per_image = [], []
-    for site, rows in rows_by_site(image_rows).items():
-        segmentation = read_site_segmentation(lake, plate, well, site_prefix(str(rows[0]["path"])))
-        table = _with_site_metadata(measure_regionprops(segmentation, load_site(rows, illumination)), plate, well, site)
+    for site, segmentation, images in _segmented_sites(lake_root, plate, well, image_rows, illumination_files):
+        table = _with_site_metadata(measure_regionprops(segmentation, images), plate, well, site)
         objects.append(table)
         per_image.append(image_aggregates(table, by=["Metadata_Plate", "Metadata_Well", "Metadata_Site"]) if table.height
                          else _with_site_metadata(pl.DataFrame({"Count_Objects": [0]}), plate, well, site))
     object_table = pl.concat(objects, how="diagonal_relaxed")
+    lake = Lake(Path(lake_root))
     lake.write_well(REGIONPROPS_TABLE, plate, well, object_table)
     lake.write_well(REGIONPROPS_IMAGE_TABLE, plate, well, pl.concat(per_image, how="diagonal_relaxed"))
     return object_table.height
@@ -67,16 +78,13 @@ def measure_well_cellprofiler(
     int
         Number of image rows written.
     """
-    lake = Lake(Path(lake_root))
-    illumination = load_illumination(illumination_files)
     families = tuple(families)
-    rows_out = []
-    for site, rows in rows_by_site(image_rows).items():
-        segmentation = read_site_segmentation(lake, plate, well, site_prefix(str(rows[0]["path"])))
-        means = measure_cellprofiler_means(segmentation, load_site(rows, illumination), families)
-        rows_out.append(_with_site_metadata(means, plate, well, site))
+    rows_out = [
+        _with_site_metadata(measure_cellprofiler_means(segmentation, images, families), plate, well, site)
+        for site, segmentation, images in _segmented_sites(lake_root, plate, well, image_rows, illumination_files)
+    ]
     table = pl.concat(rows_out, how="diagonal_relaxed")
-    lake.write_well(CELLPROFILER_MEAN_TABLE, plate, well, table)
+    Lake(Path(lake_root)).write_well(CELLPROFILER_MEAN_TABLE, plate, well, table)
     return table.height
 
 
