@@ -115,12 +115,19 @@ def ingest(plates: Sequence[str], *, workers: int | None = None, segmenter: str 
         _say(f"plate {plate} ({number}/{len(plates)}): well-level assets, one run over the plate")
         wells_run = defs.resolve_job_def("plate_wells_job").execute_in_process(
             instance=instance, tags=plate_range_tags(plate), run_config=wells_config, raise_on_error=False)
-        for name, result in (("plate-level", layout_run), ("wells", wells_run)):
+        _say(f"plate {plate} ({number}/{len(plates)}): profiles")
+        profiles_run = defs.resolve_job_def("plate_profiles_job").execute_in_process(
+            instance=instance, partition_key=plate, run_config=run_config, raise_on_error=False)
+        for name, result in (("plate-level", layout_run), ("wells", wells_run), ("profiles", profiles_run)):
             if not result.success:
                 ok = False
                 _say(f"plate {plate}: the {name} run FAILED (run id {result.run_id}); see the log above or the Dagster UI")
+    _say(f"study-level assets over {len(plates)} plate(s): treatment profiles, mAP report, models, clusters, report")
+    study = defs.resolve_job_def("study_job").execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+    if not study.success:
+        _say(f"the study run FAILED (run id {study.run_id}); see the log above or the Dagster UI")
     views = defs.resolve_job_def("lake_views_job").execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
-    return ok and views.success
+    return ok and study.success and views.success
 
 
 def _query(sql: str) -> pl.DataFrame:
@@ -144,6 +151,9 @@ def summary(started: float) -> None:
         if "segmentation_by_plate" in views["table_name"].to_list():
             print("\nSegmentation (AP@0.5 and F1 against the generator's ground truth)\n"
                   + str(_query("select * from segmentation_by_plate")))
+        if "map_headline" in views["table_name"].to_list():
+            print("\nReplicate retrieval (mAP; fraction of treatments retrieved at q < 0.05)\n"
+                  + str(_query("select * from map_headline")))
     _say(f"{status.height} plates, {int(status['wells_ingested'].sum())} wells, {int(status['images'].sum())} images "
          f"ingested; {int(status['wells_failed'].sum())} wells failed; wall time {time.perf_counter() - started:.0f} s")
     print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000;  "

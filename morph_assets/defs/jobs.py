@@ -1,5 +1,6 @@
 """Jobs shared by every stage. Assets with different partitions cannot share a run, so a plate
-is processed in two runs: its plate-level assets, then all its well-level assets (one range run).
+is processed in three runs: its plate-level assets, all its well-level assets (one range run),
+then its profiles; the study-level assets (over every plate) follow in a fourth.
 Each asset joins its job by tag, so a new stage only has to tag its assets."""
 
 import dagster as dg
@@ -7,6 +8,9 @@ import dagster as dg
 LEVEL_TAG = "morph_assets/level"
 PLATE_LEVEL = {LEVEL_TAG: "plate"}
 WELL_LEVEL = {LEVEL_TAG: "well"}
+PLATE_PROFILES_LEVEL = {LEVEL_TAG: "plate_profiles"}
+STUDY_LEVEL = {LEVEL_TAG: "study"}
+SQL_GROUP = "sql"
 
 plate_job = dg.define_asset_job(
     "plate_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "plate"),
@@ -16,9 +20,17 @@ plate_wells_job = dg.define_asset_job(
     "plate_wells_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "well"),
     description="Every per-well asset of one plate, in one run (wells in a process pool).",
 )
+plate_profiles_job = dg.define_asset_job(
+    "plate_profiles_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "plate_profiles"),
+    description="One plate's well and image profiles (every representation), once its wells are done.",
+)
+study_job = dg.define_asset_job(
+    "study_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "study"),
+    description="Everything computed over all plates: treatment profiles, the mAP report, models, clusters, report.",
+)
 lake_views_job = dg.define_asset_job(
-    "lake_views_job", selection=dg.AssetSelection.assets("lake_views"),
-    description="Rebuild the DuckDB views of the lake from dbt_style_sql/.",
+    "lake_views_job", selection=dg.AssetSelection.groups(SQL_GROUP),
+    description="Rebuild the DuckDB views of the lake from dbt_style_sql/ (one asset per SQL model).",
 )
 segmentation_model_job = dg.define_asset_job(
     "segmentation_model_job", selection=dg.AssetSelection.assets("segmentation_model"),

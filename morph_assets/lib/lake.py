@@ -120,8 +120,27 @@ class Lake:
         """Path of the table of wells of ``plate`` that failed in the latest run of ``table``."""
         return self.root / "errors" / table / f"plate={validate_barcode(plate)}" / PART_FILE
 
+    def write_plate(self, table: str, plate: str, frame: pl.DataFrame) -> Path:
+        """Atomically write (or replace) one plate's file of a plate-level table."""
+        return atomic_write_parquet(frame, self.plate_file(table, plate))
+
+    def study_file(self, table: str) -> Path:
+        """Path of a study-level table (one file over every plate, e.g. treatment profiles)."""
+        return self.root / table / PART_FILE
+
+    def write_study(self, table: str, frame: pl.DataFrame) -> Path:
+        """Atomically write (or replace) a study-level table."""
+        return atomic_write_parquet(frame, self.study_file(table))
+
+    def has_table(self, table: str) -> bool:
+        """Whether ``table`` has any data: a study-level file or at least one plate file."""
+        return self.study_file(table).is_file() or bool(self.plates_present(table))
+
     def table_glob(self, table: str) -> str:
-        """Glob over every compacted plate file of a table (for DuckDB ``read_parquet``)."""
+        """Path or glob of a table's data for DuckDB ``read_parquet``: the study-level file when
+        there is one, else every compacted plate file."""
+        if self.study_file(table).is_file():
+            return str(self.study_file(table))
         return str(self.root / table / "plate=*" / PART_FILE)
 
     def wells_present(self, table: str, plate: str) -> list[str]:

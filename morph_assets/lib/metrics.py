@@ -23,7 +23,7 @@ product of unit-normalised rows; no list of pairs is ever materialised.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -56,11 +56,17 @@ def _group_codes(meta: pl.DataFrame, columns: Sequence[str]) -> np.ndarray | Non
     return np.unique(stacked, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
-class _Rule:
-    """A pair rule (sameby, diffby) evaluated block-wise as a boolean mask."""
+PairFilter = Callable[[np.ndarray], np.ndarray]
 
-    def __init__(self, meta: pl.DataFrame, sameby: Sequence[str], diffby: Sequence[str]) -> None:
+
+class _Rule:
+    """A pair rule (sameby, diffby, optional extra filter) evaluated block-wise as a boolean mask."""
+
+    def __init__(
+        self, meta: pl.DataFrame, sameby: Sequence[str], diffby: Sequence[str], extra: PairFilter | None = None
+    ) -> None:
         sameby, diffby = list(sameby), list(diffby)
+        self.extra = extra
         if not (sameby or diffby):
             raise ValueError("at least one of sameby / diffby must be given")
         if set(sameby) & set(diffby):
@@ -76,6 +82,8 @@ class _Rule:
             np.equal(self.same[rows, None], self.same[None, :], out=out)
         for codes in self.diff:
             out &= codes[rows, None] != codes[None, :]
+        if self.extra is not None:
+            out &= self.extra(rows)
         out[np.arange(len(rows)), rows] = False  # never a pair with itself
         return out
 
@@ -106,6 +114,7 @@ def average_precision(
     pos_diffby: Sequence[str] = (),
     neg_sameby: Sequence[str] = (),
     neg_diffby: Sequence[str] = (),
+    pos_filter: PairFilter | None = None,
     block_size: int = 256,
 ) -> pl.DataFrame:
     """Average precision of every profile, with copairs 0.5.5 semantics.
@@ -122,6 +131,10 @@ def average_precision(
         every ``pos_diffby`` column.
     neg_sameby, neg_diffby : sequence of str
         Negative pairs, same convention.
+    pos_filter : callable, optional
+        Extra condition on positive pairs beyond equality rules: called with an array of query
+        row indices, returns a ``len(rows) x n_rows`` boolean mask ANDed with the positive rule
+        (used for the study's distance-based well-position split).
     block_size : int, default 256
         Queries handled per matrix product; memory is
         ``O(block_size x n_rows)``.
@@ -142,7 +155,7 @@ def average_precision(
     n = meta.height
     if features.shape[0] != n:
         raise ValueError("features and meta must have the same number of rows")
-    pos_rule = _Rule(meta, pos_sameby, pos_diffby)
+    pos_rule = _Rule(meta, pos_sameby, pos_diffby, pos_filter)
     neg_rule = _Rule(meta, neg_sameby, neg_diffby)
     xn = _unit_rows(features)
 
@@ -334,6 +347,54 @@ def fraction_retrieved(map_table: pl.DataFrame) -> float:
     return float(map_table["below_corrected_p"].cast(pl.Float64).mean())
 
 
+def well_coordinates(wells: pl.Series) -> np.ndarray:
+    """(row, column) of each well name such as ``"B07"`` as float coordinates (row A = 0).
+
+    Parameters
+    ----------
+    wells : pl.Series
+        Well names: one letter row, then the column number.
+
+    Returns
+    -------
+    np.ndarray
+        ``len(wells) x 2`` array.
+    """
+    names = wells.cast(pl.String)
+    rows = names.str.slice(0, 1).str.to_uppercase()
+    columns = names.str.slice(1).cast(pl.Int64, strict=False)
+    if rows.null_count() or columns.null_count() or not rows.str.contains("^[A-Z]$").all():
+        raise ValueError(f"well names must look like 'A01'; got e.g. {names.head(3).to_list()}")
+    row_index = rows.to_numpy().astype("U1").view(np.int32) - ord("A")
+    return np.stack([row_index, columns.to_numpy() - 1], axis=1).astype(np.float64)
+
+
+def near_position_threshold(coordinates: np.ndarray, percentile: float = 10.0) -> float:
+    """The study's split of well positions: a percentile of non-zero distances between positions.
+
+    Distances are taken between the distinct well positions present, so replicate plates do
+    not weight the percentile.
+
+    Parameters
+    ----------
+    coordinates : np.ndarray
+        ``n x 2`` well coordinates (:func:`well_coordinates`).
+    percentile : float, default 10
+        The study's 10th percentile.
+
+    Returns
+    -------
+    float
+        Distances at or below it count as "same position".
+    """
+    distinct = np.unique(coordinates, axis=0)
+    if len(distinct) < 2:
+        return 0.0
+    i, j = np.triu_indices(len(distinct), k=1)
+    distances = np.linalg.norm(distinct[i] - distinct[j], axis=1)
+    return float(np.percentile(distances[distances > 0], percentile))
+
+
 def replicate_retrieval(
     profiles: pl.DataFrame,
     features: list[str],
@@ -342,6 +403,7 @@ def replicate_retrieval(
     control_query: pl.Expr | None = None,
     same_plate_negatives: bool = True,
     position_filter: str | None = None,
+    position_definition: str = "cpjump1",
     plate_col: str = "Metadata_Plate",
     well_col: str = "Metadata_Well",
     null_size: int = 10000,
@@ -371,6 +433,11 @@ def replicate_retrieval(
         ``"same"``: positives only at the same well position on other plates;
         ``"different"``: only at a different well position; ``None``: any
         other replicate.
+    position_definition : {"cpjump1", "study"}
+        Meaning of "same position": ``"cpjump1"`` the same well on another plate (replicate
+        plates share the layout); ``"study"`` wells closer than the 10th percentile of the
+        non-zero distances between the well positions present (see :func:`near_position_threshold`),
+        the same plate included.
     plate_col, well_col : str
         Plate and well columns.
     null_size, threshold, seed
@@ -394,14 +461,26 @@ def replicate_retrieval(
         .alias("_reference"),
         pl.col(compound_col).fill_null("<none>").alias("_compound"),
     )
-    if position_filter is None:
-        pos_sameby, pos_diffby = ["_compound", "_reference"], []
-    elif position_filter == "same":
-        pos_sameby, pos_diffby = ["_compound", "_reference", well_col], [plate_col]
-    elif position_filter == "different":
-        pos_sameby, pos_diffby = ["_compound", "_reference"], [well_col]
-    else:
+    pos_filter = None
+    if position_filter not in (None, "same", "different"):
         raise ValueError(f"position_filter must be 'same', 'different' or None, got {position_filter!r}")
+    if position_definition not in ("cpjump1", "study"):
+        raise ValueError(f"position_definition must be 'cpjump1' or 'study', got {position_definition!r}")
+    pos_sameby, pos_diffby = ["_compound", "_reference"], []
+    if position_filter is not None and position_definition == "cpjump1":
+        if position_filter == "same":
+            pos_sameby, pos_diffby = ["_compound", "_reference", well_col], [plate_col]
+        else:
+            pos_diffby = [well_col]
+    elif position_filter is not None:
+        coordinates = well_coordinates(profiles[well_col])
+        limit = near_position_threshold(coordinates)
+        want_near = position_filter == "same"
+
+        def pos_filter(rows: np.ndarray) -> np.ndarray:
+            distance = np.linalg.norm(coordinates[rows, None, :] - coordinates[None, :, :], axis=2)
+            return (distance <= limit) if want_near else (distance > limit)
+
     neg_sameby = [plate_col] if same_plate_negatives else []
     ap_table = average_precision(
         meta.drop(features),
@@ -410,6 +489,7 @@ def replicate_retrieval(
         pos_diffby=pos_diffby,
         neg_sameby=neg_sameby,
         neg_diffby=["_is_control"],
+        pos_filter=pos_filter,
     )
     ap_table = ap_table.filter(~pl.col("_is_control")).drop("_is_control", "_reference", "_compound")
     map_table = mean_average_precision(

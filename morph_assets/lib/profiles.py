@@ -8,6 +8,7 @@ choices (see ``morph_assets_tests/lib/test_profiles.py``), vectorised over one m
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from itertools import permutations
 from typing import Literal
@@ -273,6 +274,13 @@ def _missing_fraction(x: np.ndarray) -> np.ndarray:
     return np.isnan(x).sum(axis=0) / x.shape[0] if x.shape[0] else np.zeros(x.shape[1])
 
 
+def _beyond(x: np.ndarray, cutoff: float) -> np.ndarray:
+    """Columns whose largest or smallest value (NaN skipped) exceeds ``cutoff`` in absolute value."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: kept, as pycytominer
+        return (np.abs(np.nanmax(x, axis=0)) > cutoff) | (np.abs(np.nanmin(x, axis=0)) > cutoff)
+
+
 def _low_variance(x: np.ndarray, threshold: float) -> np.ndarray:
     """Mask of columns sklearn's ``VarianceThreshold(threshold)`` would drop."""
     with np.errstate(invalid="ignore"):
@@ -373,6 +381,7 @@ def select_features(
     variance_threshold: float = 1e-6,
     correlation_threshold: float = 0.9,
     blocklist: Sequence[str] = DEFAULT_BLOCKLIST,
+    outlier_cutoff: float = 500.0,
 ) -> pl.DataFrame:
     """Drop uninformative or redundant features, as pycytominer's ``feature_select``.
 
@@ -388,18 +397,22 @@ def select_features(
         Any of ``"drop_na_columns"`` (missing fraction above ``na_cutoff``),
         ``"variance_threshold"`` (population variance not above ``variance_threshold``, as
         sklearn's ``VarianceThreshold`` used by pycytominer 1.7), ``"correlation_threshold"``
-        (see :func:`correlated_features`) and ``"blocklist"`` (names in ``blocklist``).
+        (see :func:`correlated_features`), ``"blocklist"`` (names in ``blocklist``) and
+        ``"drop_outliers"`` (a normalised value beyond ``outlier_cutoff`` in absolute value: a
+        feature nearly constant in the controls explodes under MAD scaling; JUMP's recipe drops them).
     na_cutoff, variance_threshold, correlation_threshold : float
         Settings of the operations (pycytominer's defaults).
     blocklist : sequence of str
         Feature names to drop; default :data:`DEFAULT_BLOCKLIST`.
+    outlier_cutoff : float
+        Threshold of ``"drop_outliers"`` (pycytominer's default 500).
 
     Returns
     -------
     pl.DataFrame
         ``profiles`` without the dropped feature columns.
     """
-    known = {"drop_na_columns", "variance_threshold", "correlation_threshold", "blocklist"}
+    known = {"drop_na_columns", "variance_threshold", "correlation_threshold", "blocklist", "drop_outliers"}
     unknown = [op for op in operations if op not in known]
     if unknown:
         raise ValueError(f"unsupported operation(s) {unknown}; choose from {sorted(known)}")
@@ -418,6 +431,8 @@ def select_features(
         elif op == "correlation_threshold":
             drop = np.zeros(len(kept), dtype=bool)
             drop[correlated_features(x, correlation_threshold)] = True
+        elif op == "drop_outliers":
+            drop = _beyond(x, outlier_cutoff)
         else:
             drop = np.array([name in blocked for name in kept], dtype=bool)
         keep = ~drop

@@ -554,7 +554,8 @@ def _train_one(
     learning_rate: float,
 ) -> tuple[Path, np.ndarray, np.ndarray, float, float]:
     import torch
-    from cellpose import models, train as cp_train
+    from cellpose import models
+    from cellpose import train as cp_train
 
     # Local seeding: the caller's torch RNG is restored on exit. cellpose reseeds numpy's
     # global RNG every epoch (np.random.seed(epoch)); that state is put back as well.

@@ -13,6 +13,7 @@ downstream of it, so the views build on a lake that holds only the first stages.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -94,7 +95,7 @@ def build_order(models: dict[str, SqlModel]) -> list[str]:
         raise ModelError(f"models refer to each other in a cycle: {error.args[1]}") from error
 
 
-def build_views(lake: Lake, models_dir: Path | str) -> BuildReport:
+def build_views(lake: Lake, models_dir: Path | str, only: Iterable[str] | None = None) -> BuildReport:
     """Create or replace one DuckDB view per model in ``lake.duckdb``.
 
     Parameters
@@ -103,6 +104,8 @@ def build_views(lake: Lake, models_dir: Path | str) -> BuildReport:
         The lake whose tables the models read and whose database receives the views.
     models_dir : path-like
         Folder of ``.sql`` model files.
+    only : iterable of str, optional
+        Build just these models (in dependency order); the views they refer to must exist.
 
     Returns
     -------
@@ -113,10 +116,16 @@ def build_views(lake: Lake, models_dir: Path | str) -> BuildReport:
     built: list[str] = []
     skipped: dict[str, str] = {}
     lake.root.mkdir(parents=True, exist_ok=True)
+    wanted = set(models) if only is None else set(only)
+    unknown = sorted(wanted - set(models))
+    if unknown:
+        raise ModelError(f"no model file for {unknown} under {models_dir}")
     with duckdb.connect(str(lake.duckdb_path)) as connection:
         for name in build_order(models):
+            if name not in wanted:
+                continue
             model = models[name]
-            absent = [table for table in model.lake_tables if not lake.plates_present(table)]
+            absent = [table for table in model.lake_tables if not lake.has_table(table)]
             blocked = [ref for ref in model.refs if ref in skipped]
             if absent or blocked:
                 skipped[name] = (

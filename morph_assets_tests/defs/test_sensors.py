@@ -1,9 +1,9 @@
 """The new-plate sensor and the incomplete-plates schedule, evaluated with Dagster's test contexts."""
 
 import json
-from datetime import datetime
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg

@@ -218,3 +218,54 @@ def test_float32_near_ties_ranked_like_copairs() -> None:
     meta = pl.DataFrame({"g": [0, 0, 1]})
     out = _assert_same_ap(meta, feats, pos_sameby=["g"], neg_diffby=["g"])
     assert out["average_precision"][0] == 1.0
+
+
+def test_study_position_definition_against_brute_force() -> None:
+    """The study's distance-based same/different split, checked query by query with sklearn."""
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from morph_assets.lib.metrics import near_position_threshold, well_coordinates
+
+    rng = np.random.default_rng(3)
+    wells = [f"{r}{c:02d}" for r in "ABCDEF" for c in range(1, 9)]
+    rows = []
+    for plate in ("P1", "P2"):
+        shuffled = rng.permutation(wells)
+        for i, well in enumerate(shuffled):
+            control = i < 8
+            rows.append({"Metadata_Plate": plate, "Metadata_Well": well,
+                         "Metadata_broad_sample": None if control else f"c{i % 10}",
+                         "Metadata_control_type": "negcon" if control else None})
+    meta = pl.DataFrame(rows)
+    feats = rng.normal(size=(meta.height, 12))
+    coords = well_coordinates(meta["Metadata_Well"])
+    limit = near_position_threshold(coords)
+    assert limit == pytest.approx(np.percentile(
+        [np.hypot(a[0] - b[0], a[1] - b[1]) for k, a in enumerate(np.unique(coords, axis=0))
+         for b in np.unique(coords, axis=0)[k + 1:]], 10))
+    similarity = cosine_similarity(feats)
+    control = meta["Metadata_control_type"].eq("negcon").fill_null(False).to_numpy()
+    compound = meta["Metadata_broad_sample"].to_list()
+    plate = meta["Metadata_Plate"].to_numpy()
+    for setting in ("same", "different"):
+        frame = meta.with_columns(pl.DataFrame(feats, schema=[f"f{i}" for i in range(12)]))
+        ap_table, _ = replicate_retrieval(frame, [f"f{i}" for i in range(12)], position_filter=setting,
+                                          position_definition="study", null_size=10)
+        expected = []
+        for q in np.flatnonzero(~control):
+            distance = np.hypot(*(coords - coords[q]).T)
+            near = distance <= limit
+            pos = np.array([compound[j] == compound[q] and j != q and (near[j] if setting == "same" else not near[j])
+                            for j in range(meta.height)])
+            neg = control & (plate == plate[q])
+            if pos.sum() == 0:
+                expected.append(None)
+                continue
+            keep = pos | neg
+            expected.append(average_precision_score(pos[keep], similarity[q, keep]))
+        got = ap_table["average_precision"].to_list()
+        assert sum(e is not None for e in expected) > 5
+        for e, g in zip(expected, got, strict=True):
+            assert (e is None) == (g is None)
+            if e is not None:
+                assert g == pytest.approx(e, abs=1e-9)

@@ -137,7 +137,9 @@ OPERATION_SETS = [
     ["variance_threshold"],
     ["correlation_threshold"],
     ["blocklist"],
+    ["drop_outliers"],
     ["drop_na_columns", "variance_threshold", "correlation_threshold", "blocklist"],
+    ["drop_na_columns", "variance_threshold", "correlation_threshold", "blocklist", "drop_outliers"],
 ]
 
 
@@ -160,10 +162,11 @@ def test_select_features_matches_pycytominer(
         names = [renamed.get(f, f) for f in features]
         ours = pr.select_features(
             frame, features=names, operations=operations,
-            correlation_threshold=correlation, variance_threshold=variance,
+            correlation_threshold=correlation, variance_threshold=variance, outlier_cutoff=10 * variance,
         )
         theirs = _pyc_select(
-            frame, names, operations, corr_threshold=correlation, min_variance=variance
+            frame, names, operations, corr_threshold=correlation, min_variance=variance,
+            outlier_cutoff=10 * variance,
         )
         assert pr.feature_columns(ours) == theirs
         assert [c for c in ours.columns if c.startswith("Metadata_")] == [

@@ -20,8 +20,8 @@ from morph_assets.lib import raw_images as raw_images_lib
 from morph_assets.lib.lake import atomic_write_parquet
 from morph_assets.lib.layout import NEGATIVE_CONTROL
 from morph_assets.lib.markdown import frame_to_markdown
-from morph_assets.lib.plots import plate_heatmap_png, png_markdown
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate_layout
+from morph_assets.lib.plots import plate_heatmap_png, png_markdown
 from morph_assets.resources import LakeResource
 
 PLATE_LAYOUT_TABLE = "plate_layout"

@@ -8,7 +8,13 @@ import dagster as dg
 from morph_assets.defs.jobs import plate_job, plate_wells_job
 from morph_assets.defs.partitions import plate_range_tags, plates_partitions
 from morph_assets.lib.naming import NamingError, validate_barcode
-from morph_assets.lib.plates import PlateError, discover_plate_folders, is_plate_complete, latest_modification, read_plate
+from morph_assets.lib.plates import (
+    PlateError,
+    discover_plate_folders,
+    is_plate_complete,
+    latest_modification,
+    read_plate,
+)
 from morph_assets.resources import LakeResource
 
 

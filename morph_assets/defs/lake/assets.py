@@ -1,44 +1,88 @@
-"""The SQL face of the lake: DuckDB views built from the ``dbt_style_sql/`` models."""
+"""The SQL face of the lake: one Dagster asset per ``dbt_style_sql/`` model, built as a DuckDB view.
 
+Each model's asset sits downstream of the Parquet assets whose tables it reads (``lake()``) and
+of the models it refers to (``ref()``), so the asset graph shows where every view's rows come
+from, and a subset of models can be rebuilt from the UI.
+"""
 
 import dagster as dg
 import duckdb
-import polars as pl
 
+from morph_assets.defs.jobs import SQL_GROUP
 from morph_assets.lib.markdown import frame_to_markdown
-from morph_assets.lib.sql_models import build_views
+from morph_assets.lib.sql_models import build_order, build_views, load_models
 from morph_assets.paths import sql_models_dir
 from morph_assets.resources import LakeResource
 
+#: Lake table -> the asset that writes it. Tables with a representation suffix map by prefix.
+TABLE_ASSETS = {
+    "raw_images": "raw_images",
+    "plate_layout": "plate_layout",
+    "illumination": "illumination_correction",
+    "masks": "masks",
+    "regionprops_features": "regionprops_features",
+    "regionprops_image": "regionprops_features",
+    "cellprofiler_mean": "cellprofiler_mean",
+    "selected_features": "treatment_profiles",
+    "map_summary": "map_report",
+    "map_per_treatment": "map_report",
+}
+TABLE_PREFIX_ASSETS = {
+    "errors/": None,  # errors/<table> is written by the asset of <table>
+    "profiles_": "well_profiles",
+    "selected_profiles_": "treatment_profiles",
+    "treatment_profiles_": "treatment_profiles",
+}
 
-@dg.asset(
-    deps=["plate_layout", "raw_images", "illumination_correction", "masks", "regionprops_features", "cellprofiler_mean"],
-    group_name="lake",
-    kinds={"duckdb", "sql"},
-)
-def lake_views(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """DuckDB views over the compacted Parquet tables, one per ``dbt_style_sql/`` model.
 
-    The views read the per-plate files through globs, so plates added later appear in queries
-    without rebuilding; rebuild after adding a model or when a new table gets its first plate.
-    Query with ``morph-assets sql "select ..."`` or ``duckdb -readonly data_lake/lake.duckdb``.
+def asset_of_table(table: str) -> str:
+    """The asset that writes lake ``table`` (raises for a table no asset writes)."""
+    if table in TABLE_ASSETS:
+        return TABLE_ASSETS[table]
+    for prefix, asset in TABLE_PREFIX_ASSETS.items():
+        if table.startswith(prefix):
+            return asset if asset is not None else asset_of_table(table.removeprefix(prefix))
+    raise ValueError(f"no asset writes lake table {table!r}; add it to TABLE_ASSETS in {__name__}")
+
+
+def sql_asset_key(model: str) -> dg.AssetKey:
+    """Views live under the ``sql`` prefix: several share a name with the Parquet asset they read."""
+    return dg.AssetKey(["sql", model])
+
+
+def _specs() -> list[dg.AssetSpec]:
+    models = load_models(sql_models_dir())
+    specs = []
+    for name in build_order(models):
+        model = models[name]
+        deps = sorted({asset_of_table(table) for table in model.lake_tables}) + [sql_asset_key(ref) for ref in model.refs]
+        description = model.sql.splitlines()[0].removeprefix("--").strip() if model.sql.startswith("--") else None
+        specs.append(dg.AssetSpec(sql_asset_key(name), deps=deps, description=description, group_name=SQL_GROUP,
+                                  kinds={"duckdb", "sql"}, skippable=True,
+                                  metadata={"model_file": str(model.path.relative_to(sql_models_dir().parent))}))
+    return specs
+
+
+@dg.multi_asset(specs=_specs(), can_subset=True, name="sql_models")
+def sql_models(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: ANN201 (yields results)
+    """Create or replace the selected models' views in ``data_lake/lake.duckdb``, in dependency order.
+
+    Views read the per-plate Parquet files through globs, so plates added later appear in queries
+    without rebuilding. A model whose tables have no data yet is skipped with the reason.
     """
     store = lake.lake()
-    report = build_views(store, sql_models_dir())
-    with duckdb.connect(str(store.duckdb_path), read_only=True) as connection:
-        counts = pl.DataFrame(
-            [{"view": name, "rows": connection.sql(f'select count(*) from "{name}"').fetchall()[0][0]} for name in report.built],
-            schema={"view": pl.String, "rows": pl.Int64},
-        )
+    selected = [key.path[-1] for key in context.selected_asset_keys]
+    report = build_views(store, sql_models_dir(), only=selected)
     for name, reason in report.skipped.items():
         context.log.info(f"model {name} skipped: {reason}")
-    skipped = pl.DataFrame([{"model": name, "reason": reason} for name, reason in report.skipped.items()],
-                           schema={"model": pl.String, "reason": pl.String})
-    return dg.MaterializeResult(
-        metadata={
-            "n_views": len(report.built),
-            "views": dg.MetadataValue.md(frame_to_markdown(counts, max_rows=100)),
-            "skipped": dg.MetadataValue.md(frame_to_markdown(skipped) if not skipped.is_empty() else "none"),
-            "database": dg.MetadataValue.path(str(store.duckdb_path)),
-        }
-    )
+    with duckdb.connect(str(store.duckdb_path), read_only=True) as connection:
+        for name in report.built:
+            rows = connection.sql(f'select count(*) from "{name}"').fetchall()[0][0]
+            columns = connection.sql(f'select * from "{name}" limit 5').pl()
+            yield dg.MaterializeResult(asset_key=sql_asset_key(name), metadata={
+                "dagster/row_count": rows,
+                "n_columns": columns.width,
+                "preview": dg.MetadataValue.md(frame_to_markdown(columns.select(columns.columns[:10])) if rows else "empty"),
+                "database": dg.MetadataValue.path(str(store.duckdb_path)),
+            })
+

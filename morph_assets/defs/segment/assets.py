@@ -11,7 +11,12 @@ from pydantic import Field
 
 from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
-from morph_assets.defs.segment.checks import OBJECTS_PER_SITE, SEGMENTATION_QUALITY, objects_per_site_result, quality_result
+from morph_assets.defs.segment.checks import (
+    OBJECTS_PER_SITE,
+    SEGMENTATION_QUALITY,
+    objects_per_site_result,
+    quality_result,
+)
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
 from morph_assets.lib import well_masks
 from morph_assets.lib.illumination import compare_to_truth, estimate_illumination_function
@@ -20,9 +25,9 @@ from morph_assets.lib.lake import Lake, atomic_write_parquet, atomic_write_tiff
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.lib.plots import illumination_png, png_markdown
-from morph_assets.lib.segmentation_review import segmentation_montage_png
-from morph_assets.lib.segmentation import SegmentationSettings
 from morph_assets.lib.segment_imported import match_masks
+from morph_assets.lib.segmentation import SegmentationSettings
+from morph_assets.lib.segmentation_review import segmentation_montage_png
 from morph_assets.lib.site_images import load_site, site_prefix
 from morph_assets.resources import LakeResource
 

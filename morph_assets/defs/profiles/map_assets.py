@@ -1,0 +1,93 @@
+"""The mAP report: how well each representation retrieves a treatment's replicates against DMSO."""
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from morph_assets.defs.jobs import STUDY_LEVEL
+from morph_assets.defs.profiles.assets import LEVELS, SELECTED_FEATURES_TABLE, profile_table
+from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.plots import png_markdown
+from morph_assets.lib.profile_sets import NORMALIZATION, selected_features, usable_features
+from morph_assets.lib.representations import SOURCE_TABLES
+from morph_assets.lib.retrieval_report import map_scatter_png, runs_table, score_profiles
+from morph_assets.resources import LakeResource
+
+MAP_SUMMARY_TABLE = "map_summary"
+MAP_PER_TREATMENT_TABLE = "map_per_treatment"
+
+
+class MapReportConfig(dg.Config):
+    """Permutation null and seed of the p-values."""
+
+    null_size: int = Field(default=10000, description="Random rankings per null distribution (copairs' default).")
+    seed: int = Field(default=0, description="Seed of the null distributions.")
+
+
+def summary_pivot(summary: pl.DataFrame) -> pl.DataFrame:
+    """mAP (fraction retrieved) per representation, level and normalisation across settings."""
+    cells = summary.with_columns(
+        (pl.col("mean_map").round(3).cast(pl.String) + " (" + (100 * pl.col("fraction_retrieved")).round(0).cast(pl.Int64)
+         .cast(pl.String) + "%)").alias("cell"))
+    return cells.pivot(on="setting", index=["representation", "level", "normalization"], values="cell").sort(
+        ["representation", "level", "normalization"])
+
+
+@dg.asset(deps=["treatment_profiles"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"})
+def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake: LakeResource) -> dg.MaterializeResult:
+    """Replicate retrieval (mAP with copairs' semantics, cosine similarity) for every representation.
+
+    A treatment's profile is a query; its replicates (the same compound in other wells and on
+    replicate plates) are positives, the DMSO wells of its plate negatives, as CPJUMP1.
+    Settings: pooled, same well position only, different well position only, by CPJUMP1's meaning
+    (same well on replicate plates) and by the study's (well distance below the 10th percentile of
+    non-zero distances); image level (the study) and well level (CPJUMP1); un-normalised (the
+    study) and DMSO-normalised with feature selection (the field). Per treatment: mAP, permutation
+    p-value, Benjamini-Hochberg q-value, retrieved if q < 0.05; "fraction retrieved" per setting.
+    Tables ``map_summary`` and ``map_per_treatment``.
+    """
+    store = lake.lake()
+    selections = pl.read_parquet(store.study_file(SELECTED_FEATURES_TABLE)) if store.has_table(SELECTED_FEATURES_TABLE) \
+        else pl.DataFrame(schema={"representation": pl.String, "feature": pl.String})
+    runs, tables = [], []
+    for representation in SOURCE_TABLES:
+        if not store.plates_present(profile_table("well", representation)):
+            continue
+        kept = selections.filter(pl.col("representation") == representation)["feature"].to_list()
+        for level in LEVELS:
+            profiles = pl.read_parquet(store.table_glob(profile_table(level, representation)))
+            for normalization in ("none", "mad_robustize"):
+                subset = profiles.filter(pl.col(NORMALIZATION) == normalization)
+                if normalization == "none":
+                    features = usable_features(subset)
+                else:
+                    if not kept:  # a representation added after treatment_profiles ran (embeddings)
+                        wells = pl.read_parquet(store.table_glob(profile_table("well", representation)))
+                        kept = selected_features(wells.filter(pl.col(NORMALIZATION) == normalization))
+                    features = usable_features(subset, kept)
+                found, per_treatment = score_profiles(subset, features, representation=representation, level=level,
+                                                      null_size=config.null_size, seed=config.seed, log=context.log.info)
+                runs.extend(found)
+                tables.append(per_treatment)
+    if not runs:
+        raise dg.Failure(description="nothing to score: no well profiles in the lake (materialize well_profiles first)")
+    summary = runs_table(runs)
+    per_treatment = pl.concat([t for t in tables if t.height], how="diagonal_relaxed")
+    store.write_study(MAP_SUMMARY_TABLE, summary)
+    store.write_study(MAP_PER_TREATMENT_TABLE, per_treatment)
+    headline = per_treatment.filter(
+        (pl.col("representation") == "cellprofiler") & (pl.col("level") == "well")
+        & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
+    metadata = {
+        "dagster/row_count": per_treatment.height,
+        "summary": dg.MetadataValue.md("mAP (fraction retrieved at q < 0.05)\n\n" + frame_to_markdown(summary_pivot(summary), max_rows=100)),
+        "runs": dg.MetadataValue.md(frame_to_markdown(summary, max_rows=200)),
+    }
+    if headline.height:
+        metadata["cellprofiler_well_normalised_pooled"] = dg.MetadataValue.md(png_markdown(map_scatter_png(
+            headline, title="CellProfiler Mean_, well level, DMSO-normalised, pooled"), "mAP vs -log10 p"))
+        metadata["top_treatments"] = dg.MetadataValue.md(frame_to_markdown(
+            headline.sort("mean_average_precision", descending=True).select(
+                "Metadata_treatment", "Metadata_pert_iname", "Metadata_target_list", "mean_average_precision",
+                "p_value", "corrected_p_value"), max_rows=15))
+    return dg.MaterializeResult(metadata=metadata)
