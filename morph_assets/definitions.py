@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from morph_assets.defs import features, ingest, lake, profiles, segment
+from morph_assets.defs import features, ingest, lake, models, profiles, segment
 from morph_assets.resources import LakeResource
 
 
@@ -13,6 +13,7 @@ def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitio
         segment.defs,
         features.defs,
         profiles.defs,
+        models.defs,
         lake.defs,
         dg.Definitions(resources={"lake": lake_resource or LakeResource()}),
     )

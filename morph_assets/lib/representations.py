@@ -106,6 +106,10 @@ def annotate(per_image: pl.DataFrame, layout: pl.DataFrame) -> pl.DataFrame:
         layout raise, since a profile without a perturbation cannot be scored.
     """
     carried = [c for c in LAYOUT_COLUMNS if c in layout.columns]
+    duplicated = layout.filter(pl.struct(PLATE, WELL).is_duplicated())
+    if duplicated.height:
+        examples = duplicated.select(PLATE, WELL).unique().sort([PLATE, WELL]).head(3).rows()
+        raise ValueError(f"the plate layout lists a well twice, e.g. {examples}; one perturbation per well expected")
     annotations = layout.select([PLATE, WELL, *carried]).with_columns(pl.lit(True).alias("_in_layout"))
     joined = per_image.join(annotations, on=[PLATE, WELL], how="left")
     unmatched = joined.filter(pl.col("_in_layout").is_null())

@@ -177,8 +177,9 @@ def table2_markdown(ours: pl.DataFrame) -> str:
         "\n\nLike-for-like with the study: the *(image, raw)* columns (per-image vectors, no plate "
         "normalisation, as the study ranked them). The *(well, normalised)* columns follow the CPJUMP1 "
         "recipe (well-level profiles normalised per plate) and are not directly comparable. FR = fraction of "
-        "treatments whose mAP is significant (corrected p < 0.05). The study split same/different positions "
-        "by a distance threshold (10th percentile of pair distances); ours use the well position."
+        "treatments whose mAP is significant (corrected p < 0.05). The study's three rows use its own "
+        "definition of position (well distance at most the 10th percentile of non-zero distances); rows marked "
+        "cpjump1 use CPJUMP1's (the same well on a replicate plate)."
     )
     return _markdown_table(header, rows) + note
 

@@ -30,7 +30,7 @@ def _with_site_metadata(frame: pl.DataFrame, plate: str, well: str, site: int) -
     )
 
 
-def _segmented_sites(
+def segmented_sites(
     lake_root: str, plate: str, well: str, image_rows: list[dict], illumination_files: dict[str, str]
 ) -> Iterator[tuple[int, SiteSegmentation, dict[str, np.ndarray]]]:
     """Each site of a well with its masks from the lake and its illumination-corrected images."""
@@ -55,7 +55,7 @@ def measure_well_regionprops(
         Number of object rows written.
     """
     objects, per_image = [], []
-    for site, segmentation, images in _segmented_sites(lake_root, plate, well, image_rows, illumination_files):
+    for site, segmentation, images in segmented_sites(lake_root, plate, well, image_rows, illumination_files):
         table = _with_site_metadata(measure_regionprops(segmentation, images), plate, well, site)
         objects.append(table)
         per_image.append(image_aggregates(table, by=["Metadata_Plate", "Metadata_Well", "Metadata_Site"]) if table.height
@@ -81,7 +81,7 @@ def measure_well_cellprofiler(
     families = tuple(families)
     rows_out = [
         _with_site_metadata(measure_cellprofiler_means(segmentation, images, families), plate, well, site)
-        for site, segmentation, images in _segmented_sites(lake_root, plate, well, image_rows, illumination_files)
+        for site, segmentation, images in segmented_sites(lake_root, plate, well, image_rows, illumination_files)
     ]
     table = pl.concat(rows_out, how="diagonal_relaxed")
     Lake(Path(lake_root)).write_well(CELLPROFILER_MEAN_TABLE, plate, well, table)

@@ -26,6 +26,12 @@ TABLE_ASSETS = {
     "selected_features": "treatment_profiles",
     "map_summary": "map_report",
     "map_per_treatment": "map_report",
+    "image_tensors": "image_tensors",
+    "vae_embeddings": "vae_embeddings",
+    "classifier_metrics": "treatment_classifiers",
+    "treatment_clusters": "treatment_clusters",
+    "cluster_silhouettes": "treatment_clusters",
+    "cluster_validation": "cluster_validation",
 }
 TABLE_PREFIX_ASSETS = {
     "errors/": None,  # errors/<table> is written by the asset of <table>

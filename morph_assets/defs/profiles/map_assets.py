@@ -33,7 +33,7 @@ def summary_pivot(summary: pl.DataFrame) -> pl.DataFrame:
         ["representation", "level", "normalization"])
 
 
-@dg.asset(deps=["treatment_profiles"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"})
+@dg.asset(deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"})
 def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake: LakeResource) -> dg.MaterializeResult:
     """Replicate retrieval (mAP with copairs' semantics, cosine similarity) for every representation.
 

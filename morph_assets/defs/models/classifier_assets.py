@@ -1,0 +1,133 @@
+"""treatment_classifiers: the study's Random Forests and CNNs, evaluated honestly."""
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import joblib
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from morph_assets.defs.jobs import STUDY_LEVEL
+from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index
+from morph_assets.lib.classifiers import CLASS_WEIGHTINGS, confusion_png, reports_table, train_random_forest
+from morph_assets.lib.cnn import pick_device, save_model, train_cnn
+from morph_assets.lib.image_tensors import CHANNEL_ORDER, grayscale, with_mask
+from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.plots import png_markdown
+from morph_assets.lib.profile_sets import TREATMENT, drop_incomplete_rows
+from morph_assets.lib.well_tensors import load_tensors
+from morph_assets.resources import LakeResource
+
+CLASSIFIER_TABLE = "classifier_metrics"
+MODELS_FOLDER = "models/classifiers"
+
+#: (study version, representation, normalisation): the study's two forests and ours on CellProfiler.
+FOREST_INPUTS = (
+    ("Baseline (grayscale only)", "pixel_statistics", "none"),
+    ("Enhanced (grayscale + mask)", "regionprops", "none"),
+    ("CellProfiler Mean_ (DMSO-normalised)", "cellprofiler", "mad_robustize"),
+)
+#: (study version, grayscale?, class weightings): the study's two CNNs, and one on all five channels.
+CNN_INPUTS = (
+    ("Baseline (grayscale only)", "grayscale", CLASS_WEIGHTINGS),
+    ("Enhanced (grayscale + mask)", "grayscale+mask", CLASS_WEIGHTINGS),
+    ("Five channels + mask", "channels+mask", ("balanced",)),
+)
+
+
+class ClassifierConfig(dg.Config):
+    """Training settings (the study's splits are fixed: 80/20 forests, 70/15/15 CNNs)."""
+
+    n_estimators: int = Field(default=200, description="Trees per Random Forest.")
+    max_epochs: int = Field(default=30, description="Upper bound on CNN epochs (early stopping on validation loss).")
+    patience: int = Field(default=3, description="Epochs without validation improvement before stopping.")
+    seed: int = Field(default=0, description="Seed of splits, forests and network initialisation.")
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
+
+
+def _dump_atomically(model: object, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    joblib.dump(model, temporary, compress=3)
+    os.replace(temporary, path)
+    return path
+
+
+def _cnn_images(tensors: np.ndarray, kind: str) -> np.ndarray:
+    n_channels = len(CHANNEL_ORDER)
+    if kind == "grayscale":
+        return grayscale(tensors, n_channels)
+    return with_mask(tensors, n_channels, grayscale=kind == "grayscale+mask")
+
+
+@dg.asset(deps=["well_profiles", "treatment_profiles", "image_tensors"], tags=STUDY_LEVEL, group_name="models",
+          kinds={"sklearn", "pytorch", "parquet"})
+def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierConfig, lake: LakeResource) -> dg.MaterializeResult:
+    """Predict each image's treatment, as the study did, but split by well (sites of one well
+    never straddle train and test) and with a majority-class baseline beside every model.
+
+    Random Forests (stratified 80/20 by well): the study's baseline (per-channel pixel mean, std,
+    min, max), its enhanced model (regionprops aggregates) and one on DMSO-normalised, selected
+    CellProfiler ``Mean_`` features. CNNs (two convolutions, one fully connected layer; 70/15/15
+    by well, early stopping on validation loss): grayscale, grayscale + cell mask, and the five
+    channels + mask. Each with and without class weights, so the effect of DMSO's 17 % share
+    shows. Models go to ``data_lake/models/classifiers/``, metrics to ``classifier_metrics``.
+    """
+    store = lake.lake()
+    folder = store.root / MODELS_FOLDER
+    reports, figures = [], {}
+    for version, representation, normalization in FOREST_INPUTS:
+        profiles, features = image_profiles(store, representation, normalization)
+        profiles, dropped = drop_incomplete_rows(profiles, features)
+        x = profiles.select(features).to_numpy()
+        labels = profiles[TREATMENT].to_numpy().astype(str)
+        groups = (profiles["Metadata_Plate"] + "|" + profiles["Metadata_Well"]).to_numpy()
+        for weighting in CLASS_WEIGHTINGS:
+            started = time.perf_counter()
+            forest, report = train_random_forest(x, labels, groups, variant=version, class_weighting=weighting,
+                                                 n_estimators=config.n_estimators, seed=config.seed,
+                                                 n_jobs=lake.n_workers())
+            _dump_atomically({"model": forest, "features": features, "report": report.as_row()},
+                             folder / f"forest_{representation}_{weighting}.joblib")
+            reports.append(report)
+            context.log.info(f"Random Forest {version} ({weighting}): accuracy {report.accuracy:.3f} vs majority "
+                             f"{report.majority_accuracy:.3f}, {len(features)} features, {dropped} rows without "
+                             f"features, {time.perf_counter() - started:.0f} s")
+    index = labelled_tensor_index(store)
+    tensors = load_tensors(index)
+    labels = index[TREATMENT].to_numpy().astype(str)
+    groups = (index["Metadata_Plate"] + "|" + index["Metadata_Well"]).to_numpy()
+    device = pick_device(config.device)
+    context.log.info(f"CNNs on {len(index)} images of {tensors.shape[-1]} px, device {device}")
+    for version, kind, weightings in CNN_INPUTS:
+        images = _cnn_images(tensors, kind)
+        for weighting in weightings:
+            started = time.perf_counter()
+            model, report, history = train_cnn(images, labels, groups, variant=version, class_weighting=weighting,
+                                               max_epochs=config.max_epochs, patience=config.patience,
+                                               seed=config.seed, device=str(device), log=context.log.debug)
+            save_model(model, folder / f"cnn_{kind.replace('+', '_')}_{weighting}.pt", label_names=model.label_names,
+                       channel_mean=model.channel_mean, channel_std=model.channel_std,
+                       metadata={"variant": version, "class_weighting": weighting, "epochs": len(history)})
+            reports.append(report)
+            context.log.info(f"CNN {version} ({weighting}): accuracy {report.accuracy:.3f} vs majority "
+                             f"{report.majority_accuracy:.3f}, {len(history)} epochs, {time.perf_counter() - started:.0f} s")
+    table = reports_table(reports)
+    store.write_study(CLASSIFIER_TABLE, table)
+    best = max(reports, key=lambda report: report.balanced_accuracy)
+    figures["confusion_best"] = png_markdown(confusion_png(best, top=20), "confusion matrix")
+    shown = table.select("model", "variant", "class_weighting", "accuracy", "balanced_accuracy", "f1_weighted",
+                         "f1_macro", "majority_accuracy", "n_classes", "n_test")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": table.height,
+        "metrics": dg.MetadataValue.md(frame_to_markdown(shown, max_rows=50, float_precision=3)),
+        "best_model": f"{best.model} {best.variant} ({best.class_weighting})",
+        "confusion_of_best": dg.MetadataValue.md(figures["confusion_best"]),
+        "models_folder": dg.MetadataValue.path(str(folder)),
+    })
+

@@ -1,0 +1,163 @@
+"""treatment_clusters and cluster_validation: which treatments act alike, and is it real."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from morph_assets.defs.jobs import STUDY_LEVEL
+from morph_assets.defs.profiles.assets import SELECTED_FEATURES_TABLE, profile_table, treatment_table
+from morph_assets.lib.cluster_validation import (
+    adjusted_rand,
+    cosine_similarity_pairs,
+    feature_boxplot_png,
+    similarity_violin_png,
+    within_vs_between,
+)
+from morph_assets.lib.clustering import choose_kmeans, embed_2d, scatter_png, silhouette_png, treatment_aggregates
+from morph_assets.lib.lake import Lake
+from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.plots import png_markdown
+from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, selected_features, usable_features
+from morph_assets.lib.representations import annotate, image_features
+from morph_assets.resources import LakeResource
+
+CLUSTERS_TABLE = "treatment_clusters"
+SILHOUETTES_TABLE = "cluster_silhouettes"
+VALIDATION_TABLE = "cluster_validation"
+#: The study's "extracted features" (regionprops), its VAE embeddings, and CellProfiler's profiles.
+CLUSTERED_REPRESENTATIONS = ("regionprops", "vae", "cellprofiler")
+TRUTH_FILE = "GroundTruth/compound_phenotypes.tsv"
+
+
+class ClusterConfig(dg.Config):
+    """KMeans search range and seed."""
+
+    k_min: int = Field(default=2, description="Smallest k tried (the study: 2).")
+    k_max: int = Field(default=15, description="Largest k tried (the study: 15).")
+    seed: int = Field(default=0, description="Seed of KMeans, UMAP and t-SNE.")
+
+
+def _treatment_matrix(store: Lake, representation: str) -> tuple[pl.DataFrame, list[str]] | None:
+    """Treatment-level aggregates of a representation's DMSO-normalised, selected well profiles."""
+    table = profile_table("well", representation)
+    if not store.plates_present(table):
+        return None
+    wells = pl.read_parquet(store.table_glob(table)).filter(pl.col(NORMALIZATION) == "mad_robustize")
+    kept = []
+    if store.has_table(SELECTED_FEATURES_TABLE):
+        chosen = pl.read_parquet(store.study_file(SELECTED_FEATURES_TABLE))
+        kept = chosen.filter(pl.col("representation") == representation)["feature"].to_list()
+    features = usable_features(wells, kept or selected_features(wells))
+    aggregates = treatment_aggregates(wells, treatment_col=TREATMENT, features=features)
+    finite = np.isfinite(aggregates.select(features).to_numpy()).all(axis=1)
+    return aggregates.filter(pl.Series(finite)), features
+
+
+@dg.asset(deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="clusters", kinds={"sklearn", "parquet"})
+def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, lake: LakeResource) -> dg.MaterializeResult:
+    """KMeans on treatment-level profiles (median of DMSO-normalised, selected well profiles) for
+    k = 2..15, k chosen by silhouette (all silhouettes kept in ``cluster_silhouettes``), with UMAP
+    and t-SNE coordinates; membership in ``treatment_clusters`` (one row per representation and
+    treatment, with its targets), pictures coloured by cluster and by target."""
+    store = lake.lake()
+    memberships, silhouettes, metadata = [], [], {}
+    for representation in CLUSTERED_REPRESENTATIONS:
+        found = _treatment_matrix(store, representation)
+        if found is None:
+            context.log.warning(f"{representation}: no well profiles yet, not clustered")
+            continue
+        aggregates, features = found
+        x = aggregates.select(features).to_numpy()
+        selection = choose_kmeans(x, k_range=range(config.k_min, config.k_max + 1), seed=config.seed)
+        umap_xy = embed_2d(x, method="umap", seed=config.seed)
+        tsne_xy = embed_2d(x, method="tsne", seed=config.seed)
+        keep = [c for c in (TREATMENT, "Metadata_pert_iname", "Metadata_target_list", "Metadata_control_type")
+                if c in aggregates.columns]
+        membership = aggregates.select(keep).with_columns(
+            pl.lit(representation).alias("representation"), pl.Series("cluster", selection.labels.astype(np.int32)),
+            pl.Series("umap_1", umap_xy[:, 0]), pl.Series("umap_2", umap_xy[:, 1]),
+            pl.Series("tsne_1", tsne_xy[:, 0]), pl.Series("tsne_2", tsne_xy[:, 1]))
+        memberships.append(membership)
+        silhouettes.append(selection.silhouettes.with_columns(pl.lit(representation).alias("representation")))
+        first_target = membership["Metadata_target_list"].fill_null("DMSO").str.split("|").list.first().to_list() \
+            if "Metadata_target_list" in membership.columns else ["?"] * membership.height
+        clusters = [str(c) for c in selection.labels]
+        context.log.info(f"{representation}: {len(aggregates)} treatments x {len(features)} features, best k {selection.best_k}")
+        metadata[f"{representation}_best_k"] = selection.best_k
+        metadata[f"{representation}_silhouette"] = dg.MetadataValue.md(png_markdown(silhouette_png(
+            selection.silhouettes, selection.best_k, title=f"{representation}: silhouette by k"), "silhouette"))
+        for name, xy in (("umap", umap_xy), ("tsne", tsne_xy)):
+            metadata[f"{representation}_{name}_by_cluster"] = dg.MetadataValue.md(png_markdown(scatter_png(
+                xy, clusters, title=f"{representation}: {name.upper()}, KMeans k={selection.best_k}",
+                legend_title="cluster"), f"{name} by cluster"))
+        metadata[f"{representation}_umap_by_target"] = dg.MetadataValue.md(png_markdown(scatter_png(
+            umap_xy, first_target, title=f"{representation}: UMAP by (first) target", legend_title="target"), "umap by target"))
+    if not memberships:
+        raise dg.Failure(description="no profiles to cluster: materialize well_profiles and treatment_profiles first")
+    table = pl.concat(memberships, how="diagonal_relaxed")
+    store.write_study(CLUSTERS_TABLE, table)
+    store.write_study(SILHOUETTES_TABLE, pl.concat(silhouettes, how="diagonal_relaxed"))
+    sizes = table.group_by("representation", "cluster").len().sort("representation", "cluster")
+    return dg.MaterializeResult(metadata={"dagster/row_count": table.height,
+                                          "cluster_sizes": dg.MetadataValue.md(frame_to_markdown(sizes, max_rows=60)),
+                                          **metadata})
+
+
+def true_phenotypes(lake: LakeResource, plates: list[str]) -> pl.DataFrame | None:
+    """The generator's ground truth (treatment -> phenotype group, activity) when a plate has it."""
+    for plate in plates:
+        path = lake.plate_folder(plate) / TRUTH_FILE
+        if path.exists():
+            truth = pl.read_csv(path, separator="\t", infer_schema_length=10000)
+            return truth.with_columns(pl.coalesce("Metadata_broad_sample", "Metadata_pert_iname").alias(TREATMENT)).select(
+                TREATMENT, "phenotype_group", "activity")
+    return None
+
+
+@dg.asset(deps=["treatment_clusters", "treatment_profiles", "cellprofiler_mean"], tags=STUDY_LEVEL, group_name="clusters",
+          kinds={"scipy", "parquet"})
+def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """Are clusters real? For each representation's clusters: cosine similarity of the treatments'
+    CellProfiler profiles within vs between clusters (one-sided Mann-Whitney U, within > between),
+    violin and box plots; box plots of cell area and compactness for the five most frequent
+    compounds; on generated plates, the adjusted Rand index of clusters against the true phenotype
+    groups and against active/inactive, so we know whether clustering finds what is there."""
+    store = lake.lake()
+    clusters = pl.read_parquet(store.study_file(CLUSTERS_TABLE))
+    reference = pl.read_parquet(store.study_file(treatment_table("cellprofiler")))
+    features = usable_features(reference)
+    truth = true_phenotypes(lake, store.plates_present("plate_layout"))
+    rows, metadata = [], {}
+    for (representation,), members in clusters.group_by(["representation"], maintain_order=True):
+        joined = members.join(reference.select([TREATMENT, *features]), on=TREATMENT, how="inner")
+        x = joined.select(features).to_numpy()
+        separation = within_vs_between(x, joined["cluster"].to_numpy())
+        row = {"representation": representation, "n_treatments": joined.height,
+               "n_clusters": members["cluster"].n_unique(), **separation.as_row()}
+        if truth is not None:
+            labelled = members.join(truth, on=TREATMENT, how="left")
+            active = labelled.filter(pl.col("phenotype_group").is_not_null()
+                                     & ~pl.col("phenotype_group").is_in(["inactive", "DMSO"]))
+            row["ari_true_phenotype_group"] = adjusted_rand(active["phenotype_group"].to_list(), active["cluster"].to_list())
+            row["ari_active_vs_inactive"] = adjusted_rand(
+                (labelled["activity"] > 0.15).to_list(), labelled["cluster"].to_list())  # weak phenotypes look inactive
+        rows.append(row)
+        metadata[f"{representation}_similarity"] = dg.MetadataValue.md(png_markdown(similarity_violin_png(
+            *cosine_similarity_pairs(x, joined["cluster"].to_numpy()), title=f"{representation} clusters: CellProfiler cosine similarity"),
+            "within vs between"))
+        context.log.info(f"{representation}: within {separation.median_within:.3f} vs between "
+                         f"{separation.median_between:.3f}, p {separation.p_value:.2e}")
+    table = pl.DataFrame(rows)
+    store.write_study(VALIDATION_TABLE, table)
+    per_image = annotate(image_features("cellprofiler", pl.read_parquet(store.table_glob("cellprofiler_mean"))),
+                         pl.read_parquet(store.table_glob("plate_layout")))
+    for feature in ("Mean_Cells_AreaShape_Area", "Mean_Cells_AreaShape_Compactness"):
+        if feature in per_image.columns:
+            metadata[f"boxplot_{feature}"] = dg.MetadataValue.md(png_markdown(feature_boxplot_png(
+                per_image.drop_nulls(feature), group_col="Metadata_pert_iname", feature=feature, top=5,
+                title=f"{feature}: five most frequent compounds"), feature))
+    return dg.MaterializeResult(metadata={"dagster/row_count": table.height,
+                                          "validation": dg.MetadataValue.md(frame_to_markdown(table, float_precision=4)),
+                                          **metadata})
+

@@ -1,0 +1,37 @@
+"""Study-wide inputs of the models: labelled image-level features and image tensors from the lake."""
+
+import dagster as dg
+import polars as pl
+
+from morph_assets.defs.profiles.assets import SELECTED_FEATURES_TABLE, profile_table
+from morph_assets.lib import well_tensors
+from morph_assets.lib.lake import Lake
+from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, usable_features, with_treatment
+
+LABEL_COLUMNS = ("Metadata_Plate", "Metadata_Well", "Metadata_Site", TREATMENT, "Metadata_pert_iname",
+                 "Metadata_target_list", "Metadata_control_type")
+
+
+def image_profiles(store: Lake, representation: str, normalization: str) -> tuple[pl.DataFrame, list[str]]:
+    """Every plate's image-level profiles of one representation and normalisation, and the
+    features to use (the study-wide selection for normalised profiles, all usable ones otherwise)."""
+    table = profile_table("image", representation)
+    if not store.plates_present(table):
+        raise dg.Failure(description=f"lake table {table} has no plate yet: materialize well_profiles first")
+    profiles = pl.read_parquet(store.table_glob(table)).filter(pl.col(NORMALIZATION) == normalization)
+    candidates = None
+    if normalization != "none" and store.has_table(SELECTED_FEATURES_TABLE):
+        selected = pl.read_parquet(store.study_file(SELECTED_FEATURES_TABLE))
+        candidates = selected.filter(pl.col("representation") == representation)["feature"].to_list() or None
+    return profiles, usable_features(profiles, candidates)
+
+
+def labelled_tensor_index(store: Lake) -> pl.DataFrame:
+    """The image_tensors index of every plate joined to each site's treatment (sorted by plate, well, site)."""
+    if not store.plates_present(well_tensors.TABLE):
+        raise dg.Failure(description="lake table image_tensors has no plate yet: materialize image_tensors first")
+    index = pl.read_parquet(store.table_glob(well_tensors.TABLE))
+    layout = with_treatment(pl.read_parquet(store.table_glob("plate_layout")))
+    keep = [c for c in LABEL_COLUMNS if c in layout.columns and c != "Metadata_Site"]
+    return index.join(layout.select(keep), on=["Metadata_Plate", "Metadata_Well"], how="inner").sort(
+        ["Metadata_Plate", "Metadata_Well", "Metadata_Site"])

@@ -1,0 +1,88 @@
+"""vae_model and vae_embeddings: the study's VAE on image + mask, and its latent means as profiles."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from morph_assets.defs.jobs import STUDY_LEVEL
+from morph_assets.defs.models.inputs import labelled_tensor_index
+from morph_assets.defs.profiles.assets import profile_table
+from morph_assets.lib.image_tensors import CHANNEL_ORDER, with_mask
+from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.plots import png_markdown
+from morph_assets.lib.profile_sets import plate_profiles
+from morph_assets.lib.representations import IMAGE_KEYS, annotate
+from morph_assets.lib.vae import latent_means, load_vae, reconstruction_png, save_vae, train_vae
+from morph_assets.lib.well_tensors import load_tensors
+from morph_assets.resources import LakeResource
+
+VAE_FILE = "models/vae/vae.pt"
+EMBEDDINGS_TABLE = "vae_embeddings"
+
+
+class VaeConfig(dg.Config):
+    """The study's settings by default: latent 32, early stopping, at most 30 epochs."""
+
+    inputs: str = Field(default="channels+mask",
+                        description="'grayscale+mask' (the study's input) or 'channels+mask' (all five channels + mask).")
+    latent_dim: int = Field(default=32, description="Latent dimensions.")
+    max_epochs: int = Field(default=30, description="Upper bound on epochs.")
+    patience: int = Field(default=3, description="Epochs without validation improvement before stopping.")
+    seed: int = Field(default=0, description="Seed of the split and the initialisation.")
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
+
+
+def _inputs(tensors: np.ndarray, kind: str) -> np.ndarray:
+    if kind not in ("grayscale+mask", "channels+mask"):
+        raise dg.Failure(description=f"inputs must be 'grayscale+mask' or 'channels+mask', not {kind!r}")
+    return with_mask(tensors, len(CHANNEL_ORDER), grayscale=kind == "grayscale+mask")
+
+
+@dg.asset(deps=["image_tensors"], tags=STUDY_LEVEL, group_name="models", kinds={"pytorch"})
+def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeResource) -> dg.MaterializeResult:
+    """A convolutional VAE trained on every site's image + cell mask (64 x 64), wells held out
+    for validation, early stopping on validation loss, saved to ``data_lake/models/vae/vae.pt``."""
+    store = lake.lake()
+    index = labelled_tensor_index(store)
+    tensors = _inputs(load_tensors(index), config.inputs)
+    groups = (index["Metadata_Plate"] + "|" + index["Metadata_Well"]).to_numpy()
+    started = time.perf_counter()
+    model, history = train_vae(tensors, groups, latent_dim=config.latent_dim, max_epochs=config.max_epochs,
+                               patience=config.patience, seed=config.seed, device=config.device, log=context.log.info)
+    seconds = time.perf_counter() - started
+    best = min(history, key=lambda row: row["val_loss"])
+    path = save_vae(model, store.root / VAE_FILE, {"inputs": config.inputs, "epochs": len(history),
+                                                   "best_epoch": int(best["epoch"]), "seconds": round(seconds, 1)})
+    return dg.MaterializeResult(metadata={
+        "images": len(index), "epochs": len(history), "best_epoch": int(best["epoch"]),
+        "best_validation_loss": float(best["val_loss"]), "training_seconds": round(seconds, 1),
+        "history": dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(history), max_rows=40, float_precision=2)),
+        "reconstructions": dg.MetadataValue.md(png_markdown(reconstruction_png(model, tensors[:64], n=6), "VAE reconstructions")),
+        "model_file": dg.MetadataValue.path(str(path)),
+    })
+
+
+@dg.asset(deps=["vae_model", "plate_layout"], tags=STUDY_LEVEL, group_name="models", kinds={"parquet", "pytorch"})
+def vae_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """Each site's latent mean (``VAE_00`` .. ``VAE_31``) per plate, and the same as a profile
+    representation (``profiles_image_vae``, ``profiles_well_vae``: un-normalised and
+    DMSO-normalised) so the mAP report scores the embeddings like any other features."""
+    store = lake.lake()
+    model, metadata = load_vae(store.root / VAE_FILE)
+    index = labelled_tensor_index(store)
+    means = latent_means(model, _inputs(load_tensors(index), metadata["inputs"]))
+    names = [f"VAE_{i:02d}" for i in range(means.shape[1])]
+    embeddings = index.select(IMAGE_KEYS).with_columns(pl.DataFrame(means, schema=names).get_columns())
+    rows = []
+    for (plate,), frame in embeddings.group_by(["Metadata_Plate"], maintain_order=True):
+        store.write_plate(EMBEDDINGS_TABLE, plate, frame)
+        per_image = annotate(frame, pl.read_parquet(store.plate_file("plate_layout", plate)))
+        for level in ("image", "well"):
+            store.write_plate(profile_table(level, "vae"), plate, plate_profiles(per_image, level=level))
+        rows.append({"plate": plate, "images": frame.height})
+    context.log.info(f"embedded {embeddings.height} images on {len(rows)} plates")
+    return dg.MaterializeResult(metadata={"dagster/row_count": embeddings.height, "latent_dim": len(names),
+                                          "plates": dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(rows)))})
