@@ -5,14 +5,22 @@ with exploded as (
     where control_type is distinct from 'negcon'
 ),
 counted as (
-    select representation, cluster, target, count(*) as n,
-           row_number() over (partition by representation, cluster order by count(*) desc, target) as rank
+    select representation, cluster, target, count(*) as n
     from exploded
-    group by all
+    group by representation, cluster, target
+),
+ranked as (
+    select *, row_number() over (partition by representation, cluster order by n desc, target) as rank
+    from counted
+),
+sizes as (
+    select representation, cluster, count(*) as treatments
+    from {{ ref('treatment_clusters') }}
+    group by representation, cluster
 )
-select c.representation, c.cluster, c.treatments,
-       string_agg(t.target || ' (' || t.n || ')', ', ' order by t.rank) as top_targets
-from (select representation, cluster, count(*) as treatments from {{ ref('treatment_clusters') }} group by all) as c
-left join counted as t on t.representation = c.representation and t.cluster = c.cluster and t.rank <= 5
-group by all
-order by c.representation, c.cluster
+select s.representation, s.cluster, s.treatments,
+       string_agg(r.target || ' (' || r.n || ')', ', ' order by r.rank) as top_targets
+from sizes as s
+left join ranked as r on r.representation = s.representation and r.cluster = s.cluster and r.rank <= 5
+group by s.representation, s.cluster, s.treatments
+order by s.representation, s.cluster

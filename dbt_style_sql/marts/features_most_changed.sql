@@ -2,7 +2,7 @@
 -- treatment's consensus profile), with the direction of the change.
 with long as (
     unpivot {{ ref('treatment_profiles_cellprofiler') }}
-    on columns(c -> c not like 'Metadata_%')
+    on columns(lambda c: c not like 'Metadata_%')
     into name feature value z
 ),
 ranked as (

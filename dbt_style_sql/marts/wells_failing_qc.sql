@@ -1,6 +1,6 @@
 -- Wells a scientist should look at: not ingested, too few cells, saturated or out-of-focus images.
 -- Thresholds: fewer than 5 cells per site; over 1 % saturated pixels in any channel; a focus score
--- (power log-log slope) more than 3 robust SDs below the plate's median for that channel.
+-- (power log-log slope) more than 5 robust SDs below the plate's median for that channel.
 with focus as (
     select
         Metadata_Plate, Metadata_Well, channel_name, power_log_log_slope, saturated_fraction,
@@ -15,7 +15,7 @@ image_flags as (
     select
         Metadata_Plate, Metadata_Well,
         max(saturated_fraction) > 0.01 as saturated,
-        bool_or(power_log_log_slope < plate_median - 3 * plate_mad) as out_of_focus
+        bool_or(power_log_log_slope < plate_median - 5 * plate_mad) as out_of_focus
     from focus
     group by all
 ),
@@ -33,7 +33,7 @@ reasons as (
     union all
     select Metadata_Plate, Metadata_Well, 'saturated pixels above 1 %' from image_flags where saturated
     union all
-    select Metadata_Plate, Metadata_Well, 'out of focus (a channel 3 robust SDs below the plate)' from image_flags where out_of_focus
+    select Metadata_Plate, Metadata_Well, 'out of focus (a channel 5 robust SDs below the plate)' from image_flags where out_of_focus
 )
 select r.Metadata_Plate as plate, r.Metadata_Well as well, l.Metadata_pert_iname as pert_iname,
        l.Metadata_control_type as control_type, string_agg(r.reason, '; ' order by r.reason) as reasons

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -62,6 +62,7 @@ class BuildReport:
 
     built: list[str]
     skipped: dict[str, str]
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 def load_models(models_dir: Path | str) -> dict[str, SqlModel]:
@@ -110,11 +111,13 @@ def build_views(lake: Lake, models_dir: Path | str, only: Iterable[str] | None =
     Returns
     -------
     BuildReport
-        Built view names in build order, and skipped models with the reason.
+        Built view names in build order, skipped models with the reason, and models DuckDB
+        rejected with its error (their dependants are skipped; the rest are still built).
     """
     models = load_models(models_dir)
     built: list[str] = []
     skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
     lake.root.mkdir(parents=True, exist_ok=True)
     wanted = set(models) if only is None else set(only)
     unknown = sorted(wanted - set(models))
@@ -126,7 +129,7 @@ def build_views(lake: Lake, models_dir: Path | str, only: Iterable[str] | None =
                 continue
             model = models[name]
             absent = [table for table in model.lake_tables if not lake.has_table(table)]
-            blocked = [ref for ref in model.refs if ref in skipped]
+            blocked = [ref for ref in model.refs if ref in skipped or ref in failed]
             if absent or blocked:
                 skipped[name] = (
                     f"no data yet in lake table(s) {absent}" if absent else f"depends on skipped model(s) {blocked}"
@@ -136,6 +139,9 @@ def build_views(lake: Lake, models_dir: Path | str, only: Iterable[str] | None =
             try:
                 connection.execute(f'create or replace view "{name}" as {model.render(lake)}')
             except duckdb.Error as error:
-                raise ModelError(f"{model.path}: {error}") from error
+                # One broken model must not take the other views down; the caller reports it.
+                failed[name] = f"{model.path}: {error}"
+                connection.execute(f'drop view if exists "{name}"')
+                continue
             built.append(name)
-    return BuildReport(built=built, skipped=skipped)
+    return BuildReport(built=built, skipped=skipped, failed=failed)

@@ -78,11 +78,17 @@ def test_empty_model(tmp_path):
     assert str(tmp_path / "a.sql") in str(caught.value)
 
 
-def test_sql_error_names_file(tmp_path):
-    models = _write_models(tmp_path / "models", {"a.sql": "select * from no_such_table"})
-    with pytest.raises(ModelError) as caught:
-        build_views(Lake(tmp_path / "lake"), models)
-    assert str(models / "a.sql") in str(caught.value)
+def test_sql_error_names_file_and_spares_the_other_views(tmp_path):
+    models = _write_models(tmp_path / "models", {
+        "a.sql": "select * from no_such_table",
+        "b.sql": "select * from {{ ref('a') }}",
+        "c.sql": "select 1 as one",
+    })
+    report = build_views(Lake(tmp_path / "lake"), models)
+    assert str(models / "a.sql") in report.failed["a"]
+    assert "no_such_table" in report.failed["a"]
+    assert "skipped model" in report.skipped["b"]
+    assert report.built == ["c"]
 
 
 def _models(folder: Path) -> Path:

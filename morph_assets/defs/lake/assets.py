@@ -81,6 +81,8 @@ def sql_models(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: 
     report = build_views(store, sql_models_dir(), only=selected)
     for name, reason in report.skipped.items():
         context.log.info(f"model {name} skipped: {reason}")
+    for name, error in report.failed.items():
+        context.log.error(f"model {name} failed: {error}")
     with duckdb.connect(str(store.duckdb_path), read_only=True) as connection:
         for name in report.built:
             rows = connection.sql(f'select count(*) from "{name}"').fetchall()[0][0]
@@ -91,4 +93,6 @@ def sql_models(context: dg.AssetExecutionContext, lake: LakeResource):  # noqa: 
                 "preview": dg.MetadataValue.md(frame_to_markdown(columns.select(columns.columns[:10])) if rows else "empty"),
                 "database": dg.MetadataValue.path(str(store.duckdb_path)),
             })
+    if report.failed:
+        raise dg.Failure(description="SQL model(s) failed: " + "; ".join(report.failed.values()))
 

@@ -11,7 +11,13 @@ from morph_assets.defs.jobs import PLATE_PROFILES_LEVEL, STUDY_LEVEL
 from morph_assets.defs.partitions import plates_partitions
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plots import plate_heatmap_png, png_markdown
-from morph_assets.lib.profile_sets import NORMALIZATION, plate_profiles, selected_features, treatment_consensus
+from morph_assets.lib.profile_sets import (
+    NORMALIZATION,
+    plate_profiles,
+    selected_features,
+    treatment_consensus,
+    usable_features,
+)
 from morph_assets.lib.profiles import WELL, feature_columns
 from morph_assets.lib.representations import SOURCE_TABLES, annotate, image_features
 from morph_assets.resources import LakeResource
@@ -124,6 +130,10 @@ def treatment_profiles(context: dg.AssetExecutionContext, lake: LakeResource) ->
         wells = pl.read_parquet(store.table_glob(table)).filter(pl.col(NORMALIZATION) == "mad_robustize")
         started = time.perf_counter()
         kept = selected_features(wells)
+        if not kept:  # e.g. a handful of wells: every feature correlates with another
+            kept = usable_features(wells)
+            context.log.warning(f"{representation}: feature selection kept nothing ({wells.height} wells); "
+                                f"using all {len(kept)} usable features instead")
         selected = wells.select([*[c for c in wells.columns if c.startswith("Metadata_")], *kept])
         consensus = treatment_consensus(selected, kept)
         store.write_study(selected_table(representation), selected)
