@@ -1,0 +1,153 @@
+"""The profiles, mAP, models, clusters, report and SQL stages, run in-process on three small replicate plates."""
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from morph_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
+from morph_assets.defs.profiles.sensors import profiles_after_wells, study_after_profiles
+from morph_assets.lib.lake import Lake
+from morph_assets.lib.naming import WELLS_384
+from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
+from morph_assets_tests.defs.helpers import definitions_for, ingest_plate
+
+#: Rows A and B of JUMP-Target-1: 5 DMSO wells (A02, A09, A17, B03, B14) and 43 compounds per plate.
+WELLS = tuple(well for well in WELLS_384 if well[0] in "AB")
+PLATES = ("SYNJT0001", "SYNJT0002", "SYNJT0003")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory):
+    """Three replicate plates run through every job, as the sensors chain them; yields (lake, runs)."""
+    root = tmp_path_factory.mktemp("study")
+    generate_plates(SyntheticConfig(n_plates=3, wells=WELLS, sites_per_well=1, image_size=160, seed=11), root / "source")
+    defs = definitions_for(root / "lake", root / "source", workers=2)
+    runs = {}
+    with dg.instance_for_test() as instance:
+        for plate in PLATES:
+            plate_run, wells_run = ingest_plate(defs, instance, plate)
+            assert plate_run.success and wells_run.success
+            runs[f"wells {plate}"] = wells_run
+            runs[f"profiles {plate}"] = defs.resolve_job_def("plate_profiles_job").execute_in_process(
+                instance=instance, partition_key=plate, raise_on_error=False)
+        runs["study"] = defs.resolve_job_def("study_job").execute_in_process(
+            instance=instance, raise_on_error=False, run_config={"ops": {
+                "treatment_classifiers": {"config": {"n_estimators": 50, "max_epochs": 4}},
+                "vae_model": {"config": {"max_epochs": 3}},
+                "map_report": {"config": {"null_size": 2000}},
+            }})
+        runs["views"] = defs.resolve_job_def("lake_views_job").execute_in_process(instance=instance, raise_on_error=False)
+        yield Lake(root / "lake"), runs, instance
+
+
+def test_every_run_succeeds(study):
+    _, runs, _ = study
+    assert {name: run.success for name, run in runs.items()} == dict.fromkeys(runs, True)
+
+
+def test_well_profiles_aggregate_and_normalise_against_dmso(study):
+    lake, _, _ = study
+    profiles = pl.read_parquet(lake.plate_file("profiles_well_regionprops", "SYNJT0002"))
+    assert set(profiles["Metadata_Normalization"]) == {"none", "mad_robustize"}
+    raw = profiles.filter(pl.col("Metadata_Normalization") == "none").sort("Metadata_Well")
+    assert raw.height == len(WELLS)
+    # Un-normalised well profiles are the per-well medians of the per-site table (one site: the site itself).
+    sites = pl.read_parquet(lake.plate_file("regionprops_image", "SYNJT0002")).sort("Metadata_Well")
+    np.testing.assert_allclose(raw["Mean_Cells_AreaShape_Area"].to_numpy(), sites["Mean_Cells_AreaShape_Area"].to_numpy())
+    # After robust normalisation the DMSO wells are centred: their median is 0 for every feature.
+    normalised = profiles.filter((pl.col("Metadata_Normalization") == "mad_robustize")
+                                 & (pl.col("Metadata_control_type") == "negcon"))
+    assert normalised.height == 5
+    assert normalised["Mean_Cells_AreaShape_Area"].median() == pytest.approx(0, abs=1e-9)
+    by_hand = raw.filter(pl.col("Metadata_control_type") == "negcon")["Mean_Nuclei_AreaShape_Area"]
+    centre, mad = by_hand.median(), (by_hand - by_hand.median()).abs().median() * 1.4826
+    well = raw.row(0, named=True)
+    got = profiles.filter((pl.col("Metadata_Normalization") == "mad_robustize")
+                          & (pl.col("Metadata_Well") == well["Metadata_Well"]))["Mean_Nuclei_AreaShape_Area"][0]
+    assert got == pytest.approx((well["Mean_Nuclei_AreaShape_Area"] - centre) / mad, rel=1e-9)
+
+
+def test_treatment_profiles_pool_replicate_plates(study):
+    lake, _, _ = study
+    consensus = pl.read_parquet(lake.study_file("treatment_profiles_cellprofiler"))
+    compounds = consensus.filter(pl.col("Metadata_control_type").is_null())
+    assert compounds.height == 43 and (compounds["Metadata_n_plates"] == 3).all()
+    dmso = consensus.filter(pl.col("Metadata_treatment") == "DMSO")
+    assert dmso["Metadata_n_wells"].to_list() == [15]
+    kept = pl.read_parquet(lake.study_file("selected_features"))
+    assert 0 < kept.filter(pl.col("representation") == "cellprofiler").height < 1329
+
+
+def test_map_report_scores_every_representation_and_setting(study):
+    lake, runs, _ = study
+    summary = pl.read_parquet(lake.study_file("map_summary"))
+    assert set(summary["representation"]) == {"pixel_statistics", "regionprops", "cellprofiler", "vae"}
+    pooled = summary.filter(pl.col("setting") == "pooled")
+    assert pooled.height == 4 * 2 * 2  # representations x levels x normalisations
+    assert pooled["mean_map"].is_between(0, 1).all() and pooled["fraction_retrieved"].is_between(0, 1).all()
+    per_treatment = pl.read_parquet(lake.study_file("map_per_treatment"))
+    one = per_treatment.filter((pl.col("representation") == "regionprops") & (pl.col("level") == "well")
+                               & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
+    assert one.height == 43  # every compound has replicates on the other two plates
+    assert one["p_value"].min() >= 1 / 2001
+    metadata = runs["study"].asset_materializations_for_node("map_report")[0].metadata
+    assert "pooled" in metadata["summary"].value
+
+
+def test_models_clusters_and_report(study):
+    lake, runs, _ = study
+    metrics = pl.read_parquet(lake.study_file("classifier_metrics"))
+    assert metrics.height == 6 + 5  # three forests and five CNNs, with and without class weights (one CNN once)
+    # Majority baseline: DMSO is 5 of 48 wells, so always answering DMSO scores about 0.1 on held-out wells.
+    assert metrics["majority_accuracy"].is_between(0.02, 0.3).all()
+    assert (lake.root / "models" / "classifiers" / "forest_regionprops_balanced.joblib").exists()
+    embeddings = pl.read_parquet(lake.plate_file("vae_embeddings", "SYNJT0001"))
+    assert embeddings.height == len(WELLS) and sum(c.startswith("VAE_") for c in embeddings.columns) == 32
+    clusters = pl.read_parquet(lake.study_file("treatment_clusters"))
+    assert set(clusters["representation"]) == {"regionprops", "vae", "cellprofiler"}
+    silhouettes = pl.read_parquet(lake.study_file("cluster_silhouettes"))
+    best = silhouettes.sort("silhouette", descending=True).group_by("representation", maintain_order=True).first()
+    for row in best.iter_rows(named=True):
+        chosen = clusters.filter(pl.col("representation") == row["representation"])["cluster"].n_unique()
+        assert chosen == row["k"]
+    validation = pl.read_parquet(lake.study_file("cluster_validation"))
+    assert validation["p_value"].is_between(0, 1).all() and "ari_true_phenotype_group" in validation.columns
+    report = (lake.root / "reports" / "study" / "report.md").read_text()
+    assert "0.0548" in report and "Table 1" in report and "Random Forest" in report
+    for link in report.split("](figures/")[1:]:
+        assert (lake.root / "reports" / "study" / "figures" / link.split(")")[0]).exists()
+
+
+def test_sql_models_are_assets_and_answer_questions(study):
+    lake, runs, _ = study
+    materialized = {event.asset_key.path[-1] for event in runs["views"].get_asset_materialization_events()}
+    assert {"compound_summary", "top_compounds_by_map", "dmso_qc_by_plate", "features_most_changed",
+            "map_headline", "wells_failing_qc", "treatment_clusters"} <= materialized
+    with duckdb.connect(str(lake.duckdb_path), read_only=True) as connection:
+        top = connection.sql("select count(*), max(mean_average_precision) from top_compounds_by_map").fetchall()[0]
+        assert top[0] == 25 and 0 < top[1] <= 1
+        dmso = connection.sql("select plate, dmso_wells from dmso_qc_by_plate order by plate").fetchall()
+        assert dmso == [(plate, 5) for plate in PLATES]
+        changed = connection.sql("select max(rank), count(distinct treatment) from features_most_changed").fetchall()[0]
+        assert changed == (5, 43)
+
+
+def test_sensors_chain_profiles_after_wells_and_study_after_profiles(study):
+    _, runs, instance = study
+    wells_run = runs["wells SYNJT0003"]
+    assert (wells_run.dagster_run.tags[RANGE_START_TAG], wells_run.dagster_run.tags[RANGE_END_TAG]) == (
+        "SYNJT0003|A01", "SYNJT0003|P24")
+    context = dg.build_run_status_sensor_context(
+        sensor_name="profiles_after_wells", dagster_instance=instance,
+        dagster_run=wells_run.dagster_run, dagster_event=wells_run.get_run_success_event())
+    assert profiles_after_wells(context).partition_key == "SYNJT0003"
+    profiles_run = runs["profiles SYNJT0003"]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="study_after_profiles", dagster_instance=instance,
+        dagster_run=profiles_run.dagster_run, dagster_event=profiles_run.get_run_success_event())
+    assert study_after_profiles(context).run_key.startswith("study-after:")
+
