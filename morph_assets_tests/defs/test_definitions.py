@@ -10,9 +10,14 @@ def test_definitions_load_and_list_assets_checks_jobs_sensors_schedules():
     repository = defs.get_repository_def()
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     assert {"plate_layout", "raw_images", "illumination_correction", "segmentation_model", "masks",
-            "regionprops_features", "cellprofiler_mean", "lake_views"} <= keys
-    assert {"plate_job", "plate_wells_job", "segmentation_model_job", "lake_views_job"} <= {job.name for job in repository.get_all_jobs()}
-    assert {sensor.name for sensor in repository.sensor_defs} == {"new_plate_sensor", "wells_after_plate_assets", "refresh_views_after_ingest"}
+            "regionprops_features", "cellprofiler_mean", "well_profiles", "treatment_profiles", "map_report",
+            "image_tensors", "treatment_classifiers", "vae_model", "vae_embeddings", "treatment_clusters",
+            "cluster_validation", "study_report", "sql/compound_summary", "sql/map_headline"} <= keys
+    assert {"plate_job", "plate_wells_job", "plate_profiles_job", "study_job", "segmentation_model_job",
+            "lake_views_job"} <= {job.name for job in repository.get_all_jobs()}
+    assert {sensor.name for sensor in repository.sensor_defs} == {
+        "new_plate_sensor", "wells_after_plate_assets", "profiles_after_wells", "study_after_profiles",
+        "refresh_views_after_ingest"}
     assert [schedule.name for schedule in repository.schedule_defs] == ["incomplete_plates_schedule"]
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert {"dmso_wells_present", "all_wells_ingested", "image_qc", "objects_per_site", "segmentation_quality"} <= checks
@@ -38,6 +43,18 @@ def test_plate_and_wells_jobs_hold_exactly_the_assets_of_their_partitioning():
     plate_assets = assets_of("plate_job")
     well_assets = assets_of("plate_wells_job")
     assert {key.to_user_string() for key in plate_assets} == {"plate_layout", "illumination_correction"}
-    assert {key.to_user_string() for key in well_assets} == {"raw_images", "masks", "regionprops_features", "cellprofiler_mean"}
+    assert {key.to_user_string() for key in well_assets} == {"raw_images", "masks", "regionprops_features",
+                                                             "cellprofiler_mean", "image_tensors"}
     assert all(graph.get(key).partitions_def == plates_partitions for key in plate_assets)
     assert all(graph.get(key).partitions_def == plate_well_partitions for key in well_assets)
+
+
+def test_every_sql_model_is_an_asset_downstream_of_the_tables_it_reads():
+    graph = defs.resolve_asset_graph()
+    compound_summary = graph.get(dg.AssetKey(["sql", "compound_summary"]))
+    assert {key.to_user_string() for key in compound_summary.parent_keys} == {
+        "sql/treatment_profiles_cellprofiler", "sql/map_per_treatment"}
+    staging = graph.get(dg.AssetKey(["sql", "treatment_profiles_cellprofiler"]))
+    assert {key.to_user_string() for key in staging.parent_keys} == {"treatment_profiles"}
+    errors = graph.get(dg.AssetKey(["sql", "ingest_errors"]))
+    assert {key.to_user_string() for key in errors.parent_keys} == {"raw_images"}
