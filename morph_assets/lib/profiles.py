@@ -9,7 +9,8 @@ choices (see ``morph_assets_tests/lib/test_profiles.py``), vectorised over one m
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from itertools import permutations
 from typing import Literal
 
@@ -72,14 +73,19 @@ def _matrix(frame: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
 
 def _replace(frame: pl.DataFrame, features: Sequence[str], values: np.ndarray) -> pl.DataFrame:
     """``frame`` with ``features`` replaced by the columns of ``values`` (NaN becomes null)."""
-    values = np.asfortranarray(values, dtype=np.float64)
-    new = pl.DataFrame(
-        {name: values[:, i] for i, name in enumerate(features)},
-        schema=dict.fromkeys(features, pl.Float64),
-    )
-    if np.isnan(values).any():
-        new = new.with_columns(pl.all().fill_nan(None))
-    return frame.with_columns(new.get_columns())
+    return _replace_transposed(frame, features, np.asarray(values, dtype=np.float64).T)
+
+
+def _replace_transposed(
+    frame: pl.DataFrame, features: Sequence[str], values_t: np.ndarray
+) -> pl.DataFrame:
+    """``frame`` with ``features`` replaced by the rows of ``values_t`` (features x rows)."""
+    # C-ordered rows become polars columns without a copy (the Series keep ``values_t`` alive)
+    values_t = np.ascontiguousarray(values_t, dtype=np.float64)
+    columns = [pl.Series(name, values_t[i]) for i, name in enumerate(features)]
+    if np.isnan(values_t).any():
+        columns = [column.fill_nan(None) for column in columns]
+    return frame.with_columns(columns)
 
 
 def aggregate_wells(
@@ -138,35 +144,59 @@ def aggregate_wells(
     return per_image.group_by(keys, maintain_order=True).agg(aggregations).sort(keys)
 
 
-def _median(values: np.ndarray) -> np.ndarray:
-    """Column medians ignoring NaN (``np.median`` when there is none: ``np.nanmedian`` is slow)."""
-    return np.nanmedian(values, axis=0) if np.isnan(values).any() else np.median(values, axis=0)
+def _median(values: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+    """Medians of the rows of ``values`` ignoring NaN, as ``np.median`` / ``np.nanmedian`` (bit for bit).
+
+    ``np.nanmedian`` only when there is a NaN (it is slow); ``overwrite`` partitions ``values`` in
+    place instead of a copy.
+    """
+    if np.isnan(values).any():
+        return np.nanmedian(values, axis=1)
+    n = values.shape[1]
+    if n == 0:
+        return np.full(values.shape[0], np.nan)
+    half = n // 2
+    if overwrite:
+        values.partition(half, axis=1)
+        part = values
+    else:
+        part = np.partition(values, half, axis=1)
+    if n % 2:
+        return part[:, half].copy()
+    # the lower middle value is the largest of the left part; np.median averages the two as (a + b) / 2
+    return (part[:, :half].max(axis=1) + part[:, half]) / 2
 
 
-def _fit_transform(
-    x: np.ndarray, reference: np.ndarray, method: NormalizeMethod, epsilon: float
-) -> np.ndarray:
-    """Scale ``x`` with statistics fitted on ``reference`` (same columns), NaN ignored."""
+def _fit_transform_into(
+    x: np.ndarray, reference: np.ndarray, method: NormalizeMethod, epsilon: float, out: np.ndarray
+) -> None:
+    """Write ``x`` scaled with statistics of ``reference`` into ``out``; rows are features, NaN ignored."""
     if method == "mad_robustize":
         center = _median(reference)
-        mad = 1.4826 * _median(np.abs(reference - center))
+        mad = 1.4826 * _median(np.abs(reference - center[:, None]), overwrite=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (x - center) / (mad + epsilon)
+            np.subtract(x, center[:, None], out=out)
+            np.divide(out, (mad + epsilon)[:, None], out=out)
+        return
     if method == "robustize":
         center = _median(reference)
-        q25, q75 = np.nanpercentile(reference, [25.0, 75.0], axis=0)
+        q25, q75 = np.nanpercentile(reference, [25.0, 75.0], axis=1)
         scale = q75 - q25
         scale[scale < 10 * np.finfo(np.float64).eps] = 1.0  # as sklearn's RobustScaler
-        return (x - center) / scale
+        np.subtract(x, center[:, None], out=out)
+        np.divide(out, scale[:, None], out=out)
+        return
     if method == "standardize":
-        n = np.sum(~np.isnan(reference), axis=0)
-        mean = np.nanmean(reference, axis=0)
-        var = np.nanvar(reference, axis=0)  # population variance, as StandardScaler
+        n = np.sum(~np.isnan(reference), axis=1)
+        mean = np.nanmean(reference, axis=1)
+        var = np.nanvar(reference, axis=1)  # population variance, as StandardScaler
         eps = np.finfo(np.float64).eps
         constant = var <= n * eps * var + (n * mean * eps) ** 2  # sklearn's constant-feature rule
         scale = np.sqrt(var)
         scale[constant] = 1.0
-        return (x - mean) / scale
+        np.subtract(x, mean[:, None], out=out)
+        np.divide(out, scale[:, None], out=out)
+        return
     raise ValueError(f"unknown normalisation method {method!r}")
 
 
@@ -223,27 +253,56 @@ def normalize(
     if by_plate:
         if PLATE not in profiles.columns:
             raise ValueError(f"by_plate needs a {PLATE} column")
-        codes = profiles.select(pl.col(PLATE).rank("dense").cast(pl.Int64) - 1).to_series()
-        codes = codes.to_numpy()
-        order = np.argsort(codes, kind="stable")
-        starts = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
-        groups = {
-            profiles[PLATE][int(order[a])]: order[a:b]
-            for a, b in zip(starts[:-1], starts[1:], strict=True)
-        }
+        codes = profiles.select(pl.col(PLATE).rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
     else:
-        groups = {"all rows": np.arange(profiles.height)}
-    # work on the (features x rows) transpose, C-ordered as polars hands columns out: no copies
+        codes = np.zeros(profiles.height, dtype=np.int64)
+    # work on the (features x rows) transpose, C-ordered without a copy as polars hands out F-ordered
+    # arrays; each plate is one run of columns, so blocks are views (rows are permuted only if plates
+    # interleave)
     xt = np.ascontiguousarray(x.T)
-    out = np.empty_like(xt)
-    for plate, rows in groups.items():
-        reference = rows[control[rows]]
-        if reference.size == 0:
+    order, runs = _plate_runs(codes)
+    if order is not None:
+        xt, control = xt[:, order], control[order]
+    # polars hands out read-only views of its own memory and writable copies: scale a copy in place
+    out = xt if xt.flags.writeable else np.empty_like(xt)
+    for start, stop in runs:
+        if not control[start:stop].any():
+            row = start if order is None else int(order[start])
+            plate = profiles[PLATE][row] if by_plate else "all rows"
             raise ValueError(
                 f"plate {plate!r} has no control rows ({control_query}) to normalise against"
             )
-        out[:, rows] = _fit_transform(xt[:, rows].T, xt[:, reference].T, method, epsilon).T
-    return _replace(profiles, features, out.T)
+
+    def scale(run: tuple[int, int]) -> None:
+        start, stop = run
+        reference = xt[:, start:stop][:, control[start:stop]]
+        _fit_transform_into(xt[:, start:stop], reference, method, epsilon, out[:, start:stop])
+
+    # plates are independent and numpy releases the GIL in partition and ufuncs: two threads
+    if len(runs) > 1 and xt.size >= 1_000_000:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(scale, runs))
+    else:
+        for run in runs:
+            scale(run)
+    if order is not None:
+        unpermuted = np.empty_like(out)
+        unpermuted[:, order] = out
+        out = unpermuted
+    return _replace_transposed(profiles, features, out)
+
+
+def _plate_runs(codes: np.ndarray) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
+    """Row permutation (``None`` when each plate is already one contiguous run) and the runs."""
+    if codes.size == 0:
+        return None, []
+    boundaries = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    order = None
+    if boundaries.size + 1 != np.unique(codes).size:
+        order = np.argsort(codes, kind="stable")
+        boundaries = np.flatnonzero(np.diff(codes[order])) + 1
+    edges = [0, *boundaries.tolist(), codes.size]
+    return order, list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def rank_inverse_normal(profiles: pl.DataFrame, features: list[str] | None = None) -> pl.DataFrame:
@@ -290,6 +349,19 @@ def _low_variance(x: np.ndarray, threshold: float) -> np.ndarray:
     return ~(variance > threshold)
 
 
+def _low_variance_fast(x: np.ndarray, cols: np.ndarray, variance: np.ndarray, threshold: float) -> np.ndarray:
+    """:func:`_low_variance` of ``x[:, cols]`` (``threshold > 0``, complete) from ``variance`` known to rounding.
+
+    Only columns whose ``variance`` is within 1e-9 (relative) of ``threshold`` are recomputed
+    exactly, so the choices are ``np.nanvar``'s.
+    """
+    drop = ~(variance > threshold)
+    close = np.flatnonzero(np.abs(variance - threshold) <= 1e-9 * np.maximum(variance, threshold))
+    if close.size:
+        drop[close] = _low_variance(x[:, cols[close]], threshold)
+    return drop
+
+
 def correlation_matrix(x: np.ndarray) -> np.ndarray:
     """Pearson correlation between the columns of ``x``.
 
@@ -319,26 +391,76 @@ def _correlation_syrk(x: np.ndarray) -> np.ndarray | None:
     Agrees with ``np.corrcoef`` to rounding only; ``None`` when a column is (nearly) constant
     without being exactly so, where rounding decides.
     """
-    centred = np.asfortranarray(x - x.mean(axis=0))
-    gram = dsyrk(1.0, centred, trans=1, lower=1)
-    gram = np.tril(gram) + np.tril(gram, -1).T
-    variance = np.diag(gram).copy()
-    if np.any((variance > 0) & (variance <= 1e-8 * np.einsum("ij,ij->j", x, x))):
-        return None
-    std = np.sqrt(variance)
+    mean = x.mean(axis=0)
+    return _syrk_correlation(np.asfortranarray(x - mean), mean, centred=True)[0]
+
+
+#: A column whose raw sum of squares is at most this multiple of its centred one (mean^2 <= 10 var)
+#: has its Gram entries taken from raw products: rounding then stays below 11 * n * 2^-53 of the
+#: centred scale (2.4e-11 for 20,000 rows), far inside the 1e-9 margin the decisions keep.
+_RAW_GRAM_RATIO = 11.0
+
+
+def _raw_products_safe(n_rows: int) -> bool:
+    """Whether the worst-case rounding of raw products (see ``_RAW_GRAM_RATIO``) stays below 1e-10."""
+    return n_rows * _RAW_GRAM_RATIO * 2.0**-53 <= 1e-10
+
+
+def _syrk_correlation(
+    data: np.ndarray, mean: np.ndarray, *, centred: bool
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """:func:`_correlation_syrk` and the centred sums of squares, from ``data`` (rows x columns).
+
+    ``data`` is the mean-centred columns (``centred``) or the raw ones, whose Gram matrix is
+    centred afterwards (``G - n mean mean^T``, which saves a pass over the data); with raw columns
+    far from centred (see ``_RAW_GRAM_RATIO``) both results are ``None``: centre and call again.
+    """
+    n_rows = data.shape[0]
+    gram = dsyrk(1.0, data, trans=1, lower=1)
+    if centred:
+        sums_of_squares = np.diag(gram).copy()
+        raw = sums_of_squares + n_rows * mean**2
+    else:
+        raw = np.diag(gram).copy()
+        gram -= n_rows * np.outer(mean, mean)
+        sums_of_squares = np.diag(gram).copy()
+        if np.any(raw > _RAW_GRAM_RATIO * sums_of_squares):
+            return None, None
+    if np.any((sums_of_squares > 0) & (sums_of_squares <= 1e-8 * raw)):
+        return None, sums_of_squares
+    gram = np.tril(gram, -1)
+    gram += gram.T  # numpy buffers the overlapping transpose
+    np.fill_diagonal(gram, sums_of_squares)
+    std = np.sqrt(sums_of_squares)
     with np.errstate(invalid="ignore", divide="ignore"):
-        corr = gram / std[:, None] / std[None, :]
-    return np.clip(corr, -1.0, 1.0)
+        gram /= std[:, None]
+        gram /= std[None, :]
+    return np.clip(gram, -1.0, 1.0, out=gram), sums_of_squares
+
+
+def _sums_of_squares(x: np.ndarray, cols: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Centred sums of squares of the complete columns ``x[:, cols]`` (to rounding; see ``_RAW_GRAM_RATIO``)."""
+    part = x if cols.size == x.shape[1] else x[:, cols]
+    raw = np.einsum("ij,ij->j", part, part)
+    sums = raw - x.shape[0] * mean[cols] ** 2
+    far = np.flatnonzero((raw > _RAW_GRAM_RATIO * sums) | (not _raw_products_safe(x.shape[0])))
+    if far.size:
+        centred = part[:, far] - mean[cols[far]]
+        sums[far] = np.einsum("ij,ij->j", centred, centred)
+    return sums
 
 
 def _decide(corr: np.ndarray, threshold: float, margin: float) -> np.ndarray | None:
     """pycytominer's rule on ``corr``; ``None`` when a decision is within ``margin`` of flipping."""
     sums = np.nansum(np.abs(corr), axis=0)
     with np.errstate(invalid="ignore"):
-        lower = np.tril(np.ones(corr.shape, dtype=bool), k=-1)
-        if margin and np.any(lower & (np.abs(corr - threshold) <= margin)):
-            return None
-        rows, cols = np.nonzero(lower & (corr > threshold))
+        if margin:
+            near = (corr >= threshold - margin) & (corr <= threshold + margin)
+            if near.any() and np.tril(near, k=-1).any():
+                return None
+        rows, cols = np.nonzero(corr > threshold)
+    below = rows > cols  # each pair once, from the lower triangle
+    rows, cols = rows[below], cols[below]
     if margin and np.any(np.abs(sums[rows] - sums[cols]) <= margin * corr.shape[0]):
         return None  # near-ties in the ranking: let the exact matrix (and its sort) decide
     rank = np.empty(corr.shape[1], dtype=np.int64)
@@ -361,15 +483,32 @@ def correlated_features(x: np.ndarray, threshold: float = 0.9) -> np.ndarray:
     """
     if not 0 <= threshold <= 1:
         raise ValueError("threshold must be between 0 and 1")
-    if x.shape[0] > 1 and np.isfinite(x).all():
-        fast = _correlation_syrk(x)
+    finite = x.shape[0] > 1 and bool(np.isfinite(x).all())
+    return _correlated(lambda: x, x.mean(axis=0) if finite else None, threshold)[0]
+
+
+def _correlated(
+    columns: Callable[[], np.ndarray], mean: np.ndarray | None, threshold: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`correlated_features` of ``columns()``, whose column ``mean`` is given when complete.
+
+    Also returns the centred sums of squares when the fast path computed them.
+    """
+    sums_of_squares = None
+    if mean is not None:
+        data = columns()
+        fast = None
+        if data.flags.f_contiguous and _raw_products_safe(data.shape[0]):
+            fast, sums_of_squares = _syrk_correlation(data, mean, centred=False)
+        if sums_of_squares is None:
+            fast, sums_of_squares = _syrk_correlation(np.asfortranarray(data - mean), mean, centred=True)
         if fast is not None:
             decided = _decide(fast, threshold, margin=1e-9)
             if decided is not None:
-                return decided
-    decided = _decide(correlation_matrix(x), threshold, margin=0.0)
+                return decided, sums_of_squares
+    decided = _decide(correlation_matrix(columns()), threshold, margin=0.0)
     assert decided is not None
-    return decided
+    return decided, sums_of_squares
 
 
 def select_features(
@@ -420,23 +559,48 @@ def select_features(
         raise ValueError("na_cutoff must be between 0 and 1")
     if variance_threshold < 0:
         raise ValueError("variance_threshold must be non-negative")
-    kept = feature_columns(profiles) if features is None else list(features)
-    x = _matrix(profiles, kept)
+    candidates = feature_columns(profiles) if features is None else list(features)
+    # x keeps every candidate (F-ordered); drops only shrink ``cols``, so no operation copies the
+    # table except the correlation, which needs its columns contiguous
+    x = _matrix(profiles, candidates)
+    cols = np.arange(len(candidates))
     blocked = set(blocklist)
+    n_rows = x.shape[0]
+    mean: np.ndarray | None = None
+    if n_rows > 1 and {"variance_threshold", "correlation_threshold"} & set(operations):
+        mean = x.mean(axis=0)
+        if not np.isfinite(mean).all():  # a finite mean means no NaN or infinity in the column
+            mean = None
+    sums_of_squares = np.full(len(candidates), np.nan)  # centred, per candidate, once known
     for op in operations:
-        if op == "drop_na_columns":
-            drop = _missing_fraction(x) > na_cutoff
-        elif op == "variance_threshold":
-            drop = _low_variance(x, variance_threshold)
-        elif op == "correlation_threshold":
-            drop = np.zeros(len(kept), dtype=bool)
-            drop[correlated_features(x, correlation_threshold)] = True
-        elif op == "drop_outliers":
-            drop = _beyond(x, outlier_cutoff)
+        current = x if cols.size == len(candidates) else None  # a subset is copied only if needed
+        if op == "variance_threshold" and mean is not None and variance_threshold > 0:
+            unknown = cols[np.isnan(sums_of_squares[cols])]
+            if unknown.size:
+                sums_of_squares[unknown] = _sums_of_squares(x, unknown, mean)
+            drop = _low_variance_fast(x, cols, sums_of_squares[cols] / n_rows, variance_threshold)
+        elif op == "correlation_threshold" and mean is not None:
+            subset = cols  # bound now: the lambda may run twice (fast path, then exact fallback)
+            correlated, squares = _correlated(
+                lambda: x if subset.size == len(candidates) else x[:, subset], mean[cols], correlation_threshold
+            )
+            if squares is not None:
+                sums_of_squares[cols] = squares
+            drop = np.zeros(cols.size, dtype=bool)
+            drop[correlated] = True
+        elif op == "blocklist":
+            drop = np.array([candidates[i] in blocked for i in cols], dtype=bool)
         else:
-            drop = np.array([name in blocked for name in kept], dtype=bool)
-        keep = ~drop
-        kept = [name for name, k in zip(kept, keep, strict=True) if k]
-        x = x[:, keep]
-    dropped = set(feature_columns(profiles) if features is None else features) - set(kept)
+            current = x[:, cols] if current is None else current
+            if op == "drop_na_columns":
+                drop = _missing_fraction(current) > na_cutoff
+            elif op == "variance_threshold":
+                drop = _low_variance(current, variance_threshold)
+            elif op == "correlation_threshold":
+                drop = np.zeros(cols.size, dtype=bool)
+                drop[correlated_features(current, correlation_threshold)] = True
+            else:
+                drop = _beyond(current, outlier_cutoff)
+        cols = cols[~drop]
+    dropped = set(candidates) - {candidates[i] for i in cols}
     return profiles.select([name for name in profiles.columns if name not in dropped])

@@ -268,3 +268,49 @@ def test_fast_correlation_path_agrees_and_falls_back(
         np.testing.assert_array_equal(decided, pr._decide(np.corrcoef(x.T), threshold, margin=0.0))
     duplicated = np.column_stack([x[:, :20], x[:, :1]])  # exact tie between columns 0 and 20
     assert pr._decide(pr._correlation_syrk(duplicated), 0.9, margin=1e-9) is None
+
+
+def test_normalize_interleaved_plates_matches_pycytominer(
+    compound: pl.DataFrame, features: list[str]
+) -> None:
+    # shuffled rows: the plates are no longer contiguous runs, so normalize permutes and restores rows
+    shuffled = compound.sample(fraction=1.0, shuffle=True, seed=5)
+    ours = pr.normalize(shuffled, features=features, control_query=NEGCON)
+    theirs = _pyc_normalize(shuffled, features, "mad_robustize")
+    np.testing.assert_allclose(
+        ours.select(features).to_numpy(), theirs[features].to_numpy(), rtol=1e-9, atol=1e-12
+    )
+    assert ours.drop(features).equals(shuffled.drop(features))
+
+
+def test_raw_gram_path_and_recentring_agree_with_corrcoef(
+    compound: pl.DataFrame, features: list[str]
+) -> None:
+    x = np.asfortranarray(compound.select(features).to_numpy())
+    near_centred = np.asfortranarray(x - x.mean(axis=0) + 0.5 * x.std(axis=0))
+    corr, sums = pr._syrk_correlation(near_centred, near_centred.mean(axis=0), centred=False)
+    assert corr is not None and sums is not None
+    np.testing.assert_allclose(corr, np.corrcoef(near_centred.T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sums, near_centred.var(axis=0) * x.shape[0], rtol=1e-10)
+    offset = np.asfortranarray(x + 1e4 * (1 + np.abs(x).max(axis=0)))  # far from centred: recentre
+    assert pr._syrk_correlation(offset, offset.mean(axis=0), centred=False) == (None, None)
+    for data in (near_centred, offset):
+        expected = pr._decide(np.corrcoef(data.T), 0.7, margin=0.0)
+        np.testing.assert_array_equal(pr.correlated_features(data, 0.7), expected)
+
+
+def test_variance_threshold_at_the_boundary_matches_sklearn() -> None:
+    from sklearn.feature_selection import VarianceThreshold
+
+    rng = np.random.default_rng(3)
+    # F-ordered, as polars hands columns out: np.nanvar then sums each column in the same order
+    x = np.asfortranarray(rng.normal(size=(500, 12)) * rng.uniform(0.5, 2.0, 12) + rng.normal(0, 3, 12))
+    threshold = float(np.var(x[:, 4]))  # column 4 sits exactly on the threshold: dropped
+    x[:, 7] = x[:, 4] * (1 + 1e-12)  # a rounding error above it: kept
+    frame = pl.DataFrame(x, schema=[f"f{i}" for i in range(12)])
+    for operations in (["variance_threshold"], ["correlation_threshold", "variance_threshold"]):
+        ours = pr.select_features(frame, operations=operations, variance_threshold=threshold,
+                                  correlation_threshold=1.0)
+        support = VarianceThreshold(threshold).fit(x).get_support()
+        assert pr.feature_columns(ours) == [f"f{i}" for i in range(12) if support[i]]
+        assert "f4" not in ours.columns and "f7" in ours.columns
