@@ -91,7 +91,10 @@ class _Rule:
 def _unit_rows(features: np.ndarray) -> np.ndarray:
     """Rows divided by their Euclidean norm (float64)."""
     x = np.asarray(features, dtype=np.float64)
-    return x / np.linalg.norm(x, axis=1)[:, None]
+    norms = np.linalg.norm(x, axis=1)[:, None]
+    # A zero profile has no direction: its similarities are NaN, as copairs' (which warns).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return x / norms
 
 
 def _ap_from_keys(pos_keys: np.ndarray, neg_keys: np.ndarray) -> float:

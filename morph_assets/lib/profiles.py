@@ -151,7 +151,9 @@ def _median(values: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     place instead of a copy.
     """
     if np.isnan(values).any():
-        return np.nanmedian(values, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN feature (no cells) stays NaN
+            return np.nanmedian(values, axis=1)
     n = values.shape[1]
     if n == 0:
         return np.full(values.shape[0], np.nan)
