@@ -8,7 +8,6 @@ and DMSO at ~20% of samples plain accuracy says little on its own.
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -27,6 +26,8 @@ from sklearn.metrics import (  # noqa: E402
     f1_score,
     precision_recall_fscore_support,
 )
+
+from morph_assets.lib.plots import figure_png  # noqa: E402
 
 CLASS_WEIGHTINGS = ("none", "balanced")
 
@@ -361,7 +362,4 @@ def confusion_png(report: ClassifierReport, *, top: int = 20) -> bytes:
     axes.set_title(f"{report.model} / {report.variant} ({report.class_weighting})", fontsize=9)
     figure.colorbar(image, ax=axes, shrink=0.8).set_label("fraction of true label", fontsize=7)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)

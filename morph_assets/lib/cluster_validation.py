@@ -7,7 +7,6 @@ cluster should have more similar CellProfiler profiles than treatments in differ
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +20,8 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
+
+from morph_assets.lib.plots import figure_png  # noqa: E402
 
 Alternative = Literal["greater", "less", "two-sided"]
 
@@ -142,11 +143,6 @@ def within_vs_between(
     )
 
 
-def _png(figure: plt.Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def similarity_violin_png(within: np.ndarray, between: np.ndarray, *, title: str) -> bytes:
@@ -179,7 +175,7 @@ def similarity_violin_png(within: np.ndarray, between: np.ndarray, *, title: str
     box_axes.set_title("box", fontsize=8)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    return _png(figure)
+    return figure_png(figure)
 
 
 def feature_boxplot_png(frame: pl.DataFrame, *, group_col: str, feature: str, top: int = 5, title: str) -> bytes:
@@ -222,7 +218,7 @@ def feature_boxplot_png(frame: pl.DataFrame, *, group_col: str, feature: str, to
     axes.set_ylabel(feature, fontsize=8)
     axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    return _png(figure)
+    return figure_png(figure)
 
 
 def _is_missing(value: object) -> bool:

@@ -7,7 +7,6 @@ and t-SNE. These functions do each step on plain polars/numpy inputs.
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import polars as pl  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.metrics import silhouette_score  # noqa: E402
 
+from morph_assets.lib.plots import figure_png  # noqa: E402
 from morph_assets.lib.profiles import METADATA_PREFIX, feature_columns  # noqa: E402
 
 N_PROFILES = "Metadata_n_profiles"
@@ -208,11 +208,6 @@ def embed_2d(x: np.ndarray, *, method: Literal["umap", "tsne"], seed: int = 0) -
     raise ValueError(f"method must be 'umap' or 'tsne', not {method!r}")
 
 
-def _png(figure: plt.Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def scatter_png(
@@ -262,7 +257,7 @@ def scatter_png(
     axes.set_yticks([])
     axes.legend(title=legend_title, fontsize=6, title_fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     figure.tight_layout()
-    return _png(figure)
+    return figure_png(figure)
 
 
 def silhouette_png(silhouettes: pl.DataFrame, best_k: int, *, title: str) -> bytes:
@@ -299,4 +294,4 @@ def silhouette_png(silhouettes: pl.DataFrame, best_k: int, *, title: str) -> byt
     axes.legend(fontsize=7, loc="upper right")
     axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    return _png(figure)
+    return figure_png(figure)

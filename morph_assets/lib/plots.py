@@ -15,6 +15,25 @@ import numpy as np  # noqa: E402
 from morph_assets.lib.naming import N_COLUMNS, N_ROWS, ROW_LETTERS, well_to_row_col  # noqa: E402
 
 
+def figure_png(figure: plt.Figure) -> bytes:
+    """Render a matplotlib figure to PNG bytes and close it (figures are never shown here).
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        A finished figure.
+
+    Returns
+    -------
+    bytes
+        The PNG file's bytes.
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def plate_grid(values: Mapping[str, float]) -> np.ndarray:
     """Return a (16, 24) array of ``values`` by well, NaN where a well has no value.
 
@@ -44,10 +63,7 @@ def plate_heatmap_png(values: Mapping[str, float], *, title: str, colorbar_label
     axes.set_title(title, fontsize=9)
     figure.colorbar(image, ax=axes, shrink=0.8).set_label(colorbar_label, fontsize=7)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def png_markdown(png: bytes, alt: str) -> str:
@@ -67,10 +83,7 @@ def illumination_png(functions: Mapping[str, np.ndarray], *, title: str) -> byte
         axis.axis("off")
     figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
     figure.suptitle(title, fontsize=9)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def outlined_composite(dna: np.ndarray, cell_body: np.ndarray, nuclei: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -98,7 +111,4 @@ def montage_png(panels: list[tuple[str, np.ndarray]], *, title: str) -> bytes:
         axis.axis("off")
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)

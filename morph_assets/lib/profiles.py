@@ -9,8 +9,8 @@ choices (see ``morph_assets_tests/lib/test_profiles.py``), vectorised over one m
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import permutations
 from typing import Literal
 

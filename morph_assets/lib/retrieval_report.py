@@ -9,7 +9,6 @@ feature selection (as the field).
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from morph_assets.lib.metrics import fraction_retrieved, replicate_retrieval  # noqa: E402
+from morph_assets.lib.plots import figure_png  # noqa: E402
 from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, drop_incomplete_rows  # noqa: E402
 
 
@@ -180,7 +180,4 @@ def map_scatter_png(per_treatment: pl.DataFrame, *, title: str, threshold: float
     axes.set_ylabel("-log10 p", fontsize=8)
     axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)

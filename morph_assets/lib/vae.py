@@ -8,7 +8,6 @@ sigmoid and the reconstruction term is binary cross-entropy.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import time
@@ -25,6 +24,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402, N812
 from torch import Tensor, nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from morph_assets.lib.plots import figure_png  # noqa: E402
 
 ENCODER_WIDTHS = (32, 64, 128)
 
@@ -419,7 +420,4 @@ def reconstruction_png(model: ConvVAE, tensors: np.ndarray, *, n: int = 6, chann
     axes[0, 0].set_title("original", fontsize=7, loc="left")
     axes[1, 0].set_title("reconstruction", fontsize=7, loc="left")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)

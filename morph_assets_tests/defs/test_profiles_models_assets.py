@@ -1,6 +1,5 @@
 """The profiles, mAP, models, clusters, report and SQL stages, run in-process on three small replicate plates."""
 
-from pathlib import Path
 
 import dagster as dg
 import duckdb

@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 import joblib
 import numpy as np
-import polars as pl
 from pydantic import Field
 
 from morph_assets.defs.jobs import STUDY_LEVEL
