@@ -20,7 +20,8 @@ def test_definitions_load_and_list_assets_checks_jobs_sensors_schedules():
         "refresh_views_after_ingest"}
     assert [schedule.name for schedule in repository.schedule_defs] == ["incomplete_plates_schedule"]
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
-    assert {"dmso_wells_present", "all_wells_ingested", "image_qc", "objects_per_site", "segmentation_quality"} <= checks
+    assert {"dmso_wells_present", "all_wells_ingested", "image_qc", "objects_per_site", "segmentation_quality",
+            "dmso_wells_consistent", "positive_controls_retrieved"} <= checks
 
 
 def test_partitions_are_plate_by_well_with_single_run_backfills():

@@ -12,7 +12,7 @@ from morph_assets.defs.profiles.sensors import profiles_after_wells, study_after
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.naming import WELLS_384
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
-from morph_assets_tests.defs.helpers import definitions_for, ingest_plate
+from morph_assets_tests.defs.helpers import check_results, definitions_for, ingest_plate
 
 #: Rows A and B of JUMP-Target-1: 5 DMSO wells (A02, A09, A17, B03, B14) and 43 compounds per plate.
 WELLS = tuple(well for well in WELLS_384 if well[0] in "AB")
@@ -49,7 +49,9 @@ def test_every_run_succeeds(study):
 
 
 def test_well_profiles_aggregate_and_normalise_against_dmso(study):
-    lake, _, _ = study
+    lake, runs, _ = study
+    dmso_check = check_results(runs["profiles SYNJT0002"])["dmso_wells_consistent"]
+    assert dmso_check.metadata["dmso_wells"].value == 5
     profiles = pl.read_parquet(lake.plate_file("profiles_well_regionprops", "SYNJT0002"))
     assert set(profiles["Metadata_Normalization"]) == {"none", "mad_robustize"}
     raw = profiles.filter(pl.col("Metadata_Normalization") == "none").sort("Metadata_Well")
@@ -93,6 +95,8 @@ def test_map_report_scores_every_representation_and_setting(study):
                                & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
     assert one.height == 43  # every compound has replicates on the other two plates
     assert one["p_value"].min() >= 1 / 2001
+    # Rows A and B hold no positive control: the check says so rather than failing.
+    assert "no positive control" in check_results(runs["study"])["positive_controls_retrieved"].description
     metadata = runs["study"].asset_materializations_for_node("map_report")[0].metadata
     assert "pooled" in metadata["summary"].value
 

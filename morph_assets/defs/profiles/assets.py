@@ -9,6 +9,7 @@ import polars as pl
 
 from morph_assets.defs.jobs import PLATE_PROFILES_LEVEL, STUDY_LEVEL
 from morph_assets.defs.partitions import plates_partitions
+from morph_assets.defs.profiles.checks import DMSO_WELLS_CONSISTENT, dmso_wells_result
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plots import plate_heatmap_png, png_markdown
 from morph_assets.lib.profile_sets import (
@@ -52,6 +53,8 @@ SELECTED_FEATURES_TABLE = "selected_features"
     tags=PLATE_PROFILES_LEVEL,
     group_name="profiles",
     kinds={"parquet", "polars"},
+    check_specs=[dg.AssetCheckSpec(DMSO_WELLS_CONSISTENT, asset="well_profiles",
+                                   description="DMSO wells sit near their plate's DMSO median after normalisation")],
 )
 def well_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """One plate's profiles for every representation: pixel statistics (the study's baseline),
@@ -69,7 +72,7 @@ def well_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     if not layout_file.exists():
         raise dg.Failure(description=f"plate {plate}: no plate_layout file at {layout_file}; materialize plate_layout first")
     layout = pl.read_parquet(layout_file)
-    written, heatmap = [], None
+    written, heatmap, check = [], None, None
     for representation in PLATE_REPRESENTATIONS:
         source = store.plate_file(SOURCE_TABLES[representation], plate)
         if not source.exists():
@@ -85,6 +88,8 @@ def well_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
                             "features": len(feature_columns(profiles)), "file": str(path.relative_to(store.root))})
             if level == "well" and representation == "cellprofiler":
                 heatmap = _distance_from_dmso(normalized)
+            if level == "well" and (check is None or representation == "cellprofiler"):
+                check = dmso_wells_result(normalized, plate)
         context.log.info(f"plate {plate}: {representation} profiles in {time.perf_counter() - started:.1f} s")
     if not written:
         raise dg.Failure(description=f"plate {plate}: no feature table to profile yet (run the features stage first)")
@@ -96,7 +101,7 @@ def well_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
         metadata["distance_from_dmso"] = dg.MetadataValue.md(png_markdown(plate_heatmap_png(
             heatmap, title=f"{plate}: median |robust z| of CellProfiler features per well",
             colorbar_label="median |z| vs DMSO"), "distance from DMSO"))
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, check_results=[check] if check is not None else [])
 
 
 def _distance_from_dmso(normalized_wells: pl.DataFrame) -> dict[str, float]:

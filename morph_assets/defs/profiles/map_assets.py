@@ -6,6 +6,7 @@ from pydantic import Field
 
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.profiles.assets import LEVELS, SELECTED_FEATURES_TABLE, profile_table
+from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, positive_controls_result
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plots import png_markdown
 from morph_assets.lib.profile_sets import NORMALIZATION, selected_features, usable_features
@@ -33,7 +34,9 @@ def summary_pivot(summary: pl.DataFrame) -> pl.DataFrame:
         ["representation", "level", "normalization"])
 
 
-@dg.asset(deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"})
+@dg.asset(deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"},
+          check_specs=[dg.AssetCheckSpec(POSITIVE_CONTROLS_RETRIEVED, asset="map_report",
+                                         description="at least half the positive controls are retrieved (q < 0.05)")])
 def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake: LakeResource) -> dg.MaterializeResult:
     """Replicate retrieval (mAP with copairs' semantics, cosine similarity) for every representation.
 
@@ -90,4 +93,5 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
             headline.sort("mean_average_precision", descending=True).select(
                 "Metadata_treatment", "Metadata_pert_iname", "Metadata_target_list", "mean_average_precision",
                 "p_value", "corrected_p_value"), max_rows=15))
-    return dg.MaterializeResult(metadata=metadata)
+    layout = pl.read_parquet(store.table_glob("plate_layout"))
+    return dg.MaterializeResult(metadata=metadata, check_results=[positive_controls_result(per_treatment, layout)])

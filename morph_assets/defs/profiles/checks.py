@@ -1,0 +1,60 @@
+"""Asset checks of the profiles stage: are the DMSO wells a sound reference, and are the positive
+controls retrieved (if they are not, nothing else will be)."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.profile_sets import TREATMENT, usable_features
+from morph_assets.lib.profiles import WELL
+
+DMSO_WELLS_CONSISTENT = "dmso_wells_consistent"
+POSITIVE_CONTROLS_RETRIEVED = "positive_controls_retrieved"
+
+#: A DMSO well whose median |robust z| against its own plate's DMSO exceeds this is an outlier.
+DMSO_OUTLIER_Z = 3.0
+#: More than this share of outlying DMSO wells makes the normalisation reference doubtful.
+MAX_DMSO_OUTLIER_FRACTION = 0.10
+#: Fewer positive controls retrieved than this (q < 0.05) suggests the assay or pipeline failed.
+MIN_POSCON_RETRIEVED = 0.5
+
+
+def dmso_wells_result(normalised_wells: pl.DataFrame, plate: str) -> dg.AssetCheckResult:
+    """DMSO wells should sit near their plate's DMSO median after normalisation."""
+    dmso = normalised_wells.filter(pl.col("Metadata_control_type") == "negcon")
+    features = usable_features(dmso)
+    if dmso.height < 3 or not features:
+        return dg.AssetCheckResult(check_name=DMSO_WELLS_CONSISTENT, passed=False,
+                                   description=f"plate {plate}: {dmso.height} DMSO wells, too few to normalise against")
+    distance = np.nanmedian(np.abs(dmso.select(features).to_numpy()), axis=1)
+    outliers = dmso.filter(pl.Series(distance > DMSO_OUTLIER_Z))[WELL].to_list()
+    fraction = len(outliers) / dmso.height
+    return dg.AssetCheckResult(
+        check_name=DMSO_WELLS_CONSISTENT, passed=fraction <= MAX_DMSO_OUTLIER_FRACTION,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"plate {plate}: {len(outliers)} of {dmso.height} DMSO wells have median |z| > {DMSO_OUTLIER_Z}",
+        metadata={"dmso_wells": dmso.height, "outlier_fraction": fraction, "outlier_wells": ", ".join(outliers) or "none",
+                  "median_abs_z_of_dmso": float(np.median(distance))},
+    )
+
+
+def positive_controls_result(per_treatment: pl.DataFrame, layout: pl.DataFrame) -> dg.AssetCheckResult:
+    """Most positive controls should be retrieved by the headline representation."""
+    controls = layout.filter(pl.col("Metadata_control_type").str.starts_with("poscon")).select(
+        pl.coalesce("Metadata_broad_sample", "Metadata_pert_iname").alias(TREATMENT), "Metadata_control_type").unique()
+    headline = per_treatment.filter((pl.col("representation") == "cellprofiler") & (pl.col("level") == "well")
+                                    & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
+    scored = headline.join(controls, on=TREATMENT, how="inner")
+    if scored.is_empty():
+        return dg.AssetCheckResult(check_name=POSITIVE_CONTROLS_RETRIEVED, passed=True,
+                                   description="no positive control scored (none on these plates, or no CellProfiler profiles)")
+    by_type = scored.group_by("Metadata_control_type").agg(
+        pl.len().alias("controls"), pl.col("below_corrected_p").mean().alias("retrieved"),
+        pl.col("mean_average_precision").mean().alias("mean_map")).sort("Metadata_control_type")
+    fraction = float(scored["below_corrected_p"].mean())
+    return dg.AssetCheckResult(
+        check_name=POSITIVE_CONTROLS_RETRIEVED, passed=fraction >= MIN_POSCON_RETRIEVED, severity=dg.AssetCheckSeverity.WARN,
+        description=f"{fraction:.0%} of {scored.height} positive controls retrieved (CellProfiler, well level, normalised)",
+        metadata={"fraction_retrieved": fraction, "by_control_type": dg.MetadataValue.md(frame_to_markdown(by_type))},
+    )
