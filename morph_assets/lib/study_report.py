@@ -221,7 +221,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def render_report(sections: Sequence[tuple[str, str]], images: Mapping[str, bytes], out_dir: Path) -> Path:
+def render_report(
+    sections: Sequence[tuple[str, str]], images: Mapping[str, bytes], out_dir: Path, *, title: str | None = None
+) -> Path:
     """Write ``report.md`` and its figures (``figures/<name>.png``) into ``out_dir``.
 
     Sections reference figures with relative links (see :func:`figure_link`); figures no section
@@ -238,6 +240,8 @@ def render_report(sections: Sequence[tuple[str, str]], images: Mapping[str, byte
         Figure name (letters, digits, ``_ . -``) to PNG bytes.
     out_dir : Path
         Output folder, created if needed.
+    title : str, optional
+        A top-level ``# title`` line above the sections.
 
     Returns
     -------
@@ -252,7 +256,8 @@ def render_report(sections: Sequence[tuple[str, str]], images: Mapping[str, byte
     dangling = sorted(referenced - set(images))
     if dangling:
         raise ValueError(f"sections link to figures that are not in images: {dangling}")
-    parts = [f"## {heading}\n\n{body.strip()}\n" for heading, body in sections]
+    parts = [f"# {title}\n"] if title else []
+    parts += [f"## {heading}\n\n{body.strip()}\n" for heading, body in sections]
     unreferenced = [name for name in images if name not in referenced]
     if unreferenced:
         parts.append("## Figures\n\n" + "\n\n".join(figure_link(name) for name in unreferenced) + "\n")

@@ -118,3 +118,8 @@ def test_render_report_writes_files_with_resolving_links(tmp_path: Path):
         render_report([], {"../evil": PNG}, out_dir)
     with pytest.raises(ValueError, match="PNG"):
         render_report([], {"fig": b"GIF89a"}, out_dir)
+
+
+def test_render_report_writes_the_title_first(tmp_path):
+    report = render_report([("Data", "text")], {}, tmp_path, title="A title")
+    assert report.read_text().splitlines()[0] == "# A title"

@@ -95,7 +95,8 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
             "ARI columns compare clusters with the generator's true phenotype groups (active treatments) and "
             "with active vs inactive, on generated plates only.")))
     sections.append(("What differs from the study, and why", _differences(metrics, summary)))
-    path = render_report(sections, images, store.root / REPORT_FOLDER)
+    path = render_report(sections, images, store.root / REPORT_FOLDER,
+                         title="morph_assets: the study reproduced, and what the field's recipe adds")
     context.log.info(f"report written to {path}")
     text = path.read_text()
     return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(text.split("## Clusters")[0]),
