@@ -65,7 +65,7 @@ def _cnn_images(tensors: np.ndarray, kind: str) -> np.ndarray:
 
 
 @dg.asset(deps=["well_profiles", "treatment_profiles", "image_tensors"], tags=STUDY_LEVEL, group_name="models",
-          kinds={"sklearn", "pytorch", "parquet"})
+          kinds={"sklearn", "pytorch", "parquet"}, pool="gpu")
 def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierConfig, lake: LakeResource) -> dg.MaterializeResult:
     """Predict each image's treatment, as the study did, but split by well (sites of one well
     never straddle train and test) and with a majority-class baseline beside every model.
