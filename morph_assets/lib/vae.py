@@ -25,6 +25,7 @@ import torch.nn.functional as F  # noqa: E402, N812
 from torch import Tensor, nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
+from morph_assets.lib.cnn import pick_device  # noqa: E402
 from morph_assets.lib.plots import figure_png  # noqa: E402
 
 ENCODER_WIDTHS = (32, 64, 128)
@@ -112,24 +113,6 @@ def vae_loss(
     reconstruction_term = F.binary_cross_entropy(reconstruction, x, reduction="sum") / batch
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / batch
     return reconstruction_term + beta * kl, reconstruction_term, kl
-
-
-def resolve_device(device: str) -> torch.device:
-    """Pick the torch device for a device string.
-
-    Parameters
-    ----------
-    device : str
-        ``"auto"`` for cuda when available, else cpu; any other string is passed to ``torch.device``.
-
-    Returns
-    -------
-    torch.device
-        The device.
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def split_by_group(groups: np.ndarray, validation_fraction: float, seed: int) -> np.ndarray:
@@ -245,7 +228,7 @@ def train_vae(
         raise ValueError(f"max_epochs and patience must be positive, got {max_epochs}, {patience}")
     validation = split_by_group(np.asarray(groups), validation_fraction, seed)
     train_data, validation_data = torch.from_numpy(data[~validation]), torch.from_numpy(data[validation])
-    target = resolve_device(device)
+    target = pick_device(device)
     fork_devices: list[int] = []
     if target.type == "cuda":
         fork_devices = [torch.cuda.current_device() if target.index is None else target.index]
@@ -306,7 +289,7 @@ def latent_means(model: ConvVAE, tensors: np.ndarray, *, batch_size: int = 256, 
     if data.ndim != 4 or data.shape[1] != model.in_channels:
         raise ValueError(f"tensors must be (N, {model.in_channels}, s, s), got shape {tuple(data.shape)}")
     original_device = next(model.parameters()).device
-    target = resolve_device(device)
+    target = pick_device(device)
     model.to(target).eval()
     means = []
     try:

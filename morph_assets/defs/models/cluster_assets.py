@@ -6,7 +6,7 @@ import polars as pl
 from pydantic import Field
 
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.profiles.assets import SELECTED_FEATURES_TABLE, profile_table, treatment_table
+from morph_assets.defs.profiles.assets import profile_table, selected_feature_names, treatment_table
 from morph_assets.lib.cluster_validation import (
     adjusted_rand,
     cosine_similarity_pairs,
@@ -18,7 +18,7 @@ from morph_assets.lib.clustering import choose_kmeans, embed_2d, scatter_png, si
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plots import png_markdown
-from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, selected_features, usable_features
+from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, usable_features
 from morph_assets.lib.representations import annotate, image_features
 from morph_assets.resources import LakeResource
 
@@ -49,11 +49,7 @@ def _treatment_matrix(store: Lake, representation: str) -> tuple[pl.DataFrame, l
     if not store.plates_present(table):
         return None
     wells = pl.read_parquet(store.table_glob(table)).filter(pl.col(NORMALIZATION) == "mad_robustize")
-    kept = []
-    if store.has_table(SELECTED_FEATURES_TABLE):
-        chosen = pl.read_parquet(store.study_file(SELECTED_FEATURES_TABLE))
-        kept = chosen.filter(pl.col("representation") == representation)["feature"].to_list()
-    features = usable_features(wells, kept or selected_features(wells)) or usable_features(wells)
+    features = usable_features(wells, selected_feature_names(store, representation, wells)) or usable_features(wells)
     if not features:
         return None
     aggregates = treatment_aggregates(wells, treatment_col=TREATMENT, features=features)

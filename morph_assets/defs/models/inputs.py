@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from morph_assets.defs.profiles.assets import SELECTED_FEATURES_TABLE, profile_table
+from morph_assets.defs.profiles.assets import profile_table, selected_feature_names
 from morph_assets.lib import well_tensors
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, usable_features, with_treatment
@@ -19,11 +19,8 @@ def image_profiles(store: Lake, representation: str, normalization: str) -> tupl
     if not store.plates_present(table):
         raise dg.Failure(description=f"lake table {table} has no plate yet: materialize well_profiles first")
     profiles = pl.read_parquet(store.table_glob(table)).filter(pl.col(NORMALIZATION) == normalization)
-    candidates = None
-    if normalization != "none" and store.has_table(SELECTED_FEATURES_TABLE):
-        selected = pl.read_parquet(store.study_file(SELECTED_FEATURES_TABLE))
-        candidates = selected.filter(pl.col("representation") == representation)["feature"].to_list() or None
-    return profiles, usable_features(profiles, candidates)
+    candidates = selected_feature_names(store, representation) if normalization != "none" else []
+    return profiles, usable_features(profiles, candidates or None)
 
 
 def labelled_tensor_index(store: Lake) -> pl.DataFrame:

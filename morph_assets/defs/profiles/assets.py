@@ -10,6 +10,7 @@ import polars as pl
 from morph_assets.defs.jobs import PLATE_PROFILES_LEVEL, STUDY_LEVEL
 from morph_assets.defs.partitions import plates_partitions
 from morph_assets.defs.profiles.checks import DMSO_WELLS_CONSISTENT, dmso_wells_result
+from morph_assets.lib.lake import Lake
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plots import plate_heatmap_png, png_markdown
 from morph_assets.lib.profile_sets import (
@@ -45,6 +46,18 @@ def treatment_table(representation: str) -> str:
 
 
 SELECTED_FEATURES_TABLE = "selected_features"
+
+
+def selected_feature_names(store: Lake, representation: str, normalized_wells: pl.DataFrame | None = None) -> list[str]:
+    """The study-wide feature selection of a representation (``selected_features`` table); for a
+    representation ``treatment_profiles`` did not select (embeddings), fitted on ``normalized_wells``
+    when given, else empty."""
+    if store.has_table(SELECTED_FEATURES_TABLE):
+        chosen = pl.read_parquet(store.study_file(SELECTED_FEATURES_TABLE))
+        kept = chosen.filter(pl.col("representation") == representation)["feature"].to_list()
+        if kept:
+            return kept
+    return selected_features(normalized_wells) if normalized_wells is not None else []
 
 
 @dg.asset(

@@ -5,11 +5,11 @@ import polars as pl
 from pydantic import Field
 
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.profiles.assets import LEVELS, SELECTED_FEATURES_TABLE, profile_table
+from morph_assets.defs.profiles.assets import LEVELS, profile_table, selected_feature_names
 from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, positive_controls_result
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plots import png_markdown
-from morph_assets.lib.profile_sets import NORMALIZATION, selected_features, usable_features
+from morph_assets.lib.profile_sets import NORMALIZATION, usable_features
 from morph_assets.lib.representations import SOURCE_TABLES
 from morph_assets.lib.retrieval_report import map_scatter_png, runs_table, score_profiles
 from morph_assets.resources import LakeResource
@@ -50,24 +50,17 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
     Tables ``map_summary`` and ``map_per_treatment``.
     """
     store = lake.lake()
-    selections = pl.read_parquet(store.study_file(SELECTED_FEATURES_TABLE)) if store.has_table(SELECTED_FEATURES_TABLE) \
-        else pl.DataFrame(schema={"representation": pl.String, "feature": pl.String})
     runs, tables = [], []
     for representation in SOURCE_TABLES:
         if not store.plates_present(profile_table("well", representation)):
             continue
-        kept = selections.filter(pl.col("representation") == representation)["feature"].to_list()
-        for level in LEVELS:
-            profiles = pl.read_parquet(store.table_glob(profile_table(level, representation)))
+        by_level = {level: pl.read_parquet(store.table_glob(profile_table(level, representation))) for level in LEVELS}
+        kept = selected_feature_names(
+            store, representation, by_level["well"].filter(pl.col(NORMALIZATION) == "mad_robustize"))
+        for level, profiles in by_level.items():
             for normalization in ("none", "mad_robustize"):
                 subset = profiles.filter(pl.col(NORMALIZATION) == normalization)
-                if normalization == "none":
-                    features = usable_features(subset)
-                else:
-                    if not kept:  # a representation added after treatment_profiles ran (embeddings)
-                        wells = pl.read_parquet(store.table_glob(profile_table("well", representation)))
-                        kept = selected_features(wells.filter(pl.col(NORMALIZATION) == normalization))
-                    features = usable_features(subset, kept)
+                features = usable_features(subset) if normalization == "none" else usable_features(subset, kept)
                 found, per_treatment = score_profiles(subset, features, representation=representation, level=level,
                                                       null_size=config.null_size, seed=config.seed, log=context.log.info)
                 runs.extend(found)
