@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import dagster as dg
 
-from morph_assets.lib.naming import WELLS_384
+from morph_assets.lib.naming import WELLS_384, validate_barcode
 
 plates_partitions = dg.DynamicPartitionsDefinition(name="plates")
 wells_partitions = dg.StaticPartitionsDefinition(list(WELLS_384))
@@ -17,7 +17,15 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def plate_range_tags(plate: str, first_well: str = WELLS_384[0], last_well: str = WELLS_384[-1]) -> dict[str, str]:
-    """Run tags that make one run over a box of wells of one plate (single-run backfill range)."""
+    """Run tags that make one run over a box of wells of one plate (single-run backfill range).
+
+    Raises
+    ------
+    morph_assets.lib.naming.NamingError
+        If ``plate`` is not a barcode Dagster can hold in a partition key (a ``|`` in it would
+        make ``"<plate>|<well>"`` ambiguous).
+    """
+    validate_barcode(plate)
     return {RANGE_START_TAG: f"{plate}|{first_well}", RANGE_END_TAG: f"{plate}|{last_well}"}
 
 

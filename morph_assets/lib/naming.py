@@ -32,9 +32,18 @@ CHANNEL_NAMES: dict[int, str] = {
 #: The five fluorescence channels of Cell Painting, the ones features are measured on.
 FLUORESCENCE_CHANNELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
-# Plate barcodes become Dagster partition keys and folder names: Dagster does not validate
-# dynamic partition keys, and "|" or "," would break multi-partition keys and the UI.
+#: Substrings a plate barcode may not hold, because barcodes become Dagster partition keys:
+#: Dagster 1.13's ``INVALID_PARTITION_SUBSTRINGS`` (``"..."`` separates the two ends of a partition
+#: range in the UI and in backfills; the control characters do not display) and its
+#: ``INVALID_STATIC_PARTITIONS_KEY_CHARACTERS`` (``"|"`` joins the plate and well of a plate x well
+#: key, ``","``, ``"["`` and ``"]"`` break the multi-partition key lists). Written out here because
+#: ``lib`` does not import Dagster; a test checks it against Dagster's own constants.
+RESERVED_BARCODE_SUBSTRINGS: tuple[str, ...] = (
+    "...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0", "|", ",", "[", "]",
+)
+# Barcodes are also folder names and Hive partition values (plate=<barcode>): a portable subset.
 _BARCODE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+_BARCODE_RULE = "a barcode becomes a Dagster partition key and a folder name: use only letters, digits, '_', '.' and '-'"
 _WELL_PATTERN = re.compile(r"([A-Pa-p])([0-9]{1,2})")
 _IMAGE_PATTERN = re.compile(
     r"r(?P<row>[0-9]{2})c(?P<col>[0-9]{2})f(?P<site>[0-9]{2})p(?P<plane>[0-9]{2})"
@@ -47,8 +56,20 @@ class NamingError(ValueError):
     """A well name, plate barcode or image file name that does not follow the conventions."""
 
 
+def _suggest_barcode(barcode: str) -> str:
+    # One "_" for every run of characters the rule refuses, and for every run of 3 or more dots.
+    suggestion = re.sub(r"[^A-Za-z0-9_.-]+|\.{3,}", "_", barcode).strip("._")
+    return suggestion or "PLATE1"
+
+
 def validate_barcode(barcode: str) -> str:
     """Return ``barcode`` unchanged if it is a safe plate barcode, else raise.
+
+    A barcode is safe when it holds none of :data:`RESERVED_BARCODE_SUBSTRINGS` (what Dagster
+    reserves in partition keys), only the characters ``[A-Za-z0-9_.-]`` (it is also a folder
+    name on every operating system), and neither starts nor ends with ``"."`` (a hidden folder,
+    and a dot next to Dagster's ``"..."`` range separator makes ranges ambiguous). Barcodes are
+    text: ``"00123"`` stays ``"00123"``.
 
     Parameters
     ----------
@@ -63,17 +84,35 @@ def validate_barcode(barcode: str) -> str:
     Raises
     ------
     NamingError
-        If the barcode is empty or holds characters outside ``[A-Za-z0-9_.-]``.
+        One line naming the barcode, the offending substring or character, and a renamed
+        barcode that would be accepted.
 
     Examples
     --------
     >>> validate_barcode("BR00116991")
     'BR00116991'
+    >>> try:
+    ...     validate_barcode("BR...01")
+    ... except NamingError as error:
+    ...     print(str(error).split(";")[0])
+    plate barcode 'BR...01' is not allowed: it contains '...', which Dagster reserves in partition keys
     """
-    if not isinstance(barcode, str) or not _BARCODE_PATTERN.fullmatch(barcode) or barcode in {".", ".."}:
+    if not isinstance(barcode, str) or not barcode:
+        raise NamingError(f"plate barcode {barcode!r} is not allowed: it must be non-empty text; {_BARCODE_RULE}")
+    fix = f"rename the plate folder, e.g. to {_suggest_barcode(barcode)!r}; {_BARCODE_RULE}"
+    reserved = [substring for substring in RESERVED_BARCODE_SUBSTRINGS if substring in barcode]
+    if reserved:
         raise NamingError(
-            f"plate barcode {barcode!r} is not allowed: use only letters, digits, '_', '.' and '-' "
-            "(it becomes a Dagster partition key and a folder name)"
+            f"plate barcode {barcode!r} is not allowed: it contains {reserved[0]!r}, "
+            f"which Dagster reserves in partition keys; {fix}"
+        )
+    if not _BARCODE_PATTERN.fullmatch(barcode):
+        bad = sorted({character for character in barcode if not _BARCODE_PATTERN.fullmatch(character)})
+        raise NamingError(f"plate barcode {barcode!r} is not allowed: it contains {''.join(bad)!r}; {fix}")
+    if barcode.startswith(".") or barcode.endswith("."):
+        raise NamingError(
+            f"plate barcode {barcode!r} is not allowed: it starts or ends with '.', which hides the "
+            f"folder and runs into Dagster's '...' range separator; {fix}"
         )
     return barcode
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import pytest
 
 from morph_assets.lib.naming import (
+    RESERVED_BARCODE_SUBSTRINGS,
     WELLS_384,
     ImageName,
     NamingError,
@@ -118,9 +120,47 @@ def test_format_rejects_bad_well():
         format_image_name("Q01", 1, 1)
 
 
-@pytest.mark.parametrize("barcode", ["BR00116991", "SYNJT0001", "plate_1.a-b", "a"])
+@pytest.mark.parametrize("barcode", ["BR00116991", "SYNJT0001", "plate_1.a-b", "a", "00123", "BR..01", "1.5"])
 def test_validate_barcode_accepts(barcode):
+    # Barcodes are text: "00123" comes back as the same five characters, not the number 123.
     assert validate_barcode(barcode) == barcode
+
+
+# Hand-written from Dagster 1.13's INVALID_PARTITION_SUBSTRINGS and the multi-partition key
+# characters; morph_assets_tests/defs/test_partitions.py checks them against Dagster itself.
+HAND_RESERVED = ["...", "\a", "\b", "\f", "\n", "\r", "\t", "\v", "\0", "|", ",", "[", "]"]
+
+
+def test_reserved_substrings_are_the_hand_written_list():
+    assert sorted(RESERVED_BARCODE_SUBSTRINGS) == sorted(HAND_RESERVED)
+
+
+@pytest.mark.parametrize("reserved", HAND_RESERVED)
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_validate_barcode_rejects_every_reserved_substring(reserved, where):
+    barcode = {"start": f"{reserved}BR01", "middle": f"BR{reserved}01", "end": f"BR01{reserved}"}[where]
+    with pytest.raises(NamingError) as caught:
+        validate_barcode(barcode)
+    message = str(caught.value)
+    assert "\n" not in message  # one line, even for a barcode holding a newline
+    assert repr(barcode) in message  # the barcode as written
+    assert f"contains {reserved!r}" in message  # the offending substring
+    assert "reserves in partition keys" in message
+    # The fix: a rename that itself passes.
+    suggested = ast.literal_eval(message.split("e.g. to ")[1].split(";")[0])
+    assert validate_barcode(suggested) == suggested
+
+
+def test_validate_barcode_br_dots_01_names_the_range_separator():
+    with pytest.raises(NamingError, match=r"'BR\.\.\.01' is not allowed: it contains '\.\.\.'.*e\.g\. to 'BR_01'"):
+        validate_barcode("BR...01")
+
+
+@pytest.mark.parametrize("barcode", [".BR01", "BR01.", ".."])
+def test_validate_barcode_rejects_edge_dots(barcode):
+    with pytest.raises(NamingError, match="starts or ends with '\\.'") as caught:
+        validate_barcode(barcode)
+    assert repr(barcode) in str(caught.value) and "rename the plate folder" in str(caught.value)
 
 
 @pytest.mark.parametrize("barcode", ["PL|9", "a b", "..", ".", "", "a,b", "a/b", "é1", None, 7])
