@@ -175,8 +175,90 @@ def match_masks(
     return MatchReport(tuple(matched), tuple(without_mask), tuple(sorted(orphans)))
 
 
+def as_label_image(mask: np.ndarray, source: str = "mask array") -> np.ndarray:
+    """Check a label image and return it as int32 labels with every object kept distinct.
+
+    Labels are kept as they are when they fit: the largest is at most the number of pixels (and
+    so below 2**31 for any real image). Otherwise (e.g. a uint64 mask with labels 5 and
+    2**32 + 5) the labels are renumbered 1..n in increasing order of the original labels, with
+    0 staying background (:func:`skimage.segmentation.relabel_sequential`), so that no two
+    objects share a label after the cast. A plain cast would wrap 2**32 + 5 onto 5 and merge
+    the two objects, or turn labels above 2**31 negative.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        (M, N) or (1, M, N) label image: 0 background, a positive whole number per object.
+        Any integer dtype (uint8..uint64, int8..int64), or a float dtype holding whole numbers
+        (ImageJ/Fiji save label images as 32-bit float).
+    source : str, optional
+        The file the mask came from, named in errors.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 (M, N) labels; the same objects (same pixel sets) as ``mask``.
+
+    Raises
+    ------
+    MaskError
+        One line naming ``source``: for a mask that is not 2-D, a boolean mask (touching objects
+        cannot be told apart), a non-numeric dtype, negative labels (the message gives the
+        smallest), or a float mask with NaN, infinite or fractional values (it gives one).
+
+    Examples
+    --------
+    >>> as_label_image(np.array([[0, 5], [2**32 + 5, 5]], dtype=np.uint64)).tolist()
+    [[0, 1], [2, 1]]
+    """
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[0] == 1:
+        mask = mask[0]
+    if mask.ndim != 2:
+        raise MaskError(f"{source}: expected a 2-D label image, found shape {mask.shape}; save one plane per site")
+    if mask.dtype == bool:
+        raise MaskError(
+            f"{source}: a binary (bool) mask cannot tell touching objects apart; save a label image "
+            "(0 background, one positive integer per object)"
+        )
+    if np.issubdtype(mask.dtype, np.floating):
+        finite = np.isfinite(mask)
+        if not finite.all():
+            raise MaskError(f"{source}: float mask holds {mask[~finite][0]} values; labels must be whole numbers")
+        fractional = mask != np.round(mask)
+        if fractional.any():
+            raise MaskError(
+                f"{source}: float mask holds non-integer label(s), e.g. {mask[fractional][0]}; "
+                "labels must be whole numbers (save the mask with an integer dtype)"
+            )
+    elif not np.issubdtype(mask.dtype, np.integer):
+        raise MaskError(f"{source}: expected integer labels, found dtype {mask.dtype}")
+    if mask.size == 0:
+        return mask.astype(np.int32)
+    smallest = mask.min()
+    if smallest < 0:
+        raise MaskError(
+            f"{source}: holds negative label(s), smallest {smallest}; labels must be 0 (background) "
+            "or positive (check the program that wrote the mask)"
+        )
+    if np.issubdtype(mask.dtype, np.floating):
+        mask = mask.astype(np.int64)  # whole, finite and >= 0: exact up to 2**53
+    if int(mask.max()) <= min(mask.size, np.iinfo(np.int32).max):
+        return mask.astype(np.int32)
+    from skimage.segmentation import relabel_sequential  # lazy: skimage is slow to import
+
+    relabelled, _, _ = relabel_sequential(mask)
+    return relabelled.astype(np.int32)
+
+
 def read_mask(path: Path | str) -> np.ndarray:
-    """Read a label mask (PNG or TIFF) as int32 (M, N); errors name the file."""
+    """Read a label mask (PNG or TIFF) as int32 (M, N) labels; see :func:`as_label_image`.
+
+    Raises
+    ------
+    MaskError
+        If the file cannot be read or does not hold a usable label image; the message names it.
+    """
     path = Path(path)
     try:
         if path.suffix.lower() == ".png":
@@ -187,11 +269,7 @@ def read_mask(path: Path | str) -> np.ndarray:
             mask = np.asarray(tifffile.imread(path))
     except Exception as error:  # the readers raise many types for missing or corrupt files
         raise MaskError(f"{path}: cannot read mask ({type(error).__name__}: {error})") from error
-    if mask.ndim == 3 and mask.shape[0] == 1:
-        mask = mask[0]
-    if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.integer):
-        raise MaskError(f"{path}: expected a 2-D integer label image, found {mask.dtype} of shape {mask.shape}")
-    return mask.astype(np.int32)
+    return as_label_image(mask, str(path))
 
 
 def derive_nuclei(cells: np.ndarray, dna: np.ndarray, threshold_method: str = "otsu") -> np.ndarray:
@@ -234,8 +312,8 @@ def _labels(source: np.ndarray | Path | str, shape: tuple[int, ...]) -> np.ndarr
         mask = read_mask(source)
         name = str(source)
     else:
-        mask = np.asarray(source)
         name = "mask array"
+        mask = as_label_image(source, name)
     if mask.shape != shape:
         raise MaskError(f"{name}: mask of shape {mask.shape} does not fit the images of shape {shape}")
     return mask
@@ -255,9 +333,10 @@ def segment_imported(
         (M, N) images keyed by channel name; needs ``settings.nucleus_channel`` unless
         ``nuclei_masks`` is given.
     cell_masks : numpy.ndarray or path-like
-        Cell labels, or the mask file holding them.
+        Cell labels of any integer dtype (or whole-number floats), or the mask file holding
+        them; checked and made int32 by :func:`as_label_image`.
     nuclei_masks : numpy.ndarray or path-like, optional
-        Nucleus labels; derived from the DNA image (:func:`derive_nuclei`) when absent.
+        Nucleus labels, likewise; derived from the DNA image (:func:`derive_nuclei`) when absent.
     settings : SegmentationSettings, optional
         Supplies the nucleus channel and threshold method.
 
@@ -269,7 +348,8 @@ def segment_imported(
     Raises
     ------
     MaskError
-        If a mask cannot be read or does not fit the images' shape (the message names the file).
+        If a mask cannot be read, is not a label image (see :func:`as_label_image`) or does not
+        fit the images' shape (the message names the file).
     """
     settings = settings or SegmentationSettings()
     shapes = {np.asarray(image).shape for image in images.values()}

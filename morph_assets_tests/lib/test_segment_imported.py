@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import tifffile
 
-from morph_assets.lib.segment_imported import MaskError, load_imported_masks, match_masks, segment_imported
+from morph_assets.lib.segment_imported import (
+    MaskError,
+    as_label_image,
+    load_imported_masks,
+    match_masks,
+    read_mask,
+    segment_imported,
+)
 from morph_assets.lib.segmentation import SegmentationSettings
 
 
@@ -80,3 +87,115 @@ def test_mask_of_the_wrong_shape_names_the_file(tmp_path: Path) -> None:
     broken.write_bytes(b"not a png")
     with pytest.raises(MaskError, match="broken_cp_masks.png"):
         segment_imported({"DNA": np.zeros((30, 30), np.float32)}, broken)
+
+
+# Two square objects (4 x 4 = 16 px and 3 x 5 = 15 px) on a 12 x 12 background, at label values
+# chosen per dtype to sit at the top of its range: where a plain int32 cast would wrap them
+# onto each other (uint64: 5 and 2**32 + 5) or make them negative (uint32 above 2**31).
+_LABELS_BY_DTYPE = {
+    np.uint8: (7, 255),
+    np.uint16: (9, 65535),
+    np.uint32: (3, 2**31 + 3),
+    np.uint64: (5, 2**32 + 5),
+    np.int8: (1, 127),
+    np.int16: (2, 32767),
+    np.int32: (4, 2**31 - 1),
+    np.int64: (6, 2**40 + 6),
+}
+
+
+def _two_objects(dtype, low: int, high: int) -> np.ndarray:
+    mask = np.zeros((12, 12), dtype=dtype)
+    mask[1:5, 1:5] = high  # 16 px, top left: first in the image, but the larger label
+    mask[7:10, 4:9] = low  # 15 px
+    return mask
+
+
+@pytest.mark.parametrize("dtype", list(_LABELS_BY_DTYPE), ids=lambda dtype: np.dtype(dtype).name)
+@pytest.mark.parametrize("stored", ["array", "tiff"])
+def test_every_integer_dtype_keeps_objects_distinct(tmp_path: Path, dtype, stored: str) -> None:
+    low, high = _LABELS_BY_DTYPE[dtype]
+    mask = _two_objects(dtype, low, high)
+    source: np.ndarray | Path = mask
+    if stored == "tiff":
+        source = tmp_path / "r01c01f01p01_cp_masks.tif"
+        tifffile.imwrite(source, mask)
+        assert tifffile.imread(source).dtype == np.dtype(dtype)  # the file holds the dtype under test
+    labels = segment_imported({"DNA": np.zeros((12, 12), np.float32)}, source, source).cells
+    # Hand count: two objects, 16 and 15 px, numbered by increasing original label (low first).
+    assert labels.dtype == np.int32
+    assert labels.max() == 2
+    assert np.count_nonzero(labels == 1) == 15 and np.count_nonzero(labels[7:10, 4:9] == 1) == 15
+    assert np.count_nonzero(labels == 2) == 16 and np.count_nonzero(labels[1:5, 1:5] == 2) == 16
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_masks_of_8_and_16_bits(tmp_path: Path, dtype) -> None:
+    low, high = _LABELS_BY_DTYPE[dtype]
+    path = tmp_path / "r01c01f01p01_cp_masks.png"
+    iio.imwrite(path, _two_objects(dtype, low, high))
+    labels = read_mask(path)
+    assert sorted(np.bincount(labels.ravel())[1:].tolist()) == [15, 16]
+
+
+def test_uint64_labels_5_and_2_to_the_32_plus_5_stay_two_objects() -> None:
+    # The case: a plain int32 cast gives one object of 32 px.
+    mask = np.zeros((8, 8), np.uint64)
+    mask[0:4, 0:4], mask[4:8, 4:8] = 5, 2**32 + 5
+    assert np.bincount(mask.astype(np.int32).ravel()).tolist()[5] == 32  # the old behaviour, by hand
+    labels = as_label_image(mask)
+    assert np.bincount(labels.ravel()).tolist() == [32, 16, 16]
+
+
+def test_labels_that_fit_are_kept_as_written() -> None:
+    mask = np.zeros((10, 10), np.uint16)
+    mask[0, 0], mask[9, 9] = 3, 100  # 100 = number of pixels: still fits, kept
+    labels = as_label_image(mask)
+    assert labels[0, 0] == 3 and labels[9, 9] == 100
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_negative_labels_in_signed_masks_name_the_file_and_the_value(tmp_path: Path, dtype) -> None:
+    mask = _two_objects(dtype, 1, 2)
+    mask[11, 11] = -3
+    path = tmp_path / "r01c01f01p01_cp_masks.tif"
+    tifffile.imwrite(path, mask)
+    with pytest.raises(MaskError) as caught:
+        read_mask(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "negative label(s), smallest -3" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.uint64])
+def test_unsigned_masks_never_report_negative_labels(tmp_path: Path, dtype) -> None:
+    mask = _two_objects(dtype, 2**31 + 1, np.iinfo(dtype).max)  # both would turn negative in int32
+    labels = as_label_image(mask, "x.tif")
+    assert sorted(np.bincount(labels.ravel())[1:].tolist()) == [15, 16]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_masks_with_whole_numbers_are_labels(tmp_path: Path, dtype) -> None:
+    path = tmp_path / "r01c01f01p01_cp_masks.tif"
+    tifffile.imwrite(path, _two_objects(dtype, 1.0, 2.0))
+    labels = read_mask(path)
+    assert labels.dtype == np.int32 and np.count_nonzero(labels == 1) == 15 and np.count_nonzero(labels == 2) == 16
+
+
+@pytest.mark.parametrize(("value", "fragment"), [(1.5, "non-integer label(s), e.g. 1.5"), (np.nan, "holds nan"),
+                                                 (-2.0, "negative label(s), smallest -2.0")])
+def test_float_masks_with_other_values_name_the_file_and_the_value(tmp_path: Path, value, fragment) -> None:
+    mask = _two_objects(np.float32, 1.0, 2.0)
+    mask[0, 11] = value
+    path = tmp_path / "r01c01f01p01_cp_masks.tif"
+    tifffile.imwrite(path, mask)
+    with pytest.raises(MaskError) as caught:
+        read_mask(path)
+    assert str(caught.value).startswith(str(path)) and fragment in str(caught.value)
+
+
+def test_binary_and_3d_masks_are_refused_with_the_file_name(tmp_path: Path) -> None:
+    with pytest.raises(MaskError, match=r"^cells\.png: a binary \(bool\) mask"):
+        as_label_image(np.ones((4, 4), bool), "cells.png")
+    with pytest.raises(MaskError, match=r"^stack\.tif: expected a 2-D label image, found shape \(2, 4, 4\)"):
+        as_label_image(np.ones((2, 4, 4), np.uint16), "stack.tif")
+    assert as_label_image(np.ones((1, 4, 4), np.uint16)).shape == (4, 4)  # a single-plane stack is fine
