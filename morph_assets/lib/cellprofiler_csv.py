@@ -6,6 +6,13 @@ one row per object, keyed by ``ImageNumber`` + ``ObjectNumber``, columns named w
 e.g. ``AreaShape_Area``). Gzip-compressed copies (``*.csv.gz``) are read too, and so is the
 two-row header CellProfiler writes when object names go into a row of their own.
 
+Types follow what each column means, not what its text looks like: identifiers and file
+references (``Metadata_*``, ``FileName_*``, ``PathName_*``, ``URL_*``, ``MD5Digest_*`` and their
+``Objects*`` forms; CellProfiler's own text measurement categories, and its Metadata module
+stores every tag as text unless told otherwise) stay text, so plate ``00123`` stays ``"00123"``;
+``ImageNumber`` / ``ObjectNumber`` are Int64 and ``Metadata_Site`` is Int32, as in the tables
+measured here; every other column is Float64 where all its non-empty values parse as numbers.
+
 :func:`mean_table_from_export` computes, from CellProfiler's own per-object numbers, the same
 ``Count_<Object>`` / ``Mean_<Object>_<Measurement>`` table that
 :func:`morph_assets.lib.cellprofiler_features.mean_table` gives for our measurements.
@@ -25,6 +32,13 @@ OBJECTS: tuple[str, ...] = ("Nuclei", "Cells", "Cytoplasm")
 KEY_COLUMNS: tuple[str, ...] = ("ImageNumber", "ObjectNumber")
 #: Per-object columns that are identifiers or relationships, not measurements: never averaged.
 NOT_AVERAGED_PREFIXES: tuple[str, ...] = ("Number_", "Parent_", "Children_")
+#: CellProfiler's text measurement categories (cellprofiler_core.constants.measurement: C_METADATA,
+#: C_FILE_NAME, C_PATH_NAME, C_URL, C_MD5_DIGEST and the Objects* forms): kept as written.
+TEXT_PREFIXES: tuple[str, ...] = (
+    "Metadata_", "FileName_", "PathName_", "URL_", "MD5Digest_", "ObjectsFileName_", "ObjectsPathName_", "ObjectsURL_",
+)
+#: The field-of-view number: an integer, Int32 like ``Metadata_Site`` of the measured tables.
+SITE_COLUMN = "Metadata_Site"
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -41,29 +55,61 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _typed(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast string columns to Int64 (keys) or Float64 where every non-empty value parses."""
+def _whole_numbers(path: Path, column: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """``column`` (stripped text, empty as null) as integers; ``1``, ``01`` and ``1.0`` are all 1."""
+    numbers = column.cast(pl.Float64, strict=False)
+    bad = (column.is_not_null() & (numbers.is_null() | ~numbers.is_finite() | (numbers != numbers.floor()))).arg_true()
+    if bad.len():
+        row = int(bad[0])
+        raise ValueError(f"{path}: {column.name} {column[row]!r} (data row {row + 1}) is not a whole number; "
+                         f"{column.name} must hold integers such as 1 or 01")
+    return numbers.cast(dtype)
+
+
+def _typed(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """Type every column by its name (see the module docstring); ``frame`` is all text."""
     columns = []
     for name in frame.columns:
         column = frame[name]
-        values = column.str.strip_chars()
-        values = pl.Series(name, values).replace("", None)
-        try:
-            cast = values.cast(pl.Float64, strict=True)
-        except pl.exceptions.InvalidOperationError:
+        if name.startswith(TEXT_PREFIXES) and name != SITE_COLUMN:
             columns.append(column)
             continue
-        if name in KEY_COLUMNS:
-            cast = cast.cast(pl.Int64)
-        columns.append(cast)
+        values = column.str.strip_chars().replace("", None)
+        if name in KEY_COLUMNS or name == SITE_COLUMN:
+            columns.append(_whole_numbers(path, values, pl.Int64 if name in KEY_COLUMNS else pl.Int32))
+            continue
+        try:
+            columns.append(values.cast(pl.Float64, strict=True))
+        except pl.exceptions.InvalidOperationError:
+            columns.append(column)
     return pl.DataFrame(columns)
 
 
 def read_cellprofiler_csv(path: str | Path) -> pl.DataFrame:
-    """Read one ExportToSpreadsheet CSV (plain or gzip), numeric columns as numbers.
+    """Read one ExportToSpreadsheet CSV (plain or gzip), each column typed by what it holds.
 
     A two-row header (object names, then feature names) is joined as ``<Object>_<Feature>``
     except for the key columns.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``<Name>.csv`` or ``<Name>.csv.gz``.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per data row. ``Metadata_*`` (but ``Metadata_Site``), ``FileName_*``,
+        ``PathName_*``, ``URL_*`` and ``MD5Digest_*`` columns: String exactly as written (a
+        barcode ``00123`` stays ``"00123"``); ``ImageNumber``, ``ObjectNumber``: Int64;
+        ``Metadata_Site``: Int32; other columns: Float64 where every non-empty value parses
+        (``nan`` included), else String.
+
+    Raises
+    ------
+    ValueError
+        If the file is empty, repeats a column name, has a row of another width, or holds a
+        key or site that is not a whole number.
     """
     path = Path(path)
     rows = list(csv.reader(io.StringIO(_text(path))))
@@ -84,7 +130,7 @@ def read_cellprofiler_csv(path: str | Path) -> pl.DataFrame:
         {name: [row[i] for row in body] for i, name in enumerate(header)},
         schema={name: pl.String for name in header},
     )
-    return _typed(frame)
+    return _typed(path, frame)
 
 
 def read_cellprofiler_export(
@@ -124,9 +170,22 @@ def averaged_columns(table: pl.DataFrame) -> list[str]:
 def mean_table_from_export(folder: str | Path, objects: Iterable[str] = OBJECTS) -> pl.DataFrame:
     """Per-image ``Count_<Object>`` and ``Mean_<Object>_<Measurement>`` from CellProfiler's objects.
 
-    One row per ``ImageNumber`` of ``Image.csv`` (an image without objects gets count 0 and null
-    means), with the image's ``Metadata_*`` columns (plate, well, site as CellProfiler recorded
-    them). Means skip NaN, as :func:`morph_assets.lib.cellprofiler_features.mean_table` does.
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The ExportToSpreadsheet folder (``Image.csv`` and one CSV per object type).
+    objects : iterable of str
+        Object types to read, by default Nuclei, Cells, Cytoplasm.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per ``ImageNumber`` of ``Image.csv``, sorted, with the image's ``Metadata_*``
+        columns as :func:`read_cellprofiler_csv` types them (plate, well as text; site Int32),
+        ``Count_<Object>`` (Int64: the image's rows in the object's CSV, 0 for an image without
+        objects) and ``Mean_<Object>_<Measurement>`` (Float64, NaN skipped as
+        :func:`morph_assets.lib.cellprofiler_features.mean_table` does; null for an image
+        without objects or whose every value is NaN).
     """
     image, tables = read_cellprofiler_export(folder, objects)
     metadata = [column for column in image.columns if column.startswith("Metadata_")]

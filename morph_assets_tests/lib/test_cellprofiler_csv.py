@@ -88,3 +88,53 @@ def test_missing_files_and_image_without_objects(tmp_path):
     means = mean_table_from_export(tmp_path, objects=["Nuclei"])
     assert means["Count_Nuclei"].to_list() == [2, 0]
     assert means["Mean_Nuclei_AreaShape_Area"].to_list() == [5.0, None]
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_metadata_stays_text_as_written_and_sites_are_integers(folder):
+    written = _rows(DATA / folder / "Image.csv.gz")
+    image, _ = read_cellprofiler_export(DATA / folder)
+    means = mean_table_from_export(DATA / folder)
+    metadata = [name for name in written[0] if name.startswith("Metadata_")]
+    assert metadata and set(metadata) <= set(means.columns)
+    for name in metadata:
+        if name == "Metadata_Site":
+            assert image.schema[name] == means.schema[name] == pl.Int32  # as Metadata_Site of the measured tables
+            assert means[name].to_list() == [int(row[name]) for row in written]
+        else:
+            assert image.schema[name] == means.schema[name] == pl.String
+            assert means[name].to_list() == [row[name] for row in written]  # the csv module's own text
+    for prefix in ("FileName_", "MD5Digest_", "URL_"):
+        assert all(image.schema[name] == pl.String for name in image.columns if name.startswith(prefix))
+
+
+def test_barcodes_and_metadata_with_leading_zeros_keep_their_text(tmp_path):
+    (tmp_path / "Image.csv").write_text(
+        "ImageNumber,Metadata_Plate,Metadata_Well,Metadata_Site,Metadata_Compound,FileName_DNA,Count_Nuclei\n"
+        "1,00123,A01,01,0042,0007,2\n"
+        "2,00123,A01,2,0042,0008,0\n"
+    )
+    (tmp_path / "Nuclei.csv").write_text("ImageNumber,ObjectNumber,AreaShape_Area\n1,1,4\n1,2,7\n")
+    means = mean_table_from_export(tmp_path, objects=["Nuclei"])
+    assert means["Metadata_Plate"].to_list() == ["00123", "00123"]
+    assert means["Metadata_Compound"].to_list() == ["0042", "0042"]
+    assert means.schema["Metadata_Site"] == pl.Int32 and means["Metadata_Site"].to_list() == [1, 2]
+    assert read_cellprofiler_csv(tmp_path / "Image.csv")["FileName_DNA"].to_list() == ["0007", "0008"]
+    assert means["Count_Nuclei"].to_list() == [2, 0]
+    assert means["Mean_Nuclei_AreaShape_Area"].to_list() == [5.5, None]
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "named"),
+    [("Metadata_Site", "f01", "Metadata_Site 'f01'"), ("Metadata_Site", "1.5", "Metadata_Site '1.5'"),
+     ("ImageNumber", "2.5", "ImageNumber '2.5'")],
+)
+def test_a_site_or_key_that_is_not_a_whole_number_is_one_clear_error(tmp_path, header, value, named):
+    columns = ["ImageNumber", "Metadata_Site"]
+    row = {"ImageNumber": "2", "Metadata_Site": "3", header: value}
+    path = tmp_path / "Image.csv"
+    path.write_text(",".join(columns) + "\n1,1\n" + ",".join(row[c] for c in columns) + "\n")
+    with pytest.raises(ValueError, match="not a whole number") as error:
+        read_cellprofiler_csv(path)
+    message = str(error.value)
+    assert str(path) in message and named in message and "data row 2" in message and "\n" not in message
