@@ -16,7 +16,8 @@ radial_distribution,      label geometry / Zernike basis once per object type, p
 radial_zernikes           bincounts (:mod:`.cellprofiler_radial`)
 ========================  =====================================================================
 
-Images are converted to floats in [0, 1] the way CellProfiler loads them (uint16 / 65535).
+Images are on the intensity contract of :mod:`.images` (uint16 / 65535, as CellProfiler loads
+them; illumination-corrected values may pass 1).
 :func:`measure_cp_measure` runs bare cp-measure on the same objects, for tests and the benchmark.
 
 Names: ``<Object>_<Measurement>`` as in CellProfiler's per-object spreadsheets, e.g.
@@ -34,7 +35,6 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import polars as pl
-import skimage.util
 from cp_measure._sanitize import sanitize_masks
 from cp_measure.bulk import get_core_measurements
 
@@ -49,6 +49,7 @@ from morph_assets.lib.cellprofiler_texture import (
     quantize,
 )
 from morph_assets.lib.features import COMPARTMENTS, Segmentation, compartment_labels, image_keys_and_features
+from morph_assets.lib.images import scale_image
 
 MASK_FAMILIES: tuple[str, ...] = ("sizeshape", "zernike", "feret")
 CHANNEL_FAMILIES: tuple[str, ...] = (
@@ -97,11 +98,16 @@ def cellprofiler_name(family: str, name: str, channel: str | None = None) -> str
 
 
 def to_unit_float(image: np.ndarray) -> np.ndarray:
-    """Image as float64 in [0, 1] as CellProfiler loads it (integers divided by their dtype max)."""
+    """Image as float64 on the intensity contract (:func:`morph_assets.lib.images.scale_image`).
+
+    Integers are divided by their type's full scale as CellProfiler loads them; floats with a
+    maximum up to 1 pass unchanged; illumination-corrected floats above 1 pass unchanged too
+    (the float64 copy of a float32 contract image), since ``load_site`` already scaled them.
+    """
     image = np.asarray(image)
     if np.issubdtype(image.dtype, np.floating):
         return image.astype(np.float64, copy=False)
-    return skimage.util.img_as_float64(image)
+    return scale_image(image, dtype=np.float64)
 
 
 def _texture_dict(values: np.ndarray) -> dict[str, np.ndarray]:

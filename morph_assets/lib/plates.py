@@ -4,13 +4,16 @@ A plate folder looks like::
 
     <source_root>/<barcode>/
         Images/r01c01f01p01-ch1sk1fk1fl1.tiff ...     (Opera Phenix / Harmony naming)
-        platemap.tsv (or platemap.txt)                 well_position, broad_sample[, solvent]
-        compound_metadata.tsv                          broad_sample, pert_iname, target_list, ...
+        platemap.tsv (.txt, .csv)                      well_position, broad_sample[, solvent]
+        compound_metadata.tsv (.txt, .csv)             broad_sample, pert_iname, target_list, ...
         load_data.csv                                  optional: a CellProfiler LoadData CSV
         ACQUISITION_COMPLETE                           optional marker: the plate is fully written
 
 With a ``load_data.csv`` the image index comes from its ``FileName_Orig<Stain>`` /
-``PathName_Orig<Stain>`` columns instead of from listing ``Images/``.
+``PathName_Orig<Stain>`` columns instead of from listing ``Images/``. The layout files may use
+JUMP-Target's column names or ``Metadata_``-prefixed ones, tabs or commas
+(:func:`morph_assets.lib.layout.read_layout`). Identifiers are read as text (a barcode or
+``Metadata_Plate`` ``00123`` stays ``"00123"``); sites are integers.
 
 Problems with the plate as a whole (bad barcode, no layout, no images) raise
 :class:`PlateError`. Problems with single wells (a missing channel, a duplicate file, a well not
@@ -20,6 +23,7 @@ in the layout) are returned as :class:`WellProblem` so that one bad well does no
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -39,8 +43,11 @@ from morph_assets.lib.naming import (
 COMPLETION_MARKER = "ACQUISITION_COMPLETE"
 IMAGES_FOLDER = "Images"
 LOAD_DATA_FILE = "load_data.csv"
-PLATEMAP_FILES = ("platemap.tsv", "platemap.txt")
-METADATA_FILES = ("compound_metadata.tsv", "metadata.tsv")
+_LAYOUT_SUFFIXES = (".tsv", ".txt", ".csv")
+PLATEMAP_FILES = tuple(f"platemap{suffix}" for suffix in _LAYOUT_SUFFIXES)
+METADATA_FILES = tuple(f"{stem}{suffix}" for stem in ("compound_metadata", "metadata") for suffix in _LAYOUT_SUFFIXES)
+# A site number as LoadData CSVs hold it: "1", "01", or "1.0" from a pandas round trip.
+_SITE_TEXT = re.compile(r"\s*0*([0-9]+)(?:\.0*)?\s*")
 _TIFF_SUFFIXES = {".tif", ".tiff"}
 _CHANNEL_BY_STAIN = {name.lower(): number for number, name in CHANNEL_NAMES.items()}
 
@@ -163,30 +170,47 @@ def is_plate_complete(folder: Path | str, *, quiet_seconds: float, now: float | 
     return now - latest_modification(folder) >= quiet_seconds
 
 
-def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
-    return next((folder / name for name in names if (folder / name).is_file()), None)
+def _one_layout_file(folder: Path, names: tuple[str, ...], what: str, hint: str) -> Path:
+    found = [folder / name for name in names if (folder / name).is_file()]
+    if len(found) > 1:
+        raise PlateError(f"{folder}: {len(found)} {what} files {[path.name for path in found]}; keep one of them")
+    if not found:
+        # Name the user's own file when it is there under another name (e.g. JUMP's "..._platemap.txt").
+        candidates = sorted(path.name for path in folder.glob(f"*{hint}*") if path.suffix.lower() in _LAYOUT_SUFFIXES)
+        seen = f"; found {candidates}, rename it" if candidates else ""
+        raise PlateError(f"{folder}: no {what} file; expected one of {list(names)} in the plate folder{seen}")
+    return found[0]
 
 
 def read_plate_layout(folder: Path | str) -> pl.DataFrame:
     """Read a plate folder's platemap and perturbation metadata into one row per well.
 
+    Parameters
+    ----------
+    folder : path-like
+        The plate folder: one of :data:`PLATEMAP_FILES` and one of :data:`METADATA_FILES`,
+        read by :func:`morph_assets.lib.layout.read_layout` (tab or comma separated,
+        ``Metadata_`` prefixes optional, empty ``broad_sample`` is DMSO).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``Metadata_Plate`` (the folder name, as text) and the layout columns, one row per well.
+
     Raises
     ------
     PlateError
-        If either file is missing or unusable.
+        If either file is missing, present under two names, or unusable; one line naming the
+        file, the column, the value and the fix.
     """
     folder = Path(folder)
-    platemap = _first_existing(folder, PLATEMAP_FILES)
-    metadata = _first_existing(folder, METADATA_FILES)
-    if platemap is None or metadata is None:
-        missing = "platemap" if platemap is None else "perturbation metadata"
-        expected = PLATEMAP_FILES if platemap is None else METADATA_FILES
-        raise PlateError(f"{folder}: no {missing} file; expected one of {list(expected)} in the plate folder")
+    platemap = _one_layout_file(folder, PLATEMAP_FILES, "platemap", "platemap")
+    metadata = _one_layout_file(folder, METADATA_FILES, "perturbation metadata", "metadata")
     try:
         layout = read_layout(platemap, metadata)
     except LayoutError as error:
         raise PlateError(str(error)) from error
-    return layout.select(pl.lit(folder.name).alias("Metadata_Plate"), pl.all())
+    return layout.select(pl.lit(folder.name, pl.String).alias("Metadata_Plate"), pl.all())
 
 
 def _files_from_images_folder(folder: Path) -> tuple[list[dict], list[WellProblem]]:
@@ -207,40 +231,63 @@ def _files_from_images_folder(folder: Path) -> tuple[list[dict], list[WellProble
     return rows, problems
 
 
+def _parse_site(text: str | None) -> int:
+    match = _SITE_TEXT.fullmatch(text or "")
+    if match is None or int(match[1]) < 1:
+        raise ValueError(f"{text!r} is not a site number; write 1, 2, ...")
+    return int(match[1])
+
+
 def _files_from_load_data(folder: Path, csv_path: Path) -> tuple[list[dict], list[WellProblem]]:
     try:
+        # All text: Metadata_Plate "00123" and file names stay as written.
         table = pl.read_csv(csv_path, infer_schema=False)
     except (OSError, pl.exceptions.PolarsError) as error:
-        raise PlateError(f"{csv_path}: cannot read as CSV ({error})") from error
+        raise PlateError(f"{csv_path}: cannot read as CSV ({error}); check the file") from error
     stains = [column.removeprefix("FileName_Orig") for column in table.columns if column.startswith("FileName_Orig")]
     required = {"Metadata_Well", "Metadata_Site"}
     if not stains or not required <= set(table.columns):
         raise PlateError(
             f"{csv_path}: a CellProfiler LoadData CSV needs Metadata_Well, Metadata_Site and "
-            f"FileName_Orig<Stain> columns; found {table.columns[:12]}"
+            f"FileName_Orig<Stain> columns; found {table.columns[:12]}; add or rename them"
         )
     unknown = [stain for stain in stains if stain.lower() not in _CHANNEL_BY_STAIN]
     if unknown:
-        raise PlateError(f"{csv_path}: unknown stain(s) {unknown}; known: {list(CHANNEL_NAMES.values())}")
+        raise PlateError(
+            f"{csv_path}: unknown stain(s) {unknown} in FileName_Orig<Stain>; known: {list(CHANNEL_NAMES.values())}; "
+            "rename the columns"
+        )
     if "Metadata_Plate" in table.columns:
         other = sorted(set(table["Metadata_Plate"].to_list()) - {folder.name})
         if other:
-            raise PlateError(f"{csv_path}: Metadata_Plate {other} does not match the plate folder name {folder.name!r}")
+            raise PlateError(
+                f"{csv_path}: column Metadata_Plate holds {other}, which does not match the plate folder name "
+                f"{folder.name!r}; correct the column or rename the folder"
+            )
     rows: list[dict] = []
     problems: list[WellProblem] = []
-    for record in table.iter_rows(named=True):
+    for line, record in enumerate(table.iter_rows(named=True), start=2):  # line 1 is the header
         try:
-            well = normalize_well(record["Metadata_Well"])
-            site = int(record["Metadata_Site"])
-        except (NamingError, TypeError, ValueError) as error:
-            problems.append(WellProblem(None, str(csv_path), f"row {record}: {error}"))
+            well = normalize_well(record["Metadata_Well"] or "")
+        except NamingError as error:
+            problems.append(WellProblem(None, str(csv_path), f"line {line}: column Metadata_Well: {error}"))
+            continue
+        try:
+            site = _parse_site(record["Metadata_Site"])
+        except ValueError as error:
+            problems.append(WellProblem(well, str(csv_path), f"line {line}: column Metadata_Site: {error}"))
             continue
         for stain in stains:
+            filename = record[f"FileName_Orig{stain}"]
+            if not filename:
+                # Leaving the image out makes the site incomplete, so the well is skipped as a whole.
+                problems.append(WellProblem(well, str(csv_path), f"line {line}: column FileName_Orig{stain} is empty"))
+                continue
             directory = record.get(f"PathName_Orig{stain}") or str(folder / IMAGES_FOLDER)
             directory_path = Path(directory) if Path(directory).is_absolute() else folder / directory
             rows.append({
                 "Metadata_Well": well, "Metadata_Site": site, "channel": _CHANNEL_BY_STAIN[stain.lower()],
-                "plane": 1, "path": str(directory_path / record[f"FileName_Orig{stain}"]),
+                "plane": 1, "path": str(directory_path / filename),
             })
     return rows, problems
 
@@ -320,6 +367,9 @@ def read_plate(folder: Path | str) -> PlateIndex:
     )
     usable, well_problems = _validate_wells(rows, set(layout["Metadata_Well"].to_list()))
     problems.extend(well_problems)
+    # A well with an unusable LoadData row would otherwise go on with a site too few.
+    listed_badly = {problem.well for problem in problems if problem.well is not None}
+    usable = [row for row in usable if row["Metadata_Well"] not in listed_badly]
     if not usable:
         detail = f"; first problem: {problems[0].error}" if problems else ""
         raise PlateError(f"{folder}: no usable images found ({len(rows)} image files listed){detail}")

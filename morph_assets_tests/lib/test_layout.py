@@ -63,8 +63,8 @@ def test_embedded_layout_controls(layout):
     assert set(counts.values()) == {2}
 
 
-def test_embedded_layout_matches_raw_tsv(layout, raw):
-    platemap_rows, metadata_rows = raw
+def _check_against_raw(layout: pl.DataFrame, platemap_rows, metadata_rows, *, dmso_row: bool = True) -> None:
+    """Compare a read layout with the raw JUMP-Target rows read by the csv module."""
     assert len(platemap_rows) == 384
     by_sample = {row["broad_sample"]: row for row in metadata_rows}
     by_well = {row["Metadata_Well"]: row for row in layout.iter_rows(named=True)}
@@ -74,23 +74,110 @@ def test_embedded_layout_matches_raw_tsv(layout, raw):
         sample = row["broad_sample"]
         if sample == "":
             empty += 1
-            sample = "NA"  # DMSO's row in the metadata
             assert got["Metadata_broad_sample"] is None
+            assert got["Metadata_pert_iname"] == "DMSO" and got["Metadata_control_type"] == "negcon"
+            assert got["Metadata_target_list"] is None and got["Metadata_pert_type"] == "control"
+            # DMSO's row in the metadata ("NA") gives its InChIKey; without that row there is none.
+            assert got["Metadata_InChIKey"] == (by_sample["NA"]["InChIKey"] if dmso_row else None)
         else:
             assert got["Metadata_broad_sample"] == sample
-        meta = by_sample[sample]
-        expected_targets = None if meta["target_list"] in ("", "NA") else meta["target_list"]
-        assert got["Metadata_target_list"] == expected_targets, row["well_position"]
-        assert got["Metadata_pert_type"] == meta["pert_type"]
-        expected_control = "negcon" if sample == "NA" else (None if meta["control_type"] == "NA" else meta["control_type"])
-        assert got["Metadata_control_type"] == expected_control
-        assert got["Metadata_pert_iname"] == meta["pert_iname"]
-        assert got["Metadata_InChIKey"] == meta["InChIKey"]
+            meta = by_sample[sample]
+            expected_targets = None if meta["target_list"] in ("", "NA") else meta["target_list"]
+            assert got["Metadata_target_list"] == expected_targets, row["well_position"]
+            assert got["Metadata_pert_type"] == meta["pert_type"]
+            assert got["Metadata_control_type"] == (None if meta["control_type"] == "NA" else meta["control_type"])
+            assert got["Metadata_pert_iname"] == meta["pert_iname"]
+            assert got["Metadata_InChIKey"] == meta["InChIKey"]
         assert got["Metadata_solvent"] == row["solvent"]
     assert empty == 64
     # Targets are |-separated gene symbols, never with stray whitespace.
     for targets in layout["Metadata_target_list"].drop_nulls():
         assert all(gene and gene == gene.strip() for gene in targets.split("|"))
+
+
+def test_embedded_layout_matches_raw_tsv(layout, raw):
+    _check_against_raw(layout, *raw)
+
+
+def _write_delimited(path: Path, rows: list[dict[str, str]], fieldnames: list[str], separator: str) -> Path:
+    with open(path, "w", newline="") as handle:
+        quoting = csv.QUOTE_MINIMAL if separator == "," else csv.QUOTE_NONE
+        writer = csv.writer(handle, delimiter=separator, quoting=quoting, lineterminator="\n")
+        writer.writerow(fieldnames)
+        writer.writerows([[row[name] for name in row] for row in rows])
+    return path
+
+
+@pytest.mark.parametrize("well_column", ["Metadata_Well", "Metadata_well_position", "well_position"])
+@pytest.mark.parametrize(("platemap_suffix", "metadata_suffix"), [(".txt", ".csv"), (".csv", ".txt"), (".csv", ".tsv")])
+@pytest.mark.parametrize("dmso_row", [True, False])
+def test_real_jump_target_files_renamed_with_metadata_prefixes(
+    tmp_path, raw, well_column, platemap_suffix, metadata_suffix, dmso_row
+):
+    # The vendored JUMP-Target files as users have them: JUMP's .txt platemaps, CSV exports,
+    # Metadata_-prefixed columns, wells written A1, and a metadata file without the DMSO row.
+    platemap_rows, metadata_rows = raw
+    separator = {".txt": "\t", ".tsv": "\t", ".csv": ","}
+    platemap = _write_delimited(
+        tmp_path / f"platemap{platemap_suffix}",
+        [{"w": f"{row['well_position'][0]}{int(row['well_position'][1:])}",  # A01 written as A1
+          "b": row["broad_sample"], "s": row["solvent"]} for row in platemap_rows],
+        [well_column, "Metadata_broad_sample", "Metadata_solvent"],
+        separator[platemap_suffix],
+    )
+    kept = [row for row in metadata_rows if dmso_row or row["broad_sample"] != "NA"]
+    assert len(kept) == len(metadata_rows) - (0 if dmso_row else 1)
+    metadata = _write_delimited(
+        tmp_path / f"compound_metadata{metadata_suffix}",
+        kept,
+        [f"Metadata_{name}" for name in metadata_rows[0]],
+        separator[metadata_suffix],
+    )
+    if metadata_suffix == ".csv":  # SMILES and InChI hold commas: the CSV must quote them
+        assert '"' in metadata.read_text()
+    _check_against_raw(read_layout(platemap, metadata), platemap_rows, metadata_rows, dmso_row=dmso_row)
+
+
+def test_readme_plate_format_as_written(tmp_path):
+    # README "Add a real plate": platemap.tsv with well_position, broad_sample, solvent and an empty
+    # broad_sample for DMSO; compound_metadata.tsv with broad_sample, pert_iname, target_list,
+    # pert_type, control_type and no DMSO row.
+    platemap = tmp_path / "platemap.tsv"
+    platemap.write_text("well_position\tbroad_sample\tsolvent\nA01\tBRD-K1\tDMSO\nA02\t\tDMSO\nB1\tBRD-K2\tDMSO\n")
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_text(
+        "broad_sample\tpert_iname\ttarget_list\tpert_type\tcontrol_type\n"
+        "BRD-K1\tamlodipine\tCACNA1C|CACNB1\ttrt\tNA\n"
+        "BRD-K2\ttacrine\tACHE\tcontrol\tposcon_cp\n"
+    )
+    frame = read_layout(platemap, metadata)
+    assert frame.rows() == [
+        ("A01", "BRD-K1", "amlodipine", "CACNA1C|CACNB1", "trt", None, "DMSO", None),
+        ("A02", None, "DMSO", None, "control", "negcon", "DMSO", None),
+        ("B01", "BRD-K2", "tacrine", "ACHE", "control", "poscon_cp", "DMSO", None),
+    ]
+    assert all(dtype == pl.String for dtype in frame.schema.values())
+
+
+def test_identifiers_stay_text(tmp_path):
+    platemap = tmp_path / "platemap.csv"
+    platemap.write_text("Metadata_Well,Metadata_broad_sample\nA01,00123\nA02,\n")
+    metadata = tmp_path / "compound_metadata.csv"
+    metadata.write_text("broad_sample,pert_iname,target_list,pert_type,control_type\n00123,0042,NA,trt,NA\n")
+    frame = read_layout(platemap, metadata)
+    assert frame["Metadata_broad_sample"].to_list() == ["00123", None]
+    assert frame["Metadata_pert_iname"].to_list() == ["0042", "DMSO"]
+
+
+def test_blank_cells_and_byte_order_mark(tmp_path):
+    # Excel writes a UTF-8 byte-order mark before the first header and pads cells with spaces.
+    platemap = tmp_path / "platemap.csv"
+    platemap.write_bytes("\ufeffMetadata_Well,Metadata_broad_sample\nA01 , BRD-K1\nA02,  \n".encode())
+    metadata = tmp_path / "compound_metadata.csv"
+    metadata.write_text("broad_sample,pert_iname,target_list,pert_type,control_type\nBRD-K1,x,NA,trt,NA\n")
+    frame = read_layout(platemap, metadata)
+    assert frame.select("Metadata_Well", "Metadata_broad_sample", "Metadata_pert_iname").rows() == [
+        ("A01", "BRD-K1", "x"), ("A02", None, "DMSO")]
 
 
 @pytest.fixture()
@@ -138,8 +225,8 @@ def test_missing_column(small_files):
 
 def test_missing_platemap_column(small_files):
     platemap, metadata = small_files
-    platemap.write_text("well\tbroad_sample\nA01\tBRD-1\n")
-    with pytest.raises(LayoutError, match="well_position") as caught:
+    platemap.write_text("plate_well\tbroad_sample\nA01\tBRD-1\n")
+    with pytest.raises(LayoutError, match=r"missing column\(s\) \['well_position'\]") as caught:
         read_layout(platemap, metadata)
     assert str(caught.value).startswith(str(platemap))
 
@@ -187,3 +274,50 @@ def test_missing_file(small_files, tmp_path):
     with pytest.raises(LayoutError, match="cannot read") as caught:
         read_layout(missing, metadata)
     assert str(missing) in str(caught.value)
+
+
+_PLATEMAP_CSV = "Metadata_Well,Metadata_broad_sample\nA1,BRD-K1\nA02,\n"
+_METADATA_CSV = "Metadata_broad_sample,pert_iname,target_list,pert_type,control_type\nBRD-K1,x,NA,trt,NA\n"
+
+
+@pytest.mark.parametrize(
+    ("which", "platemap_text", "metadata_text", "column", "value", "fix"),
+    [
+        ("platemap", "Metadata_Well,Metadata_broad_sample\nA01,BRD-K1\nZ99,\n", _METADATA_CSV,
+         "'Metadata_Well', line 3", "'Z99'", "write wells as A1 or A01"),
+        ("platemap", _PLATEMAP_CSV + "A01,BRD-K1\n", _METADATA_CSV,
+         "'Metadata_Well'", "['A01', 'A1']", "keep one row per well"),
+        ("platemap", _PLATEMAP_CSV + "B01,BRD-MISSING\n", _METADATA_CSV,
+         "'Metadata_broad_sample'", "['BRD-MISSING']", "add a row for each to compound_metadata.csv"),
+        ("metadata", _PLATEMAP_CSV, _METADATA_CSV + "BRD-K1,y,NA,trt,NA\n",
+         "'Metadata_broad_sample'", "['BRD-K1']", "keep one row per broad_sample"),
+        ("metadata", _PLATEMAP_CSV, _METADATA_CSV.replace(",pert_type", ",type"),
+         "missing column(s) ['pert_type']", "'type'", "add or rename the column"),
+        ("platemap", "well_position,Metadata_Well,broad_sample\nA01,A01,BRD-K1\n", _METADATA_CSV,
+         "'well_position' and 'Metadata_Well'", "both give well_position", "keep one of them"),
+    ],
+    ids=["bad-well", "duplicated-well", "unknown-broad-sample", "duplicated-broad-sample", "missing-column",
+         "two-well-columns"],
+)
+def test_errors_name_file_column_value_and_fix(tmp_path, which, platemap_text, metadata_text, column, value, fix):
+    platemap = tmp_path / "platemap.csv"
+    platemap.write_text(platemap_text)
+    metadata = tmp_path / "compound_metadata.csv"
+    metadata.write_text(metadata_text)
+    with pytest.raises(LayoutError) as caught:
+        read_layout(platemap, metadata)
+    message = str(caught.value)
+    assert message.startswith(f"{platemap if which == 'platemap' else metadata}: ")
+    assert column in message and value in message and fix in message
+    assert "\n" not in message and "'NA'" not in message  # one line, in the user's words
+
+
+def test_dmso_is_never_reported_as_an_unknown_na(tmp_path):
+    # The issue's report: an empty broad_sample and a metadata file without a DMSO row gave
+    # "1 broad_sample(s) have no row in compound_metadata.tsv, e.g. ['NA']".
+    platemap = tmp_path / "platemap.tsv"
+    platemap.write_text("well_position\tbroad_sample\nA01\t\nA02\tBRD-MISSING\n")
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_text("broad_sample\tpert_iname\ttarget_list\tpert_type\tcontrol_type\nBRD-K1\tx\tNA\ttrt\tNA\n")
+    with pytest.raises(LayoutError, match=r"1 broad_sample\(s\) have no row .*e\.g\. \['BRD-MISSING'\]"):
+        read_layout(platemap, metadata)

@@ -249,7 +249,8 @@ def test_load_data_plate_mismatch(source_root):
     folder = source_root / PLATE
     path = _write_load_data(folder, path_style="relative")
     path.write_text(path.read_text().replace(f"\n{PLATE},A03", "\nOTHER,A03"))
-    with pytest.raises(PlateError, match=r"Metadata_Plate \['OTHER'\] does not match") as caught:
+    expected = r"column Metadata_Plate holds \['OTHER'\], which does not match the plate folder name 'SYNJT0001'"
+    with pytest.raises(PlateError, match=expected) as caught:
         read_plate(folder)
     assert str(path) in str(caught.value)
 
@@ -301,3 +302,82 @@ def test_discover_plate_folders(tmp_path):
     (tmp_path / "notes.txt").write_text("not a plate")
     assert discover_plate_folders(tmp_path) == [tmp_path / "SYNJT0001", tmp_path / "SYNJT0002", tmp_path / "zeta"]
     assert discover_plate_folders(tmp_path / "absent") == []
+
+
+def test_platemap_and_metadata_as_csv_with_metadata_prefixes(source_root):
+    folder = source_root / PLATE
+    for name in ("platemap", "compound_metadata"):
+        rows = list(csv.reader(open(folder / f"{name}.tsv", newline=""), delimiter="\t"))
+        (folder / f"{name}.tsv").unlink()
+        with open(folder / f"{name}.csv", "w", newline="") as handle:
+            csv.writer(handle).writerows([[f"Metadata_{column}" for column in rows[0]], *rows[1:]])
+    index = read_plate(folder)
+    assert index.layout.height == 384
+    assert index.layout.filter(pl.col("Metadata_control_type") == "negcon").height == 64  # 64 empty broad_samples
+    assert index.images.height == 40
+
+
+def test_two_platemaps_are_refused(source_root):
+    folder = source_root / PLATE
+    shutil.copyfile(folder / "platemap.tsv", folder / "platemap.csv")
+    with pytest.raises(PlateError, match=r"2 platemap files \['platemap.tsv', 'platemap.csv'\]; keep one") as caught:
+        read_plate(folder)
+    assert str(caught.value).startswith(str(folder))
+
+
+def test_missing_platemap_names_the_file_the_user_has(source_root):
+    folder = source_root / PLATE
+    (folder / "platemap.tsv").rename(folder / "JUMP-Target-1_compound_platemap.txt")
+    with pytest.raises(PlateError, match=r"found \['JUMP-Target-1_compound_platemap.txt'\], rename it"):
+        read_plate(folder)
+
+
+def _renamed_plate(source_root: Path, barcode: str) -> Path:
+    folder = source_root / barcode
+    (source_root / PLATE).rename(folder)
+    (folder / "plate.json").unlink()
+    return folder
+
+
+def test_load_data_identifiers_stay_text_and_sites_are_integers(source_root):
+    folder = _renamed_plate(source_root, "00123")
+    path = _write_load_data(folder, path_style="relative")
+    lines = path.read_text().splitlines()
+    # Sites as spreadsheets and pandas write them: zero-padded, or as 1.0 after a float round trip.
+    lines = [lines[0]] + [line.replace(",1,", ",01,", 1) if i % 2 else line.replace(",2,", ",2.0,", 1)
+                          for i, line in enumerate(lines[1:], start=1)]
+    path.write_text("\n".join(lines) + "\n")
+    index = read_plate(folder)
+    assert index.problems == ()
+    assert index.barcode == "00123"
+    assert set(index.images["Metadata_Plate"]) == {"00123"} and set(index.layout["Metadata_Plate"]) == {"00123"}
+    assert index.images.schema["Metadata_Site"] == pl.Int32 and index.layout.schema["Metadata_Plate"] == pl.String
+    assert sorted(set(index.images["Metadata_Site"])) == [1, 2]
+
+
+@pytest.mark.parametrize(("site", "fragment"), [("x", "'x' is not a site number"), ("1.5", "'1.5' is not a site"),
+                                                ("0", "'0' is not a site"), ("", "None is not a site")])
+def test_load_data_bad_site_names_line_column_value_and_fix(source_root, site, fragment):
+    folder = source_root / PLATE
+    path = _write_load_data(folder, path_style="relative")
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace(f"{PLATE},A01,1,", f"{PLATE},A01,{site},", 1)
+    path.write_text("\n".join(lines) + "\n")
+    index = read_plate(folder)
+    assert "A01" not in index.wells()
+    messages = [problem.error for problem in index.problems if problem.file == str(path)]
+    assert f"line 2: column Metadata_Site: {fragment}" in messages[0] and "write 1, 2, ..." in messages[0]
+
+
+def test_load_data_empty_file_name_skips_the_well(source_root):
+    folder = source_root / PLATE
+    path = _write_load_data(folder, path_style="relative")
+    lines = path.read_text().splitlines()
+    dna = format_image_name("A03", 1, 5)
+    assert dna in lines[5]
+    lines[5] = lines[5].replace(dna, "")
+    path.write_text("\n".join(lines) + "\n")
+    index = read_plate(folder)
+    assert "A03" not in index.wells() and len(index.wells()) == 3
+    errors = [problem.error for problem in _problems(index, "A03")]
+    assert "line 6: column FileName_OrigDNA is empty" in errors

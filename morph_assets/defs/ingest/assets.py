@@ -104,9 +104,9 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
     ],
 )
 def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator:
-    """One row per site and channel: file path, shape, dtype, pixel mean/std/min/max, QC.
+    """One row per site and channel: file path, shape, dtype, pixel mean/std/min/max (fractions of full scale), QC.
 
-    QC columns: ``saturated_fraction`` (pixels at the dtype's maximum) and ``power_log_log_slope``
+    QC columns: ``saturated_fraction`` (pixels at the full scale) and ``power_log_log_slope``
     (CellProfiler's focus score). Written per well under ``wells/raw_images/`` and compacted to
     one file per plate under ``raw_images/`` for SQL. A well with a corrupt, missing or duplicated
     file is skipped and recorded in ``errors/raw_images/``; the other wells go on.
