@@ -1,6 +1,9 @@
 -- Per plate: the DMSO wells normalisation relies on: how many, how many cells, how variable.
+-- A site without cells counts 0 (regionprops_image has a row for every site), so a DMSO well
+-- with no cell at all is counted in dmso_wells_without_cells and dmso_wells_under_5_cells.
 with dmso as (
-    select r.Metadata_Plate, r.Metadata_Well, avg(r.Count_Cells) as cells_per_site
+    select r.Metadata_Plate, r.Metadata_Well, avg(r.Count_Cells) as cells_per_site,
+           count(*) filter (where r.Count_Cells = 0) as sites_without_cells
     from {{ ref('regionprops_image') }} as r
     join {{ ref('plate_layout') }} as l using (Metadata_Plate, Metadata_Well)
     where l.Metadata_control_type = 'negcon'
@@ -20,7 +23,9 @@ select
     round(median(cells_per_site), 1) as median_cells_per_site,
     round(stddev_samp(cells_per_site) / nullif(avg(cells_per_site), 0), 3) as cells_per_site_cv,
     count(*) filter (where cells_per_site < 5) as dmso_wells_under_5_cells,
-    round(any_value(dna.dmso_dna_intensity), 1) as dmso_dna_intensity,
+    count(*) filter (where cells_per_site = 0) as dmso_wells_without_cells,
+    sum(sites_without_cells) as dmso_sites_without_cells,
+    round(any_value(dna.dmso_dna_intensity), 4) as dmso_dna_intensity,  -- fraction of full scale
     round(any_value(dna.dmso_dna_intensity_cv), 3) as dmso_dna_intensity_cv
 from dmso
 left join dna using (Metadata_Plate)

@@ -3,8 +3,10 @@
 Reproduces ``cp_measure.core.measuretexture.get_texture`` (mahotas ``haralick`` on each object's
 crop with ``ignore_zeros=True``), without a Python loop over objects:
 
-* the image is quantised once with ``skimage.util.img_as_ubyte`` (floats in [0, 1] -> 0..255),
-  exactly as cp-measure does, and pixels outside their object count as level 0;
+* the image is quantised once to 256 levels by :func:`quantize` (``rint(255 * x)`` for x in
+  [0, 1], exactly ``skimage.util.img_as_ubyte`` as cp-measure and CellProfiler use it; values
+  above 1 take the top level, as in CellProfiler's default pipeline), and pixels outside their
+  object count as level 0;
 * for each of the four 2-D directions ``(0, 1), (1, 1), (1, 0), (1, -1)`` times ``scale``, a pair
   counts when both pixels lie in the same object and both levels are non-zero; the matrix is
   symmetric (each pair counted both ways), as mahotas builds it;
@@ -24,7 +26,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 import scipy.ndimage
-import skimage.util
+
+from morph_assets.lib.images import scale_image
 
 HARALICK_FEATURES: tuple[str, ...] = (
     "AngularSecondMoment",
@@ -211,8 +214,51 @@ def bounding_boxes(labels: np.ndarray, n_objects: int) -> np.ndarray:
 
 
 def quantize(pixels: np.ndarray) -> np.ndarray:
-    """Whole-image 8-bit quantisation used by CellProfiler 3+/cp-measure for 256 levels."""
-    return skimage.util.img_as_ubyte(pixels)
+    """Quantise a whole image to the 256 gray levels of MeasureTexture (one fixed mapping, no stretch).
+
+    The rule is ``level = rint(255 * min(max(x, 0), 1))``, computed in the image's float type:
+
+    * for x in [0, 1] it is exactly ``skimage.util.img_as_ubyte(x)``, which CellProfiler's
+      MeasureTexture calls on the image (``src/frontend/cellprofiler/modules/measuretexture.py``,
+      ``run_one``, CellProfiler main at commit 5b9c361, 5.0.0 development; the same call since
+      CellProfiler 3) and cp-measure too (``cp_measure/core/measuretexture.py`` ``_prep``,
+      cp-measure 0.3.0), so the Haralick numbers equal theirs;
+    * above 1 (a flat-field function below 1 brightens pixels past the full scale),
+      ``img_as_ubyte`` raises "Images of type float must be between -1 and 1", in CellProfiler
+      as here before. CellProfiler's pipelines never hand it such an image: CorrectIlluminationApply
+      clips its output at 1 by default ("Set output image values greater than 1 equal to 1?",
+      Yes; ``correctilluminationapply.py``, same commit). Clipping here gives the texture that
+      CellProfiler's default pipeline measures, while the other families keep the values above 1;
+    * below 0 ``img_as_ubyte`` gives level 0 as well (the contract never produces negatives).
+
+    Parameters
+    ----------
+    pixels : (M, N) ndarray
+        Image on the intensity contract's scale (float; values above 1 allowed). Integer images
+        are first put on that scale by :func:`morph_assets.lib.images.scale_image`.
+
+    Returns
+    -------
+    (M, N) uint8 ndarray
+        Gray levels 0..255.
+
+    Raises
+    ------
+    ValueError
+        If a pixel is NaN or infinite (it has no level).
+
+    Examples
+    --------
+    >>> quantize(np.array([[0.0, 0.5, 1.0, 1.3]])).tolist()
+    [[0, 128, 255, 255]]
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype.kind != "f":
+        pixels = scale_image(pixels, dtype=np.float64)
+    if not np.all(np.isfinite(pixels)):
+        raise ValueError(f"cannot quantise an image with {int(np.count_nonzero(~np.isfinite(pixels)))} NaN or infinite pixel(s)")
+    levels = np.multiply(np.clip(pixels, 0.0, 1.0), 255, dtype=pixels.dtype)
+    return np.rint(levels, out=levels).astype(np.uint8)
 
 
 def haralick_features(

@@ -127,8 +127,11 @@ def estimate_illumination_function(
     Parameters
     ----------
     images : iterable of numpy.ndarray
-        (M, N) images of one channel of one plate, any numeric dtype; consumed once, so a
-        generator reading files one by one is the intended input.
+        (M, N) images of one channel of one plate, finite and of any numeric dtype; the pipeline
+        passes them on the intensity contract's scale
+        (:func:`morph_assets.lib.images.read_scaled_image`), but the normalised function does not
+        depend on the scale. Consumed once, so a generator reading files one by one is the
+        intended input.
     smoothing_sigma : float, optional
         Smoothing scale in pixels; by default a sixth of the shorter image side.
     method : str, optional
@@ -136,8 +139,9 @@ def estimate_illumination_function(
     clip_quantile : float, optional
         Per-image quantile above which pixels are clipped, by default 0.999; 1.0 disables.
     dark_offset : float, optional
-        Camera dark level subtracted before averaging (the offset is not illuminated, so left
-        in it flattens the function); CellProfiler subtracts nothing, the default.
+        Camera dark level subtracted before averaging, in the images' units (a fraction of full
+        scale on the contract scale; the offset is not illuminated, so left in it flattens the
+        function); CellProfiler subtracts nothing, the default.
     normalisation : str, optional
         ``"mean"`` (default): the function has mean 1, so corrected images keep their average
         brightness. ``"robust_minimum"``: divided by its 2nd percentile, CellProfiler's rescale.
@@ -152,7 +156,8 @@ def estimate_illumination_function(
     Raises
     ------
     ValueError
-        If there are no images, their shapes differ, or the function is not positive.
+        If there are no images, their shapes differ, an image holds NaN or infinite pixels, or
+        the function is not positive.
     """
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
@@ -168,6 +173,9 @@ def estimate_illumination_function(
             total = np.zeros(pixels.shape, dtype=np.float64)
         elif pixels.shape != total.shape:
             raise ValueError(f"image {count} has shape {pixels.shape}, the first had {total.shape}")
+        if not np.isfinite(pixels).all():
+            # one NaN would spread over the whole function through the smoothing
+            raise ValueError(f"image {count} holds NaN or infinite pixels; read images with images.read_scaled_image")
         pixels = pixels - dark_offset
         if clip_quantile < 1.0:
             pixels = np.minimum(pixels, np.quantile(pixels, clip_quantile))
@@ -187,7 +195,7 @@ def apply_illumination_function(image: np.ndarray, function: np.ndarray, *, dark
     Parameters
     ----------
     image : numpy.ndarray
-        (M, N) image, any numeric dtype.
+        (M, N) image, any numeric dtype (the pipeline passes contract-scale float32).
     function : numpy.ndarray
         (M, N) positive illumination function of the image's plate and channel.
     dark_offset : float, optional
@@ -196,7 +204,8 @@ def apply_illumination_function(image: np.ndarray, function: np.ndarray, *, dark
     Returns
     -------
     numpy.ndarray
-        float32 (M, N) corrected image, in the image's units.
+        float32 (M, N) corrected image, in the image's units; where the function is below 1 the
+        result is brighter than the input, so a contract-scale image can pass 1.
 
     Examples
     --------

@@ -1,8 +1,49 @@
-"""Reading Cell Painting images and measuring per-image pixel statistics and focus.
+"""Reading Cell Painting images onto one intensity scale, and per-image pixel statistics and focus.
 
-The statistics are the study's "pixel statistics" (mean, std, min, max) plus two QC measures
-used in production Cell Painting: the saturated fraction (CellProfiler ImageQuality
-``PercentMaximal``) and a focus score (CellProfiler ImageQuality ``PowerLogLogSlope``).
+The intensity contract
+----------------------
+Every image the pipeline measures is read onto ONE scale, whatever the file's pixel type:
+0 is black and 1 is the full scale of the acquisition, as CellProfiler's image loading does
+for integer files (``cellprofiler_core`` ``FileImage.normalize_to_float32``, CellProfiler 5.0.0
+development branch, 2026; ``Image.set_image`` in CellProfiler 4: unsigned integers divided by
+their type's largest value). :func:`scale_image` applies it to an array, :func:`read_scaled_image`
+to a file, and every read path of the measurements goes through them (``site_images.load_site``,
+``raw_images``, the illumination estimate). The contract values are float32.
+
+==========================  ==================================================================
+file pixel type             contract value
+==========================  ==================================================================
+uint8                       ``v / 255``
+uint16                      ``v / 65535`` (a 12- or 14-bit camera stored in uint16 stays dim, as
+                            in CellProfiler)
+int16                       ``v / 32767``, the type's positive full scale; negative values are
+                            refused. (CellProfiler shifts signed types, ``(v + 32768) / 65535``,
+                            which puts a black pixel at mid-grey; fluorescence counts are never
+                            negative, so an int16 file is a 15-bit count container, and a negative
+                            value means a uint16 file written as signed, whose bright pixels
+                            wrapped around.)
+float16/32/64, max <= 1     unchanged (CellProfiler's convention for floats already in [0, 1])
+float16/32/64, max > 1      camera counts of a 16-bit pipeline: ``v / 65535``
+                            (:data:`FLOAT_COUNTS_FULL_SCALE`); a maximum above 65535 is refused
+==========================  ==================================================================
+
+The float rule is decided per file from its maximum, as CellProfiler 5 decides it. One caveat:
+a float file that is already on the [0, 1] scale but has bright pixels above 1 (a flat-field
+corrected image saved without clipping) reads as camera counts; clip such files to [0, 1], or
+save the raw counts as uint16.
+
+Refused, with :class:`ImageReadError` naming the file: negative values, NaN or infinite values,
+stacks of more than one plane, other pixel types (int8, int32, uint32, 64-bit integers, bool,
+complex, RGB). Illumination correction divides by a flat-field function that is below 1 in
+places, so corrected images go *above* 1; every measurement accepts that (texture quantisation
+clips at 1 as CellProfiler's default pipeline does, see :mod:`.cellprofiler_texture`).
+
+Pixel statistics
+----------------
+The study's "pixel statistics" (mean, std, min, max) are reported on the contract scale, plus two
+QC measures used in production Cell Painting: the saturated fraction (CellProfiler ImageQuality
+``PercentMaximal``, here pixels at the full scale, contract value 1) and a focus score
+(CellProfiler ImageQuality ``PowerLogLogSlope``).
 """
 
 from __future__ import annotations
@@ -21,6 +62,14 @@ PIXEL_STATISTICS: tuple[str, ...] = (
     "saturated_fraction",
     "power_log_log_slope",
 )
+#: Full scale of float files holding camera counts (maximum above 1): a 16-bit camera's largest count.
+FLOAT_COUNTS_FULL_SCALE = 65535.0
+#: Integer pixel types the contract maps, with the raw value that becomes 1.0.
+INTEGER_FULL_SCALE: dict[np.dtype, float] = {
+    np.dtype(np.uint8): 255.0,
+    np.dtype(np.uint16): 65535.0,
+    np.dtype(np.int16): 32767.0,
+}
 
 
 class ImageReadError(ValueError):
@@ -44,7 +93,7 @@ class ImageReadError(ValueError):
 
 
 def read_image(path: Path | str) -> np.ndarray:
-    """Read one single-plane microscopy image.
+    """Read one single-plane microscopy image as stored (see :func:`read_scaled_image` to measure it).
 
     Parameters
     ----------
@@ -75,18 +124,135 @@ def read_image(path: Path | str) -> np.ndarray:
     if image.ndim == 3 and image.shape[0] == 1:
         image = image[0]
     if image.ndim != 2:
-        raise ImageReadError(path, f"expected one 2-D plane, found an array of shape {image.shape}")
+        raise ImageReadError(
+            path, f"expected one 2-D plane, found an array of shape {image.shape}; save one grayscale plane per file"
+        )
     if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
-        raise ImageReadError(path, f"unsupported pixel type {image.dtype}")
+        raise ImageReadError(path, f"unsupported pixel type {image.dtype}; save as uint8, uint16, int16 or float32")
     if min(image.shape) < 8:
         raise ImageReadError(path, f"image of shape {image.shape} is too small to be a site")
     return image
 
 
-def saturation_value(dtype: np.dtype) -> float:
-    """Return the value a saturated pixel takes for ``dtype`` (integer max, or 1.0 for floats)."""
-    dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
+def full_scale(pixels: np.ndarray, path: Path | str = "<array>") -> float:
+    """Return the raw value that the intensity contract maps to 1.0 for this image.
+
+    Parameters
+    ----------
+    pixels : ndarray
+        Raw pixels as read from a file (any shape).
+    path : path-like, optional
+        The file, named in errors.
+
+    Returns
+    -------
+    float
+        255 (uint8), 65535 (uint16), 32767 (int16); 1 for floats whose maximum is at most 1,
+        :data:`FLOAT_COUNTS_FULL_SCALE` for floats above 1 (camera counts).
+
+    Raises
+    ------
+    ImageReadError
+        For pixels the contract cannot map (see the module docstring); the message names the
+        file, the offending value and the fix.
+
+    Examples
+    --------
+    >>> full_scale(np.zeros((2, 2), np.uint8)), full_scale(np.full((2, 2), 0.5)), full_scale(np.full((2, 2), 900.0))
+    (255.0, 1.0, 65535.0)
+    """
+    pixels = np.asarray(pixels)
+    dtype = pixels.dtype
+    if dtype in INTEGER_FULL_SCALE:
+        if dtype.kind == "i" and pixels.size and int(pixels.min()) < 0:
+            raise ImageReadError(
+                path, f"int16 image holds negative value {int(pixels.min())}; fluorescence counts are not negative "
+                "(a uint16 file written as signed?): save it as uint16"
+            )
+        return INTEGER_FULL_SCALE[dtype]
+    if dtype.kind != "f":
+        raise ImageReadError(path, f"unsupported pixel type {dtype}; save as uint8, uint16, int16 or float32")
+    if pixels.size == 0:
+        return 1.0
+    # min and max of a float array are NaN when any pixel is, so two reductions check everything
+    low, high = float(np.min(pixels)), float(np.max(pixels))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        bad = int(np.count_nonzero(~np.isfinite(pixels)))
+        raise ImageReadError(path, f"{bad} pixel(s) are NaN or infinite; write finite intensities (0 for missing data)")
+    if low < 0:
+        raise ImageReadError(
+            path, f"float image holds negative value {low:g}; intensities must be >= 0 "
+            "(undo the background subtraction or clip at 0)"
+        )
+    if high <= 1.0:
+        return 1.0
+    if high > FLOAT_COUNTS_FULL_SCALE:
+        raise ImageReadError(
+            path, f"float image maximum {high:g} is above the 16-bit full scale {FLOAT_COUNTS_FULL_SCALE:g}; "
+            "rescale it to [0, 1] or save the counts as uint16"
+        )
+    return FLOAT_COUNTS_FULL_SCALE
+
+
+def scale_image(pixels: np.ndarray, path: Path | str = "<array>", dtype: type = np.float32) -> np.ndarray:
+    """Map raw pixels onto the intensity contract (0 black, 1 full scale; see the module docstring).
+
+    Parameters
+    ----------
+    pixels : ndarray
+        Raw pixels as stored (uint8, uint16, int16 or float); an image already on the contract
+        scale (float, maximum at most 1) comes back unchanged.
+    path : path-like, optional
+        The file the pixels came from, named in errors.
+    dtype : numpy float type, optional
+        float32 (default, what the measurements take) or float64 (for exact statistics).
+
+    Returns
+    -------
+    ndarray
+        ``pixels / full_scale(pixels)`` of the same shape, in ``dtype``; values in [0, 1].
+
+    Raises
+    ------
+    ImageReadError
+        For pixels the contract cannot map: negative values, NaN or infinity, a float maximum
+        above 65535, an unsupported pixel type.
+
+    Examples
+    --------
+    >>> scale_image(np.array([[0, 255]], np.uint8)).tolist()
+    [[0.0, 1.0]]
+    >>> scale_image(np.array([[0.0, 65535.0]], np.float32)).tolist()
+    [[0.0, 1.0]]
+    """
+    scale = full_scale(pixels, path)
+    scaled = np.asarray(pixels).astype(dtype)  # always a copy: callers may write into the result
+    if scale != 1.0:
+        scaled /= dtype(scale)
+    return scaled
+
+
+def read_scaled_image(path: Path | str, dtype: type = np.float32) -> np.ndarray:
+    """Read one single-plane image onto the intensity contract: :func:`read_image` then :func:`scale_image`.
+
+    Parameters
+    ----------
+    path : path-like
+        A TIFF file holding one 2-D plane.
+    dtype : numpy float type, optional
+        float32 (default, what the measurements take) or float64.
+
+    Returns
+    -------
+    (M, N) ndarray of ``dtype``
+        Intensities in [0, 1] (1 = full scale of the file's type, see the module docstring).
+
+    Raises
+    ------
+    ImageReadError
+        If the file cannot be read or its pixels cannot be mapped; the message names the file.
+    """
+    return scale_image(read_image(path), path, dtype)
 
 
 def power_log_log_slope(image: np.ndarray) -> float:
@@ -144,34 +310,43 @@ def power_log_log_slope(image: np.ndarray) -> float:
     return float(slope)
 
 
-def pixel_statistics(image: np.ndarray) -> dict[str, float]:
-    """Return the per-image pixel statistics and QC measures.
+def pixel_statistics(image: np.ndarray, path: Path | str = "<array>") -> dict[str, float]:
+    """Return the per-image pixel statistics and QC measures, on the intensity contract's scale.
 
     Parameters
     ----------
     image : (M, N) ndarray
-        A single image plane.
+        A single image plane as stored (any pixel type the contract maps) or already on the
+        contract scale.
+    path : path-like, optional
+        The file, named in errors.
 
     Returns
     -------
     dict of str to float
-        :data:`PIXEL_STATISTICS`: mean, standard deviation, minimum and maximum intensity in the
-        image's own units; the fraction of pixels at the dtype's maximum (saturated); the
-        power-log-log slope focus score.
+        :data:`PIXEL_STATISTICS`: mean, standard deviation, minimum and maximum intensity as
+        fractions of the full scale (:func:`scale_image`, computed in float64); the fraction of
+        pixels at the full scale (saturated; the same for a uint16 file and a float file holding
+        the same counts); the power-log-log slope focus score (unchanged by the scaling).
+
+    Raises
+    ------
+    ImageReadError
+        For pixels the contract cannot map.
 
     Examples
     --------
     >>> stats = pixel_statistics(np.array([[0, 65535], [1, 2]] * 8, dtype=np.uint16))
     >>> stats["saturated_fraction"], stats["max_intensity"]
-    (0.25, 65535.0)
+    (0.25, 1.0)
     """
-    pixels = np.asarray(image)
-    as_float = pixels.astype(np.float64, copy=False)
+    scaled = scale_image(image, path, dtype=np.float64)
     return {
-        "mean_intensity": float(as_float.mean()),
-        "std_intensity": float(as_float.std()),
-        "min_intensity": float(as_float.min()),
-        "max_intensity": float(as_float.max()),
-        "saturated_fraction": float(np.count_nonzero(pixels >= saturation_value(pixels.dtype)) / pixels.size),
-        "power_log_log_slope": power_log_log_slope(pixels),
+        "mean_intensity": float(scaled.mean()),
+        "std_intensity": float(scaled.std()),
+        "min_intensity": float(scaled.min()),
+        "max_intensity": float(scaled.max()),
+        # v / full == 1 exactly for v == full and below 1 otherwise (IEEE division is exact there)
+        "saturated_fraction": float(np.count_nonzero(scaled >= 1.0) / scaled.size),
+        "power_log_log_slope": power_log_log_slope(scaled),
     }

@@ -1,4 +1,10 @@
-"""The ``raw_images`` table: one row per (site, channel) file with pixel statistics and QC."""
+"""The ``raw_images`` table: one row per (site, channel) file with pixel statistics and QC.
+
+``dtype`` is the file's pixel type; ``mean/std/min/max_intensity`` are on the intensity contract
+of :mod:`morph_assets.lib.images` (fractions of the file type's full scale: uint16 / 65535,
+uint8 / 255, ...), so plates stored in different types compare; ``saturated_fraction`` is the
+fraction of pixels at that full scale.
+"""
 
 from __future__ import annotations
 
@@ -41,12 +47,13 @@ def measure_images(image_rows: list[dict]) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        One row per image with :data:`RAW_IMAGES_SCHEMA`.
+        One row per image with :data:`RAW_IMAGES_SCHEMA`; intensities on the contract scale
+        (:func:`morph_assets.lib.images.pixel_statistics`).
 
     Raises
     ------
     morph_assets.lib.images.ImageReadError
-        On the first unreadable image (naming the file).
+        On the first image that cannot be read or mapped onto the contract (naming the file).
     """
     records = []
     for row in image_rows:
@@ -54,7 +61,7 @@ def measure_images(image_rows: list[dict]) -> pl.DataFrame:
         records.append({
             **{key: row[key] for key in ("Metadata_Plate", "Metadata_Well", "Metadata_Site", "channel", "channel_name", "path")},
             "height": image.shape[0], "width": image.shape[1], "dtype": str(image.dtype),
-            **pixel_statistics(image),
+            **pixel_statistics(image, row["path"]),
         })
     return pl.DataFrame(records, schema=RAW_IMAGES_SCHEMA)
 

@@ -6,10 +6,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from morph_assets.lib.illumination import apply_illumination_function
-from morph_assets.lib.images import read_image, saturation_value
+from morph_assets.lib.images import ImageReadError, read_image, read_scaled_image
 
 
 def site_prefix(path: str | Path) -> str:
@@ -18,15 +17,41 @@ def site_prefix(path: str | Path) -> str:
 
 
 def load_illumination(files: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """Read illumination functions keyed by channel name (float32 TIFFs)."""
-    return {name: tifffile.imread(path).astype(np.float32) for name, path in files.items()}
+    """Read illumination functions keyed by channel name.
+
+    Parameters
+    ----------
+    files : mapping of str to path-like
+        Channel name -> float TIFF of the flat-field function (dimensionless, about 1).
+
+    Returns
+    -------
+    dict of str to (M, N) float32 ndarray
+        The functions, unscaled: a flat-field function is a ratio, not an intensity.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the file when it cannot be read or is not finite and positive everywhere
+        (dividing by it would give infinite or negative intensities).
+    """
+    functions = {}
+    for name, path in files.items():
+        function = read_image(path).astype(np.float32)
+        if not np.all(np.isfinite(function) & (function > 0)):
+            raise ImageReadError(
+                path, f"illumination function of {name} has {int(np.count_nonzero(~(function > 0)))} pixel(s) that are "
+                "not positive finite numbers; re-run illumination_correction for the plate"
+            )
+        functions[name] = function
+    return functions
 
 
 def load_site(
     image_rows: Sequence[Mapping[str, object]],
     illumination: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Read one site's channels, scale them to [0, 1] and divide by the illumination function.
+    """Read one site's channels onto the intensity contract and divide by the illumination function.
 
     Parameters
     ----------
@@ -38,14 +63,26 @@ def load_site(
     Returns
     -------
     dict of str to (M, N) float32 ndarray
-        Channel name -> corrected image. Integer images are divided by their dtype's maximum,
-        as CellProfiler does, so intensities are comparable with CellProfiler's.
+        Channel name -> corrected image: 0 black, 1 the file's full scale
+        (:func:`morph_assets.lib.images.scale_image`: uint8 / 255, uint16 / 65535, as CellProfiler
+        loads them, so intensities are comparable with CellProfiler's). Where the flat-field
+        function is below 1, bright pixels end above 1; they are kept (every measurement accepts
+        them, see :mod:`morph_assets.lib.cellprofiler_texture` for the one that clips).
+
+    Raises
+    ------
+    ImageReadError
+        Naming the file when an image cannot be read or mapped onto the contract.
     """
     images: dict[str, np.ndarray] = {}
     for row in image_rows:
-        raw = read_image(str(row["path"]))
-        scaled = raw.astype(np.float32) / np.float32(saturation_value(raw.dtype)) if raw.dtype.kind in "ui" else raw.astype(np.float32)
+        scaled = read_scaled_image(str(row["path"]))
         name = str(row["channel_name"])
         function = None if illumination is None else illumination.get(name)
+        if function is not None and function.shape != scaled.shape:
+            raise ImageReadError(
+                str(row["path"]), f"image of shape {scaled.shape} does not match the {name} illumination function of shape "
+                f"{function.shape}; every site of a plate must have one size (re-run illumination_correction)"
+            )
         images[name] = apply_illumination_function(scaled, function) if function is not None else scaled
     return images

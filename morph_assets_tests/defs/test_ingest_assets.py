@@ -34,11 +34,12 @@ def test_plate_run_writes_layout_images_and_compacted_table(source_root: Path, l
     assert lake.wells_present("raw_images", PLATE) == sorted(SMALL_WELLS)
     table = pl.read_parquet(lake.plate_file("raw_images", PLATE))
     assert table.height == len(SMALL_WELLS) * 2 * 5
-    # Statistics are the pixels' own: recompute one image independently.
+    # Statistics are the pixels' own: recompute one image independently (uint16 counts / 65535).
     row = table.filter((pl.col("Metadata_Well") == "A03") & (pl.col("Metadata_Site") == 2) & (pl.col("channel") == 5)).row(0, named=True)
     pixels = tifffile.imread(source_root / PLATE / "Images" / format_image_name("A03", 2, 5))
-    assert row["mean_intensity"] == pytest.approx(pixels.mean())
-    assert row["max_intensity"] == pixels.max() and row["channel_name"] == "DNA"
+    assert pixels.dtype == "uint16"
+    assert row["mean_intensity"] == pytest.approx(pixels.mean() / 65535)
+    assert row["max_intensity"] == pytest.approx(pixels.max() / 65535) and row["channel_name"] == "DNA"
     layout = pl.read_parquet(lake.plate_file("plate_layout", PLATE))
     assert layout.height == 384 and layout.filter(pl.col("Metadata_control_type") == "negcon").height == 64
 

@@ -8,12 +8,15 @@ import tifffile
 from scipy import ndimage
 
 from morph_assets.lib.images import (
+    FLOAT_COUNTS_FULL_SCALE,
     PIXEL_STATISTICS,
     ImageReadError,
+    full_scale,
     pixel_statistics,
     power_log_log_slope,
     read_image,
-    saturation_value,
+    read_scaled_image,
+    scale_image,
 )
 
 
@@ -107,33 +110,140 @@ def test_pixel_statistics_against_numpy():
     image[0, :7] = 65535
     stats = pixel_statistics(image)
     assert list(stats) == list(PIXEL_STATISTICS)
-    as_float = image.astype(np.float64)
-    assert stats["mean_intensity"] == pytest.approx(as_float.mean(), rel=1e-12)
-    assert stats["std_intensity"] == pytest.approx(np.std(as_float), rel=1e-12)
-    assert stats["min_intensity"] == float(image.min())
-    assert stats["max_intensity"] == 65535.0
+    # hand computation of the contract: uint16 counts over 65535
+    fraction = image.astype(np.float64) / 65535.0
+    assert stats["mean_intensity"] == pytest.approx(fraction.mean(), rel=1e-12)
+    assert stats["std_intensity"] == pytest.approx(np.std(fraction), rel=1e-12)
+    assert stats["min_intensity"] == pytest.approx(image.min() / 65535.0, rel=1e-15)
+    assert stats["max_intensity"] == 1.0
     assert stats["saturated_fraction"] == np.count_nonzero(image == 65535) / image.size
-    assert stats["power_log_log_slope"] == power_log_log_slope(image)
+    # the focus slope does not depend on the intensity scale
+    assert stats["power_log_log_slope"] == pytest.approx(power_log_log_slope(image), rel=1e-9)
     assert all(isinstance(value, float) for value in stats.values())
 
 
 def test_pixel_statistics_mean_does_not_overflow():
     image = np.full((16, 16), 65535, dtype=np.uint16)
     stats = pixel_statistics(image)
-    assert stats["mean_intensity"] == 65535.0
+    assert stats["mean_intensity"] == 1.0
     assert stats["saturated_fraction"] == 1.0
     assert np.isnan(stats["power_log_log_slope"])
 
 
 @pytest.mark.parametrize(
-    ("dtype", "saturated"), [(np.uint16, 65535), (np.uint8, 255), (np.float32, 1.0), (np.float64, 1.0)]
+    ("dtype", "saturated"),
+    [(np.uint16, 65535), (np.uint8, 255), (np.int16, 32767), (np.float32, 1.0), (np.float64, 1.0),
+     (np.float32, 65535.0)],  # the last: a float file of camera counts
 )
 def test_saturated_fraction(dtype, saturated):
-    assert saturation_value(np.dtype(dtype)) == float(saturated)
     image = np.zeros((20, 20), dtype=dtype)
+    image[4:, :] = 0.5 * saturated  # a float image's scale is read from its maximum: keep it in range
     image[:3, :] = saturated  # 60 of 400 pixels
-    image[3, 0] = saturated - (1 if np.issubdtype(dtype, np.integer) else 0.01)  # almost, not saturated
+    image[3, 0] = saturated - (1 if np.issubdtype(dtype, np.integer) or saturated > 1 else 0.01)  # almost, not saturated
+    assert full_scale(image) == float(saturated)
     assert pixel_statistics(image)["saturated_fraction"] == pytest.approx(60 / 400)
+
+
+# The same 16-bit counts stored five ways. Each storage is one rounding of the same fraction of
+# full scale, so the contract values differ from counts / 65535 by at most half a step of the
+# storage type: 0.5 / 255 (uint8), 0.5 / 32767 (int16), float32 round-off (2**-24, relative).
+HALF_STEP = {"uint16": 0.0, "uint8": 0.5 / 255, "int16": 0.5 / 32767, "float32_counts": 0.0, "float32_unit": 0.0}
+
+
+def _same_pixels_five_ways(counts: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "uint16": counts.astype(np.uint16),
+        "uint8": np.rint(counts / 257.0).astype(np.uint8),  # 65535 = 255 * 257
+        "int16": np.rint(counts * (32767 / 65535)).astype(np.int16),
+        "float32_counts": counts.astype(np.float32),
+        "float32_unit": (counts / 65535.0).astype(np.float32),
+    }
+
+
+def test_same_pixels_in_any_type_give_the_same_statistics(tmp_path):
+    rng = np.random.default_rng(11)
+    # a smooth, textured field of counts with a saturated block; counts stay below 65407 elsewhere
+    # so that 8-bit rounding (65407 / 257 = 254.5) cannot create saturated pixels of its own
+    field = ndimage.gaussian_filter(rng.normal(size=(96, 96)), 3)
+    counts = np.rint(2000 + 30000 * (field - field.min()) / np.ptp(field))
+    counts[:6, :10] = 65535  # 60 saturated pixels
+    reference = counts / 65535.0  # the contract, by hand
+    for name, stored in _same_pixels_five_ways(counts).items():
+        path = tmp_path / f"{name}.tiff"
+        tifffile.imwrite(path, stored)
+        read = read_image(path)
+        stats = pixel_statistics(read, path)
+        tolerance = HALF_STEP[name] + 1e-7  # + float32 round-off of the stored fractions
+        assert stats["mean_intensity"] == pytest.approx(reference.mean(), abs=tolerance), name
+        assert stats["min_intensity"] == pytest.approx(reference.min(), abs=tolerance), name
+        assert stats["max_intensity"] == 1.0, name
+        # adding an error bounded by e to every pixel moves the standard deviation by at most e
+        assert stats["std_intensity"] == pytest.approx(reference.std(), abs=tolerance), name
+        assert stats["saturated_fraction"] == 60 / counts.size, name
+        np.testing.assert_allclose(read_scaled_image(path), reference, atol=tolerance, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("pixels", "expected"),
+    [
+        (np.array([[0, 255]], np.uint8), [[0.0, 1.0]]),
+        (np.array([[0, 65535]], np.uint16), [[0.0, 1.0]]),
+        (np.array([[0, 32767]], np.int16), [[0.0, 1.0]]),
+        (np.array([[0.0, 0.25, 1.0]], np.float32), [[0.0, 0.25, 1.0]]),  # already in [0, 1]
+        (np.array([[0.0, 1.3, 13107.0]], np.float64), [[0.0, 1.3 / 65535, 0.2]]),  # counts
+        (np.array([[0.0, 1.0000001]], np.float64), [[0.0, 1.0000001 / 65535]]),  # just above 1: counts
+    ],
+)
+def test_contract_by_hand(pixels, expected):
+    np.testing.assert_allclose(scale_image(pixels, dtype=np.float64), expected, rtol=1e-15)
+    assert scale_image(pixels).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("pixels", "fragment"),
+    [
+        (np.array([[0.5, -0.01]], np.float32), "negative value -0.01"),
+        (np.array([[0.5, np.nan]], np.float32), "1 pixel(s) are NaN or infinite"),
+        (np.array([[0.5, np.inf]], np.float64), "1 pixel(s) are NaN or infinite"),
+        (np.array([[0.5, -np.inf]], np.float64), "1 pixel(s) are NaN or infinite"),
+        (np.array([[0.5, 70000.0]], np.float32), "maximum 70000 is above the 16-bit full scale 65535"),
+        (np.array([[5, -3]], np.int16), "int16 image holds negative value -3"),
+        (np.array([[5, 3]], np.int32), "unsupported pixel type int32"),
+        (np.array([[5, 3]], np.uint32), "unsupported pixel type uint32"),
+        (np.array([[5, 3]], np.int8), "unsupported pixel type int8"),
+        (np.array([[True, False]]), "unsupported pixel type bool"),
+    ],
+)
+def test_unmappable_pixels_name_the_file(pixels, fragment):
+    with pytest.raises(ImageReadError) as caught:
+        scale_image(pixels, "/plates/P1/Images/r01c01f01p01-ch1sk1fk1fl1.tiff")
+    message = str(caught.value)
+    assert message.startswith("/plates/P1/Images/r01c01f01p01-ch1sk1fk1fl1.tiff: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("pixels", "fragment"),
+    [
+        (np.full((16, 16), np.nan, np.float32), "256 pixel(s) are NaN or infinite"),
+        (np.full((16, 16), -1, np.int16), "negative value -1"),
+        (np.full((16, 16), 7, np.uint32), "unsupported pixel type uint32"),
+        (np.zeros((2, 16, 16), np.float32), "expected one 2-D plane"),
+    ],
+)
+def test_unmappable_files_raise_when_read(tmp_path, pixels, fragment):
+    path = tmp_path / "bad.tiff"
+    tifffile.imwrite(path, pixels, photometric="minisblack")
+    with pytest.raises(ImageReadError) as caught:
+        read_scaled_image(path)
+    assert caught.value.path == str(path) and fragment in str(caught.value)
+    with pytest.raises(ImageReadError):
+        pixel_statistics(tifffile.imread(path), path) if pixels.ndim == 2 else read_image(path)
+
+
+def test_float_counts_full_scale_is_the_uint16_one():
+    assert FLOAT_COUNTS_FULL_SCALE == np.iinfo(np.uint16).max
 
 
 @pytest.mark.parametrize("exponent", [1.0, 2.0, 3.0])

@@ -20,7 +20,7 @@ from morph_assets.defs.segment.checks import (
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
 from morph_assets.lib import well_masks
 from morph_assets.lib.illumination import compare_to_truth, estimate_illumination_function
-from morph_assets.lib.images import read_image
+from morph_assets.lib.images import read_scaled_image
 from morph_assets.lib.lake import Lake, atomic_write_parquet, atomic_write_tiff
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
@@ -72,7 +72,8 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
         if config.max_sites and len(paths) > config.max_sites:
             paths = [paths[i] for i in np.linspace(0, len(paths) - 1, config.max_sites).astype(int)]
         started = time.perf_counter()
-        function = estimate_illumination_function(read_image(path) for path in paths)
+        # float64 contract values: the normalised function equals the raw counts' one (bit for bit on the synthetic plates)
+        function = estimate_illumination_function(read_scaled_image(path, np.float64) for path in paths)
         atomic_write_tiff(function.astype(np.float32), folder / f"illumination-{name}.tiff")
         functions[name] = function
         truth_path = index.folder / "GroundTruth" / f"illumination-ch{channel}.tiff"
