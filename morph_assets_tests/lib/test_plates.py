@@ -381,3 +381,18 @@ def test_load_data_empty_file_name_skips_the_well(source_root):
     assert "A03" not in index.wells() and len(index.wells()) == 3
     errors = [problem.error for problem in _problems(index, "A03")]
     assert "line 6: column FileName_OrigDNA is empty" in errors
+
+
+def test_readme_format_without_a_dmso_metadata_row(source_root):
+    # README "Add a real plate": empty broad_sample = DMSO; compound_metadata.tsv need not list DMSO.
+    folder = source_root / PLATE
+    metadata = folder / "compound_metadata.tsv"
+    lines = metadata.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith("NA\t")]
+    assert len(kept) == len(lines) - 1
+    metadata.write_text("".join(kept))
+    layout = read_plate(folder).layout
+    dmso = layout.filter(pl.col("Metadata_pert_iname") == "DMSO")
+    assert dmso.height == 64  # the 64 empty broad_sample wells of JUMP-Target-1
+    assert set(dmso["Metadata_control_type"]) == {"negcon"} and dmso["Metadata_broad_sample"].null_count() == 64
+    assert layout.filter(pl.col("Metadata_Well") == "A02")["Metadata_pert_iname"].item() == "DMSO"
