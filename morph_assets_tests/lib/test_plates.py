@@ -92,13 +92,16 @@ def test_duplicate_file(source_root):
     assert problem.file in {str(original), str(duplicate)}
 
 
+def _drop_one_line(path: Path, prefix: str) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(prefix)]
+    assert len(kept) == len(lines) - 1
+    path.write_text("".join(kept))
+
+
 def test_well_not_in_platemap(source_root):
     folder = source_root / PLATE
-    platemap = folder / "platemap.tsv"
-    lines = platemap.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if not line.startswith("A01\t")]
-    assert len(kept) == len(lines) - 1
-    platemap.write_text("".join(kept))
+    _drop_one_line(folder / "platemap.tsv", "A01\t")
     index = read_plate(folder)
     assert index.layout.height == 383
     _check_other_wells_usable(index, "A01")
@@ -386,11 +389,7 @@ def test_load_data_empty_file_name_skips_the_well(source_root):
 def test_readme_format_without_a_dmso_metadata_row(source_root):
     # README "Add a real plate": empty broad_sample = DMSO; compound_metadata.tsv need not list DMSO.
     folder = source_root / PLATE
-    metadata = folder / "compound_metadata.tsv"
-    lines = metadata.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if not line.startswith("NA\t")]
-    assert len(kept) == len(lines) - 1
-    metadata.write_text("".join(kept))
+    _drop_one_line(folder / "compound_metadata.tsv", "NA\t")
     layout = read_plate(folder).layout
     dmso = layout.filter(pl.col("Metadata_pert_iname") == "DMSO")
     assert dmso.height == 64  # the 64 empty broad_sample wells of JUMP-Target-1
