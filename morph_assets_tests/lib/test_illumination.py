@@ -85,3 +85,26 @@ def test_errors() -> None:
         apply_illumination_function(np.ones((8, 8)), np.ones((8, 9)))
     with pytest.raises(ValueError, match="positive"):
         apply_illumination_function(np.ones((2, 2)), np.zeros((2, 2)))
+
+
+def test_function_is_the_same_from_counts_and_from_contract_images(plate_sites: list[np.ndarray]) -> None:
+    # the illumination asset estimates from contract images (uint16 / 65535, float64); the mean-1
+    # function is scale-free, so it must equal the estimate from the raw counts
+    from_counts = estimate_illumination_function(sites[4] for sites in plate_sites)
+    from_contract = estimate_illumination_function(sites[4].astype(np.float64) / 65535.0 for sites in plate_sites)
+    np.testing.assert_allclose(from_contract, from_counts, rtol=1e-6)
+
+
+def test_non_finite_images_are_refused() -> None:
+    bad = np.ones((8, 8))
+    bad[2, 2] = np.nan
+    with pytest.raises(ValueError, match="image 1 holds NaN or infinite pixels"):
+        estimate_illumination_function([np.ones((8, 8)), bad])
+
+
+def test_a_function_below_one_lifts_pixels_past_full_scale() -> None:
+    image = np.full((4, 4), 0.9, np.float32)  # contract scale
+    function = np.full((4, 4), 1.2, np.float32)
+    function[0, 0] = 0.6
+    corrected = apply_illumination_function(image, function)
+    assert corrected[0, 0] == pytest.approx(1.5) and corrected[1, 1] == pytest.approx(0.75)
