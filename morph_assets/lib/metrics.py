@@ -19,6 +19,24 @@ with a block-wise, memory-bounded computation:
 Similarities are computed for a block of queries at a time against only the
 rows that are partners of at least one query of the block, with one matrix
 product of unit-normalised rows; no list of pairs is ever materialised.
+
+Inputs are checked at every public entry, and two degenerate inputs follow a
+documented rule instead of copairs' accidents:
+
+* **Non-finite features** (NaN, +-inf) raise ``ValueError`` naming the first
+  bad row and feature. copairs 0.5.5 raises for NaN but lets inf through,
+  where the similarity becomes NaN; we reject both.
+* **Zero-norm profiles** (every feature exactly 0) have no direction, so
+  their cosine similarity is undefined. copairs 0.5.5 divides by the zero
+  norm: the NaN similarities of such a query tie, its positives come first
+  in the stable sort, and it scores AP 1.0; as a partner it sorts last. Our
+  rule: a zero-norm profile is taken out of the ranking altogether, as a
+  query (null AP, no pairs) and as a partner of every other query (its pairs
+  are not counted), and a query whose only negatives were zero-norm profiles
+  gets a null AP rather than the 1.0 of a list without negatives. The AP of
+  every other profile equals copairs' on the input without the zero-norm
+  rows, and no zero-norm profile can score, or help another score, a perfect
+  AP. :func:`zero_norm_rows` tells which rows the rule removes.
 """
 
 from __future__ import annotations
@@ -29,17 +47,96 @@ import numpy as np
 import polars as pl
 
 __all__ = [
+    "UnpairedError",
     "average_precision",
     "benjamini_hochberg",
+    "checked_features",
     "fraction_retrieved",
     "mean_average_precision",
     "null_distribution",
     "replicate_retrieval",
+    "zero_norm_rows",
 ]
+
+
+class UnpairedError(ValueError):
+    """No pair satisfies the positive (or the negative) rule: there is nothing to rank.
+
+    The counterpart of copairs' ``UnpairedException``; a ``ValueError`` so that callers catching
+    that keep working. ``kind`` is ``"positive"`` or ``"negative"``, ``n_profiles`` the rows given.
+    """
+
+    def __init__(self, kind: str, n_profiles: int, detail: str = "") -> None:
+        self.kind = kind
+        self.n_profiles = n_profiles
+        super().__init__(f"unable to find {kind} pairs among {n_profiles} profiles" + (f": {detail}" if detail else ""))
+
+
+def checked_features(features: np.ndarray, n_rows: int, names: Sequence[str] | None = None) -> np.ndarray:
+    """The profile matrix as finite float64, or one clear error saying what is wrong with it.
+
+    Parameters
+    ----------
+    features : array_like
+        ``n_rows x n_features`` numeric matrix.
+    n_rows : int
+        Rows the metadata has.
+    names : sequence of str, optional
+        Feature names, used in the message instead of column indices.
+
+    Returns
+    -------
+    np.ndarray
+        The matrix as float64 (a view when it already is).
+
+    Raises
+    ------
+    ValueError
+        If it is not numeric, not 2-D, has no column, has a row count other than ``n_rows``, or
+        holds a NaN or infinite value (copairs 0.5.5 raises ``features should not have null
+        values`` for NaN; an infinite value would turn cosine similarities into NaN).
+    """
+    try:
+        x = np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"features must be numeric (cast them to float first): {error}") from None
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"features must be a 2-D matrix with at least one column, got shape {x.shape}")
+    if x.shape[0] != n_rows:
+        raise ValueError(f"features have {x.shape[0]} rows but the metadata has {n_rows}; pass one profile per row")
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad_rows, bad_columns = np.nonzero(~finite)
+        row, column = int(bad_rows[0]), int(bad_columns[0])
+        name = repr(names[column]) if names is not None else str(column)
+        raise ValueError(
+            f"features hold {bad_rows.size} non-finite value(s) in {np.unique(bad_rows).size} profile(s), first "
+            f"{x[row, column]} at row {row}, feature {name}; cosine similarity is undefined there: drop those "
+            "profiles (profile_sets.drop_incomplete_rows) or the feature before scoring"
+        )
+    return x
+
+
+def zero_norm_rows(features: np.ndarray) -> np.ndarray:
+    """Which profiles have every feature exactly 0 (no direction, so no cosine similarity).
+
+    Parameters
+    ----------
+    features : np.ndarray
+        ``n x n_features`` finite matrix.
+
+    Returns
+    -------
+    np.ndarray
+        Boolean, length ``n``: the rows :func:`average_precision` leaves out of the ranking.
+    """
+    return ~np.any(np.asarray(features) != 0, axis=1)
 
 
 def _codes(meta: pl.DataFrame, column: str) -> np.ndarray:
     """Integer codes of a metadata column (equal values, equal codes)."""
+    if column not in meta.columns:
+        raise ValueError(f"metadata has no column {column!r} named in a pair rule; columns: {meta.columns}")
     series = meta[column]
     if series.null_count():
         raise ValueError(f"metadata column {column!r} has null values")
@@ -88,13 +185,11 @@ class _Rule:
         return out
 
 
-def _unit_rows(features: np.ndarray) -> np.ndarray:
-    """Rows divided by their Euclidean norm (float64)."""
-    x = np.asarray(features, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1)[:, None]
-    # A zero profile has no direction: its similarities are NaN, as copairs' (which warns).
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return x / norms
+def _unit_rows(x: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """Rows divided by their Euclidean norm (float64); zero-norm rows stay 0 (never ranked)."""
+    norms = np.linalg.norm(x, axis=1)
+    norms[zero] = 1.0
+    return x / norms[:, None]
 
 
 def _ap_from_keys(pos_keys: np.ndarray, neg_keys: np.ndarray) -> float:
@@ -128,7 +223,8 @@ def average_precision(
         One row per profile; must hold every column named in the rules
         (no nulls).
     features : np.ndarray
-        ``len(meta) x n_features`` profile matrix (cosine similarity is used).
+        ``len(meta) x n_features`` finite profile matrix (cosine similarity is used). Zero-norm
+        rows are left out of the ranking (see the module notes and :func:`zero_norm_rows`).
     pos_sameby, pos_diffby : sequence of str
         Positive pairs: equal in every ``pos_sameby`` column and different in
         every ``pos_diffby`` column.
@@ -146,21 +242,27 @@ def average_precision(
     -------
     pl.DataFrame
         ``meta`` plus ``average_precision`` (Float64, null where the profile
-        has no positive pair), ``n_pos_pairs`` and ``n_total_pairs``
-        (positives + negatives of the profile), in input row order.
+        has no positive pair, has zero norm, or lost every negative to the
+        zero-norm rule), ``n_pos_pairs`` and ``n_total_pairs`` (positives +
+        negatives of the profile, zero-norm partners not counted), in input
+        row order.
 
     Raises
     ------
     ValueError
-        If shapes disagree, a rule is empty, or no positive or no negative
-        pair exists (copairs raises ``UnpairedException`` there).
+        If shapes disagree, a feature is NaN or infinite (:func:`checked_features`), a rule is
+        empty or names a missing column, or ``block_size`` < 1.
+    UnpairedError
+        If no positive or no negative pair exists (copairs raises ``UnpairedException`` there).
     """
     n = meta.height
-    if features.shape[0] != n:
-        raise ValueError("features and meta must have the same number of rows")
+    x = checked_features(features, n)
+    if block_size < 1:
+        raise ValueError(f"block_size must be at least 1, got {block_size}")
     pos_rule = _Rule(meta, pos_sameby, pos_diffby, pos_filter)
     neg_rule = _Rule(meta, neg_sameby, neg_diffby)
-    xn = _unit_rows(features)
+    zero = zero_norm_rows(x)
+    xn = _unit_rows(x, zero)
 
     ap = np.full(n, np.nan)
     n_pos = np.zeros(n, dtype=np.int64)
@@ -171,9 +273,16 @@ def average_precision(
         rows = order[start : start + block_size]
         pmask = pos_rule.mask(rows)
         nmask = neg_rule.mask(rows)
+        had_negatives = nmask.any(axis=1)
+        # The zero-norm rule: such profiles are neither queries nor partners.
+        for mask in (pmask, nmask):
+            mask[:, zero] = False
+            mask[zero[rows]] = False
         n_pos[rows] = pmask.sum(axis=1)
         n_neg[rows] = nmask.sum(axis=1)
-        active = n_pos[rows] > 0  # AP undefined without positives: skip the ranking
+        # AP undefined without positives; a query whose negatives were all zero-norm would
+        # rank its positives alone and score 1.0 by construction, so it is not scored either.
+        active = (n_pos[rows] > 0) & ~(had_negatives & (n_neg[rows] == 0))
         if not active.any():
             continue
         rows, pmask, nmask = rows[active], pmask[active], nmask[active]
@@ -185,10 +294,11 @@ def average_precision(
         for i, row in enumerate(rows):
             ap[row] = _ap_from_keys(keys[i, pmask[i]], keys[i, nmask[i]])
 
+    detail = f"{int(zero.sum())} of them have zero norm and are not ranked" if zero.any() else ""
     if not n_pos.any():
-        raise ValueError("unable to find positive pairs")
+        raise UnpairedError("positive", n, detail)
     if not n_neg.any():
-        raise ValueError("unable to find negative pairs")
+        raise UnpairedError("negative", n, detail)
     return meta.with_columns(
         pl.Series("average_precision", ap, dtype=pl.Float64).fill_nan(None),
         pl.Series("n_pos_pairs", n_pos),
@@ -260,6 +370,24 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     return q
 
 
+def _check_ap_table(ap_table: pl.DataFrame, sameby: Sequence[str]) -> None:
+    """Raise one clear ``ValueError`` when an AP table cannot be summarised honestly."""
+    missing = [c for c in ("average_precision", "n_pos_pairs", "n_total_pairs", *sameby) if c not in ap_table.columns]
+    if missing:
+        raise ValueError(f"AP table lacks column(s) {missing}; pass the output of average_precision")
+    if not sameby:
+        raise ValueError("sameby must name at least one grouping column")
+    ap = ap_table["average_precision"].cast(pl.Float64).fill_nan(None).drop_nulls().to_numpy()
+    bad = ap[~((ap >= 0) & (ap <= 1))]
+    if bad.size:
+        raise ValueError(f"average_precision must lie in [0, 1] (null or NaN for an unscored profile); "
+                         f"got {bad.size} value(s) such as {bad[0]}")
+    pos, total = ap_table["n_pos_pairs"].to_numpy(), ap_table["n_total_pairs"].to_numpy()
+    if (pos < 0).any() or (pos > total).any():
+        raise ValueError("pair counts must satisfy 0 <= n_pos_pairs <= n_total_pairs; "
+                         "pass the output of average_precision")
+
+
 def mean_average_precision(
     ap_table: pl.DataFrame,
     sameby: Sequence[str],
@@ -270,7 +398,7 @@ def mean_average_precision(
 ) -> pl.DataFrame:
     """Mean AP per group with permutation p-values and BH q-values (copairs method).
 
-    Rows with a null AP or no positive pair are dropped. Each distinct
+    Rows with a null (or NaN, copairs' marker) AP or no positive pair are dropped. Each distinct
     ``(n_pos_pairs, n_total_pairs)`` configuration (sorted) gets a null of
     ``null_size`` random APs, seeded from ``default_rng(seed).integers(8096)``
     in that order, as copairs does; a group's null is the element-wise mean of
@@ -294,10 +422,22 @@ def mean_average_precision(
     pl.DataFrame
         ``sameby`` columns, ``n_profiles``, ``mean_average_precision``,
         ``p_value``, ``corrected_p_value``, ``below_p``, ``below_corrected_p``,
-        sorted by ``sameby``.
+        sorted by ``sameby`` (no row when no profile has a positive pair).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, an AP is infinite or outside [0, 1], a pair count is negative or
+        ``n_pos_pairs`` exceeds ``n_total_pairs``, or ``null_size`` < 1 or ``threshold`` is
+        outside (0, 1].
     """
     sameby = list(sameby)
-    valid = ap_table.filter(
+    _check_ap_table(ap_table, sameby)
+    if null_size < 1:
+        raise ValueError(f"null_size must be at least 1, got {null_size}")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    valid = ap_table.with_columns(pl.col("average_precision").cast(pl.Float64).fill_nan(None)).filter(
         pl.col("average_precision").is_not_null() & (pl.col("n_pos_pairs") > 0)
     ).with_row_index("_row")
     confs = valid.select("n_pos_pairs", "n_total_pairs").to_numpy().astype(np.int64)
@@ -450,8 +590,29 @@ def replicate_retrieval(
     -------
     tuple of pl.DataFrame
         ``(ap_table, map_table)``: per treated profile APs, and per-compound
-        mAP with p/q-values.
+        mAP with p/q-values. A treated profile with replicates but no control
+        to rank them against (a plate without DMSO, with
+        ``same_plate_negatives``) gets a null AP: its positives alone would
+        score 1.0 and so would every permutation, which copairs reports as
+        significant.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is empty, a named column is missing, a feature value is NaN or infinite
+        (:func:`checked_features`), or an option is unknown.
+    UnpairedError
+        If no treated profile has a replicate under this setting (``kind`` ``"positive"``), or
+        no profile is a control (``"negative"``).
     """
+    if not features:
+        raise ValueError("no feature column given: pass the profile columns to compare")
+    needed = [*features, compound_col, plate_col] + ([well_col] if position_filter is not None else [])
+    if control_query is None:
+        needed.append("Metadata_control_type")
+    missing = [c for c in dict.fromkeys(needed) if c not in profiles.columns]
+    if missing:
+        raise ValueError(f"profiles lack column(s) {missing[:5]}; columns present include {profiles.columns[:8]}")
     if control_query is None:
         control_query = pl.col("Metadata_control_type") == "negcon"
     meta = profiles.with_columns(
@@ -484,17 +645,22 @@ def replicate_retrieval(
             distance = np.linalg.norm(coordinates[rows, None, :] - coordinates[None, :, :], axis=2)
             return (distance <= limit) if want_near else (distance > limit)
 
+    x = checked_features(profiles.select(pl.col(features).cast(pl.Float64)).to_numpy(), profiles.height, features)
+    if not meta["_is_control"].any():
+        raise UnpairedError("negative", meta.height, "no profile is a negative control (e.g. a DMSO well)")
     neg_sameby = [plate_col] if same_plate_negatives else []
     ap_table = average_precision(
         meta.drop(features),
-        profiles.select(features).to_numpy(),
+        x,
         pos_sameby=pos_sameby,
         pos_diffby=pos_diffby,
         neg_sameby=neg_sameby,
         neg_diffby=["_is_control"],
         pos_filter=pos_filter,
     )
-    ap_table = ap_table.filter(~pl.col("_is_control")).drop("_is_control", "_reference", "_compound")
+    without_negatives = pl.col("n_total_pairs") == pl.col("n_pos_pairs")
+    ap_table = ap_table.filter(~pl.col("_is_control")).drop("_is_control", "_reference", "_compound").with_columns(
+        pl.when(without_negatives).then(None).otherwise(pl.col("average_precision")).alias("average_precision"))
     map_table = mean_average_precision(
         ap_table, [compound_col], null_size=null_size, threshold=threshold, seed=seed
     )

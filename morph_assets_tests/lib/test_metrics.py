@@ -269,3 +269,136 @@ def test_study_position_definition_against_brute_force() -> None:
             assert (e is None) == (g is None)
             if e is not None:
                 assert g == pytest.approx(e, abs=1e-9)
+
+
+# ---- checked inputs (issue 9, item 3) ----------------------------------------------------------
+
+def _three_groups(seed: int = 5) -> tuple[pl.DataFrame, np.ndarray]:
+    """Two compounds of three replicates and four controls (one group), random features."""
+    rng = np.random.default_rng(seed)
+    meta = pl.DataFrame({"cpd": ["a", "a", "a", "b", "b", "b", "ctl", "ctl", "ctl", "ctl"],
+                         "ctrl": [False] * 6 + [True] * 4})
+    return meta, rng.normal(size=(meta.height, 6))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_features_are_rejected(bad: float) -> None:
+    meta, feats = _three_groups()
+    feats[4, 2] = bad
+    rules = dict(pos_sameby=["cpd"], neg_diffby=["ctrl"])
+    message = r"non-finite value\(s\) in 1 profile\(s\), first -?(nan|inf) at row 4, feature 2"
+    with pytest.raises(ValueError, match=message):
+        average_precision(meta, feats, **rules)
+    if np.isnan(bad):  # copairs 0.5.5 refuses NaN too; it lets inf through (its similarity turns NaN)
+        with pytest.raises(ValueError, match="null values"):
+            _copairs_ap(meta, feats, **rules)
+
+
+def test_replicate_retrieval_names_the_non_finite_feature() -> None:
+    meta, feats = _three_groups()
+    frame = meta.select(
+        pl.lit("P1").alias("Metadata_Plate"), pl.format("W{}", pl.int_range(pl.len())).alias("Metadata_Well"),
+        pl.col("cpd").alias("Metadata_broad_sample"),
+        pl.when(pl.col("ctrl")).then(pl.lit("negcon")).alias("Metadata_control_type"),
+    ).hstack(pl.DataFrame(feats, schema=[f"Cells_f{i}" for i in range(6)]))
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 1).then(None).otherwise(pl.col("Cells_f3")).alias("Cells_f3"))
+    with pytest.raises(ValueError, match="first nan at row 1, feature 'Cells_f3'; .*drop_incomplete_rows"):
+        replicate_retrieval(frame, [f"Cells_f{i}" for i in range(6)], null_size=10)
+    with pytest.raises(ValueError, match="no feature column"):
+        replicate_retrieval(frame, [], null_size=10)
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['Cells_missing'\]"):
+        replicate_retrieval(frame, ["Cells_missing"], null_size=10)
+
+
+def test_zero_norm_profile_is_left_out_of_the_ranking() -> None:
+    """copairs scores a zero-norm query 1.0 (its NaN similarities tie, positives first); our rule
+    drops the profile as query and as partner: every other AP equals copairs' without that row."""
+    import warnings
+
+    meta, feats = _three_groups()
+    rules = dict(pos_sameby=["cpd"], neg_diffby=["ctrl"])
+    for zero in (1, 7):  # a treated profile, then a control
+        x = feats.copy()
+        x[zero] = 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # copairs divides by the zero norm
+            accident = _copairs_ap(meta, x, **rules)["average_precision"][zero]
+        assert zero != 1 or accident == 1.0  # the accident our rule prevents
+        ours = average_precision(meta, x, **rules)
+        assert ours["average_precision"][zero] is None
+        assert (ours["n_pos_pairs"][zero], ours["n_total_pairs"][zero]) == (0, 0)
+        keep = np.arange(meta.height) != zero
+        reference = _copairs_ap(meta.filter(pl.Series(keep)), x[keep], **rules)
+        others = ours.filter(pl.Series(keep))
+        assert others["n_pos_pairs"].to_list() == reference["n_pos_pairs"].to_list()
+        assert others["n_total_pairs"].to_list() == reference["n_total_pairs"].to_list()
+        np.testing.assert_allclose(others["average_precision"].to_numpy().astype(float),
+                                   reference["average_precision"].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_query_whose_only_negatives_have_zero_norm_is_not_scored() -> None:
+    # Plate P1: a, a and a zero control; plate P2: b, b and a real control. By hand on P2: the
+    # replicates point the same way (cosine 0.8), the control away (0.6 and 0): AP 1.0, and
+    # the other b (cosine 0.8 to its replicate, 0.0 to the control) 1.0 too; P1's queries would
+    # rank their replicate alone (1.0 by construction), so they are not scored.
+    meta = pl.DataFrame({"plate": ["P1"] * 3 + ["P2"] * 3, "cpd": ["a", "a", "c1", "b", "b", "c2"],
+                         "ctrl": [False, False, True, False, False, True]})
+    feats = np.array([[1.0, 0, 0], [0.0, 1, 0], [0, 0, 0], [1.0, 0, 0], [0.8, 0.6, 0], [0.6, -0.8, 0]])
+    out = average_precision(meta, feats, pos_sameby=["cpd"], neg_sameby=["plate"], neg_diffby=["ctrl"])
+    assert out["average_precision"].to_list()[:3] == [None, None, None]
+    assert out["average_precision"].to_list()[3:5] == [1.0, 1.0]
+    assert out["n_pos_pairs"].to_list()[3:5] == [1, 1] and out["n_total_pairs"].to_list()[3:5] == [2, 2]
+    # P2's b profiles each see the real control as negative; a reversed replicate ranks below it: AP 1/2
+    feats[4] = [-1.0, 0, 0]
+    out = average_precision(meta, feats, pos_sameby=["cpd"], neg_sameby=["plate"], neg_diffby=["ctrl"])
+    assert out["average_precision"][3] == pytest.approx(0.5)
+
+
+def test_unpaired_error_counts_and_is_a_value_error() -> None:
+    from morph_assets.lib.metrics import UnpairedError
+
+    meta = pl.DataFrame({"g": [0, 1, 2]})
+    with pytest.raises(UnpairedError, match="positive pairs among 3 profiles") as caught:
+        average_precision(meta, np.eye(3), pos_sameby=["g"], neg_diffby=["g"])
+    assert caught.value.kind == "positive" and isinstance(caught.value, ValueError)
+    with pytest.raises(ValueError, match="no column 'h' named in a pair rule"):
+        average_precision(meta, np.eye(3), pos_sameby=["h"], neg_diffby=["g"])
+
+
+def test_replicates_on_a_plate_without_controls_are_not_scored() -> None:
+    """copairs would score the P2 compound 1.0 with p = 1/(null+1): no control to rank against."""
+    rows = [("P1", "A01", "DMSO", "negcon"), ("P1", "A02", "DMSO", "negcon"), ("P1", "A03", "x", None),
+            ("P1", "A04", "x", None), ("P2", "A01", "y", None), ("P2", "A02", "y", None)]
+    frame = pl.DataFrame(rows, schema=["Metadata_Plate", "Metadata_Well", "Metadata_broad_sample",
+                                       "Metadata_control_type"], orient="row")
+    feats = np.array([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 1.0], [0.5, 0.5], [0.4, 0.6]])
+    frame = frame.hstack(pl.DataFrame(feats, schema=["f0", "f1"]))
+    ap, mp = replicate_retrieval(frame, ["f0", "f1"], null_size=100)
+    assert ap["average_precision"].to_list() == [1.0, 1.0, None, None]  # x: replicate nearer than DMSO
+    assert mp["Metadata_broad_sample"].to_list() == ["x"]
+
+
+def test_mean_average_precision_checks_its_table(tmp_path: Path) -> None:
+    meta, feats = _three_groups()
+    table = average_precision(meta, feats, pos_sameby=["cpd"], neg_diffby=["ctrl"])
+    for value, message in ((np.inf, r"\[0, 1\]"), (1.5, r"\[0, 1\]")):
+        broken = table.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(value)
+                                    .otherwise(pl.col("average_precision")).alias("average_precision"))
+        with pytest.raises(ValueError, match=message):
+            mean_average_precision(broken, ["cpd"], null_size=10)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['n_total_pairs'\]"):
+        mean_average_precision(table.drop("n_total_pairs"), ["cpd"], null_size=10)
+    with pytest.raises(ValueError, match="null_size"):
+        mean_average_precision(table, ["cpd"], null_size=0)
+    # NaN marks an unscored profile, as in copairs' own tables: the same mAP and p-values as copairs'
+    marked = table.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(float("nan"))
+                                .otherwise(pl.col("average_precision")).alias("average_precision"))
+    ours = mean_average_precision(marked, ["cpd"], null_size=500, seed=3)
+    reference = copairs_map.mean_average_precision(
+        marked.to_pandas().assign(normalized_average_precision=0.0), ["cpd"], null_size=500, threshold=0.05, seed=3,
+        progress_bar=False, cache_dir=tmp_path).sort_values("cpd")
+    assert ours["cpd"].to_list() == reference["cpd"].tolist()
+    np.testing.assert_allclose(ours["mean_average_precision"].to_numpy(), reference["mean_average_precision"],
+                               atol=1e-12)
+    np.testing.assert_array_equal(ours["p_value"].to_numpy(), reference["p_value"].to_numpy())
