@@ -256,7 +256,8 @@ def quantize(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype.kind != "f":
         pixels = scale_image(pixels, dtype=np.float64)
     if not np.all(np.isfinite(pixels)):
-        raise ValueError(f"cannot quantise an image with {int(np.count_nonzero(~np.isfinite(pixels)))} NaN or infinite pixel(s)")
+        bad = int(np.count_nonzero(~np.isfinite(pixels)))
+        raise ValueError(f"cannot quantise an image with {bad} NaN or infinite pixel(s)")
     levels = np.multiply(np.clip(pixels, 0.0, 1.0), 255, dtype=pixels.dtype)
     return np.rint(levels, out=levels).astype(np.uint8)
 

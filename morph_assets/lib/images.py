@@ -4,11 +4,12 @@ The intensity contract
 ----------------------
 Every image the pipeline measures is read onto ONE scale, whatever the file's pixel type:
 0 is black and 1 is the full scale of the acquisition, as CellProfiler's image loading does
-for integer files (``cellprofiler_core`` ``FileImage.normalize_to_float32``, CellProfiler 5.0.0
-development branch, 2026; ``Image.set_image`` in CellProfiler 4: unsigned integers divided by
-their type's largest value). :func:`scale_image` applies it to an array, :func:`read_scaled_image`
-to a file, and every read path of the measurements goes through them (``site_images.load_site``,
-``raw_images``, the illumination estimate). The contract values are float32.
+for unsigned integer files (divided by their type's largest value: ``FileImage.normalize_to_float32``
+in ``cellprofiler_core/image/abstract_image/file/_file_image.py``, CellProfiler main at commit
+5b9c361, 5.0.0 development; ``Image.set_image`` in CellProfiler 4). :func:`scale_image` applies
+it to an array, :func:`read_scaled_image` to a file, and every read path of the measurements goes
+through them (``site_images.load_site``, ``raw_images``, the illumination estimate). The
+contract values are float32.
 
 ==========================  ==================================================================
 file pixel type             contract value
@@ -27,7 +28,10 @@ float16/32/64, max > 1      camera counts of a 16-bit pipeline: ``v / 65535``
                             (:data:`FLOAT_COUNTS_FULL_SCALE`); a maximum above 65535 is refused
 ==========================  ==================================================================
 
-The float rule is decided per file from its maximum, as CellProfiler 5 decides it. One caveat:
+The float rule is decided per file from its range, as CellProfiler 5 decides it; for floats
+above 1 CellProfiler 5 assumes an unsigned integer of the float's width (a float32 file divided
+by 2**32 - 1), which would put a 16-bit camera's counts below 2e-5 of full scale and every
+texture level at 0, so the 16-bit full scale is taken instead. One caveat:
 a float file that is already on the [0, 1] scale but has bright pixels above 1 (a flat-field
 corrected image saved without clipping) reads as camera counts; clip such files to [0, 1], or
 save the raw counts as uint16.

@@ -81,8 +81,8 @@ def load_site(
         function = None if illumination is None else illumination.get(name)
         if function is not None and function.shape != scaled.shape:
             raise ImageReadError(
-                str(row["path"]), f"image of shape {scaled.shape} does not match the {name} illumination function of shape "
-                f"{function.shape}; every site of a plate must have one size (re-run illumination_correction)"
+                str(row["path"]), f"image of shape {scaled.shape} does not match the {name} illumination function "
+                f"of shape {function.shape}; every site of a plate must have one size (re-run illumination_correction)"
             )
         images[name] = apply_illumination_function(scaled, function) if function is not None else scaled
     return images

@@ -139,7 +139,8 @@ def test_saturated_fraction(dtype, saturated):
     image = np.zeros((20, 20), dtype=dtype)
     image[4:, :] = 0.5 * saturated  # a float image's scale is read from its maximum: keep it in range
     image[:3, :] = saturated  # 60 of 400 pixels
-    image[3, 0] = saturated - (1 if np.issubdtype(dtype, np.integer) or saturated > 1 else 0.01)  # almost, not saturated
+    # almost, not saturated
+    image[3, 0] = saturated - (1 if np.issubdtype(dtype, np.integer) or saturated > 1 else 0.01)
     assert full_scale(image) == float(saturated)
     assert pixel_statistics(image)["saturated_fraction"] == pytest.approx(60 / 400)
 
