@@ -69,7 +69,8 @@ def robust_scale(image: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     image : (M, N) ndarray
-        Raw intensities (e.g. uint16).
+        Intensities on any scale: the pipeline's contract-scale floats (illumination-corrected
+        values above 1 included) or raw counts give the same result, the percentile setting it.
 
     Returns
     -------
@@ -95,7 +96,7 @@ def site_tensor(
     Parameters
     ----------
     images : mapping of str to (M, N) ndarray
-        Channel name -> raw image of one site.
+        Channel name -> image of one site (as :func:`morph_assets.lib.site_images.load_site` gives it).
     cell_labels : (M, N) integer ndarray
         Cell label image, 0 for background.
     size : int, default 64
