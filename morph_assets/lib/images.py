@@ -23,18 +23,21 @@ int16                       ``v / 32767``, the type's positive full scale; negat
                             negative, so an int16 file is a 15-bit count container, and a negative
                             value means a uint16 file written as signed, whose bright pixels
                             wrapped around.)
-float16/32/64, max <= 1     unchanged (CellProfiler's convention for floats already in [0, 1])
-float16/32/64, max > 1      camera counts of a 16-bit pipeline: ``v / 65535``
+float16/32/64, max <= 2     unchanged: already on the contract scale (CellProfiler's convention
+                            for floats in [0, 1]; values in (1, 2] are the bright pixels of a
+                            flat-field corrected image, see :data:`UNIT_FLOAT_MAX`)
+float16/32/64, max > 2      camera counts of a 16-bit pipeline: ``v / 65535``
                             (:data:`FLOAT_COUNTS_FULL_SCALE`); a maximum above 65535 is refused
 ==========================  ==================================================================
 
 The float rule is decided per file from its range, as CellProfiler 5 decides it; for floats
 above 1 CellProfiler 5 assumes an unsigned integer of the float's width (a float32 file divided
 by 2**32 - 1), which would put a 16-bit camera's counts below 2e-5 of full scale and every
-texture level at 0, so the 16-bit full scale is taken instead. One caveat:
-a float file that is already on the [0, 1] scale but has bright pixels above 1 (a flat-field
-corrected image saved without clipping) reads as camera counts; clip such files to [0, 1], or
-save the raw counts as uint16.
+texture level at 0, so the 16-bit full scale is taken instead. The boundary between the two
+float readings is a maximum of 2, not 1: a flat-field corrected image saved without clipping has
+bright pixels above 1 (divided by a function that dips to 0.5 at the corners, they reach 2), and
+it must not be read as counts; a file of camera counts whose brightest pixel is 2 counts out of
+65535 is black either way, so nothing real is misread.
 
 Refused, with :class:`ImageReadError` naming the file: negative values, NaN or infinite values,
 stacks of more than one plane, other pixel types (int8, int32, uint32, 64-bit integers, bool,
@@ -66,8 +69,11 @@ PIXEL_STATISTICS: tuple[str, ...] = (
     "saturated_fraction",
     "power_log_log_slope",
 )
-#: Full scale of float files holding camera counts (maximum above 1): a 16-bit camera's largest count.
+#: Full scale of float files holding camera counts (maximum above 2): a 16-bit camera's largest count.
 FLOAT_COUNTS_FULL_SCALE = 65535.0
+#: Largest maximum of a float file read as already on the contract scale: a flat-field corrected
+#: image keeps bright pixels above 1 (up to 1 / the function's minimum, about 2 in practice).
+UNIT_FLOAT_MAX = 2.0
 #: Integer pixel types the contract maps, with the raw value that becomes 1.0.
 INTEGER_FULL_SCALE: dict[np.dtype, float] = {
     np.dtype(np.uint8): 255.0,
@@ -151,8 +157,8 @@ def full_scale(pixels: np.ndarray, path: Path | str = "<array>") -> float:
     Returns
     -------
     float
-        255 (uint8), 65535 (uint16), 32767 (int16); 1 for floats whose maximum is at most 1,
-        :data:`FLOAT_COUNTS_FULL_SCALE` for floats above 1 (camera counts).
+        255 (uint8), 65535 (uint16), 32767 (int16); 1 for floats whose maximum is at most
+        :data:`UNIT_FLOAT_MAX` (2), :data:`FLOAT_COUNTS_FULL_SCALE` for floats above it (camera counts).
 
     Raises
     ------
@@ -188,7 +194,7 @@ def full_scale(pixels: np.ndarray, path: Path | str = "<array>") -> float:
             path, f"float image holds negative value {low:g}; intensities must be >= 0 "
             "(undo the background subtraction or clip at 0)"
         )
-    if high <= 1.0:
+    if high <= UNIT_FLOAT_MAX:
         return 1.0
     if high > FLOAT_COUNTS_FULL_SCALE:
         raise ImageReadError(
@@ -205,7 +211,7 @@ def scale_image(pixels: np.ndarray, path: Path | str = "<array>", dtype: type = 
     ----------
     pixels : ndarray
         Raw pixels as stored (uint8, uint16, int16 or float); an image already on the contract
-        scale (float, maximum at most 1) comes back unchanged.
+        scale (float, maximum at most 2) comes back unchanged.
     path : path-like, optional
         The file the pixels came from, named in errors.
     dtype : numpy float type, optional
@@ -214,7 +220,8 @@ def scale_image(pixels: np.ndarray, path: Path | str = "<array>", dtype: type = 
     Returns
     -------
     ndarray
-        ``pixels / full_scale(pixels)`` of the same shape, in ``dtype``; values in [0, 1].
+        ``pixels / full_scale(pixels)`` of the same shape, in ``dtype``; values in [0, 1], or up
+        to 2 for a float image that is already flat-field corrected.
 
     Raises
     ------

@@ -192,7 +192,9 @@ def test_same_pixels_in_any_type_give_the_same_statistics(tmp_path):
         (np.array([[0, 32767]], np.int16), [[0.0, 1.0]]),
         (np.array([[0.0, 0.25, 1.0]], np.float32), [[0.0, 0.25, 1.0]]),  # already in [0, 1]
         (np.array([[0.0, 1.3, 13107.0]], np.float64), [[0.0, 1.3 / 65535, 0.2]]),  # counts
-        (np.array([[0.0, 1.0000001]], np.float64), [[0.0, 1.0000001 / 65535]]),  # just above 1: counts
+        (np.array([[0.0, 1.3]], np.float64), [[0.0, 1.3]]),  # flat-field corrected, bright pixels past 1
+        (np.array([[0.0, 2.0]], np.float64), [[0.0, 2.0]]),  # the boundary: still the contract scale
+        (np.array([[0.0, 2.0000001]], np.float64), [[0.0, 2.0000001 / 65535]]),  # just above 2: counts
     ],
 )
 def test_contract_by_hand(pixels, expected):
