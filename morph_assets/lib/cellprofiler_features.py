@@ -251,13 +251,15 @@ def measure_cellprofiler_means(
     Returns
     -------
     pl.DataFrame
-        The columns of :func:`mean_table` in its order: ``Count_<Object>`` (Int64, objects of
-        that type) for each object type with measurements, then ``Mean_<Object>_<Measurement>``
-        (Float64; null where every object's value is NaN). No columns and no rows when no object
-        type has measurements, as :func:`mean_table` of an empty table.
+        One row. ``Count_<Object>`` (Int64) for each of Nuclei, Cells, Cytoplasm, 0 where the
+        site has none of them (a cell-less site is a count of 0, as in CellProfiler's Image.csv),
+        then ``Mean_<Object>_<Measurement>`` (Float64; null where every object's value is NaN) of
+        the object types present, in :func:`mean_table`'s order. An object type without objects
+        has no ``Mean_`` columns here; stacked with other sites' rows they read as null.
     """
     columns, ids = _measure_columns(segmentation, images, families)
-    counts: dict[str, int] = {}
+    counts = {f"Count_{obj}": int(ids[obj].size) for obj in COMPARTMENTS}
+    counts_frame = pl.DataFrame({name: [count] for name, count in counts.items()}, schema=dict.fromkeys(counts, pl.Int64))
     names: list[str] = []
     sums: list[np.ndarray] = []
     present: list[np.ndarray] = []
@@ -265,14 +267,13 @@ def measure_cellprofiler_means(
         own = columns[obj]
         if not own:
             continue
-        counts[f"Count_{obj}"] = int(ids[obj].size)
         names.extend(f"Mean_{obj}_{name}" for name in own)
         block = np.stack([np.asarray(values, dtype=np.float64) for values in own.values()])
         missing = np.isnan(block)
         sums.append(np.where(missing, 0.0, block).sum(axis=1))
         present.append(block.shape[1] - missing.sum(axis=1))
-    if not counts:
-        return pl.DataFrame()
+    if not names:
+        return counts_frame
     present_all = np.concatenate(present)
     with np.errstate(invalid="ignore"):
         means = np.concatenate(sums) / np.maximum(present_all, 1)
@@ -281,7 +282,6 @@ def measure_cellprofiler_means(
     empty = np.flatnonzero(present_all == 0)
     if empty.size:
         means_frame = means_frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(names[i]) for i in empty)
-    counts_frame = pl.DataFrame({name: [count] for name, count in counts.items()}, schema=dict.fromkeys(counts, pl.Int64))
     return pl.concat([counts_frame, means_frame], how="horizontal")
 
 

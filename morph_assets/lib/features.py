@@ -156,20 +156,23 @@ def image_aggregates(objects: pl.DataFrame, by: str | list[str] | None = None) -
         Per-object table, e.g. from :func:`measure_regionprops`, optionally with key columns.
     by : str or list of str, optional
         Image key columns. Default: ``ImageNumber`` and every ``Metadata_*`` column present;
-        with none of them the whole table is one image.
+        ``[]`` (or none of them present) makes the whole table one image.
 
     Returns
     -------
     pl.DataFrame
         Key columns, ``Count_Objects`` (rows) and ``Count_<Compartment>`` (non-null objects per
-        compartment found in the columns), then ``Mean_<feature>`` for every numeric feature.
+        compartment found in the columns), all Int64, then ``Mean_<feature>`` (Float64) for every
+        numeric feature. Without keys there is always one row: a table without objects (a
+        cell-less site) gives counts 0 and null means, as CellProfiler's per-image table does.
+        With keys, images are the key values present, so an image without objects has no row.
     """
     keys, features = image_keys_and_features(objects, by)
-    counts = [pl.len().alias("Count_Objects")]
+    counts = [pl.len().cast(pl.Int64).alias("Count_Objects")]
     for compartment in COMPARTMENTS:
         area = f"{compartment}_AreaShape_Area"
         if area in objects.columns:
-            counts.append(pl.col(area).is_not_null().sum().alias(f"Count_{compartment}"))
+            counts.append(pl.col(area).is_not_null().sum().cast(pl.Int64).alias(f"Count_{compartment}"))
     means = [pl.col(c).cast(pl.Float64).mean().alias(f"Mean_{c}") for c in features]
     if keys:
         return objects.group_by(keys, maintain_order=True).agg(counts + means).sort(keys)

@@ -47,7 +47,10 @@ def measure_well_regionprops(
     """Regionprops features of every object of one well, plus one aggregate row per image.
 
     Writes ``regionprops_features`` (one row per cell, Nuclei_/Cells_/Cytoplasm_ columns) and
-    ``regionprops_image`` (the study's image-level table: counts and means per site).
+    ``regionprops_image`` (the study's image-level table: one row per site, counts and means).
+    A site without objects has a ``regionprops_image`` row all the same: ``Count_Objects`` and
+    ``Count_<Compartment>`` 0 and every ``Mean_`` null; a cell-less well (a toxic compound) is
+    a result, so it is written like any other.
 
     Returns
     -------
@@ -56,10 +59,10 @@ def measure_well_regionprops(
     """
     objects, per_image = [], []
     for site, segmentation, images in segmented_sites(lake_root, plate, well, image_rows, illumination_files):
-        table = _with_site_metadata(measure_regionprops(segmentation, images), plate, well, site)
-        objects.append(table)
-        per_image.append(image_aggregates(table, by=["Metadata_Plate", "Metadata_Well", "Metadata_Site"]) if table.height
-                         else _with_site_metadata(pl.DataFrame({"Count_Objects": [0]}), plate, well, site))
+        measured = measure_regionprops(segmentation, images)
+        objects.append(_with_site_metadata(measured, plate, well, site))
+        # aggregated without keys: always one row per site, zero counts where there is no object
+        per_image.append(_with_site_metadata(image_aggregates(measured, by=[]), plate, well, site))
     object_table = pl.concat(objects, how="diagonal_relaxed")
     lake = Lake(Path(lake_root))
     lake.write_well(REGIONPROPS_TABLE, plate, well, object_table)
@@ -72,6 +75,9 @@ def measure_well_cellprofiler(
     families: Iterable[str] = FAMILIES,
 ) -> int:
     """CellProfiler's per-image means (``Mean_<Object>_<Measurement>``, ``Count_<Object>``) of one well.
+
+    One row per site; a site without objects has ``Count_<Object>`` 0 and no ``Mean_`` value
+    (null in the plate's table).
 
     Returns
     -------

@@ -2,16 +2,24 @@
 
 import gzip
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
 import tifffile
 
+from morph_assets.defs.partitions import plate_range_tags
+from morph_assets.lib import synthetic
 from morph_assets.lib.cellprofiler_csv import mean_table_from_export
 from morph_assets.lib.lake import Lake
+from morph_assets.lib.naming import ImageName, format_image_name
+from morph_assets.lib.sql_models import build_views
+from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
+from morph_assets.paths import sql_models_dir
 from morph_assets_tests.conftest import SMALL_WELLS
 from morph_assets_tests.defs.helpers import check_results, definitions_for, ingest_plate
 
@@ -95,5 +103,90 @@ def test_a_plate_with_cellprofiler_csvs_is_ingested_not_recomputed(source_root: 
     means = pl.read_parquet(Lake(lake_root).plate_file("cellprofiler_mean", PLATE))
     expected = mean_table_from_export(export)
     assert means["Metadata_Well"].to_list() == ["A01"]  # only the well CellProfiler measured
+    # the site is an integer as in the measured tables, not the Float64 a number-guessing reader gives
+    assert means.schema["Metadata_Site"] == pl.read_parquet(Lake(lake_root).plate_file("masks", PLATE)).schema["Metadata_Site"] == pl.Int32
     assert means["Mean_Nuclei_AreaShape_Area"][0] == pytest.approx(expected["Mean_Nuclei_AreaShape_Area"][0])
     assert means["Count_Nuclei"][0] == 109  # CellProfiler's own count for BR00116991 A01 site 1
+
+
+CELL_LESS_WELLS = ("A01", "A02", "A03", "B01", "B03")  # A02 and B03 are DMSO wells in JUMP-Target-1
+CELL_LESS_SITES = (("A02", 1), ("A02", 2), ("A01", 2))  # all of A02, one site of A01
+IMPORTED = {"ops": {"masks": {"config": {"method": "imported", "discard_border_objects": False}}}}
+
+
+def _plate_with_cell_less_sites(source_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A plate where A02 (DMSO) has no cell and A01 none in site 2, with its true masks to import.
+
+    The cell-less sites are rendered by the generator with a population of zero cells: camera
+    offset, autofluorescence, illumination and noise as every other site, and empty true masks.
+    """
+    config = SyntheticConfig(n_plates=1, wells=CELL_LESS_WELLS, sites_per_well=2, image_size=160, seed=7)
+    plate_dir = generate_plate(config, 0, source_root)
+    with monkeypatch.context() as patch:
+        render = synthetic.render_cells
+        patch.setattr(synthetic, "render_cells", lambda population, *rest: render(replace(population, n_cells_mean=0.0), *rest))
+        for well, site in CELL_LESS_SITES:
+            rendered = synthetic.render_site(config, 0, well, site)
+            for plane, channel in zip(rendered.images, rendered.channels):
+                tifffile.imwrite(plate_dir / "Images" / format_image_name(well, site, channel), plane)
+            prefix = ImageName(well, site, 1).site_prefix()
+            tifffile.imwrite(plate_dir / "GroundTruth" / f"{prefix}-nuclei.tiff", rendered.nuclei_labels)
+            tifffile.imwrite(plate_dir / "GroundTruth" / f"{prefix}-cells.tiff", rendered.cell_labels)
+    (plate_dir / "Masks").mkdir()
+    for truth in (plate_dir / "GroundTruth").glob("*-cells.tiff"):
+        prefix = truth.name.removesuffix("-cells.tiff")
+        shutil.copy(truth, plate_dir / "Masks" / f"{prefix}_cp_masks.tiff")
+        shutil.copy(truth.with_name(f"{prefix}-nuclei.tiff"), plate_dir / "Masks" / f"{prefix}_nuclei_cp_masks.tiff")
+    return plate_dir
+
+
+def test_cell_less_sites_and_wells_are_zero_counts_flagged_by_qc_and_never_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    plate_dir = _plate_with_cell_less_sites(tmp_path / "source", monkeypatch)
+    plate = plate_dir.name
+    # Expected per site, by hand from the generator's true label images (imported as they are).
+    expected = {}
+    for well in CELL_LESS_WELLS:
+        for site in (1, 2):
+            cells = tifffile.imread(plate_dir / "GroundTruth" / f"{ImageName(well, site, 1).site_prefix()}-cells.tiff")
+            n = np.unique(cells[cells > 0]).size
+            expected[(well, site)] = (n, (cells > 0).sum() / n if n else None)  # count, mean cell area in pixels
+    assert [key for key, (n, _) in expected.items() if n == 0] == sorted(CELL_LESS_SITES)
+
+    defs = definitions_for(tmp_path / "lake", tmp_path / "source")
+    lake = Lake(tmp_path / "lake")
+    wells_job = defs.resolve_job_def("plate_wells_job")
+    with dg.instance_for_test() as instance:
+        ingest_plate(defs, instance, plate, only=("plate_layout", "illumination_correction", "raw_images"))
+        whole = wells_job.execute_in_process(instance=instance, tags=plate_range_tags(plate), run_config=IMPORTED, raise_on_error=False)
+        assert whole.success and check_results(whole)["objects_per_site"].passed
+
+        for table in ("regionprops_image", "cellprofiler_mean"):
+            rows = pl.read_parquet(lake.plate_file(table, plate)).sort("Metadata_Well", "Metadata_Site")
+            assert rows.height == len(expected), table  # one row per site, cell-less ones included
+            for row in rows.iter_rows(named=True):
+                n, area = expected[(row["Metadata_Well"], row["Metadata_Site"])]
+                assert (row["Count_Nuclei"], row["Count_Cells"]) == (n, n), table
+                if n == 0:
+                    assert row["Count_Cytoplasm"] == 0, table
+                    assert all(value is None for name, value in row.items() if name.startswith("Mean_")), table
+                else:
+                    assert row["Mean_Cells_AreaShape_Area"] == pytest.approx(area), table
+
+        build_views(lake, sql_models_dir())
+        with duckdb.connect(str(lake.duckdb_path), read_only=True) as connection:
+            flagged = connection.sql("select well, reasons from wells_failing_qc where reasons like '%no cells%' order by well").fetchall()
+            dmso = connection.sql("select dmso_wells, dmso_wells_without_cells, dmso_sites_without_cells, dmso_wells_under_5_cells "
+                                  "from dmso_qc_by_plate").fetchall()
+        assert [(well, [r for r in reasons.split("; ") if "cells" in r]) for well, reasons in flagged] == [
+            ("A01", ["no cells in 1 of 2 sites"]), ("A02", ["no cells in 2 of 2 sites"])]
+        assert dmso == [(2, 1, 2, 1)]  # A02 and B03; A02 has no cell in either site
+
+        # A small re-run that includes the cell-less well is judged on the whole plate's masks: it goes through.
+        rerun = wells_job.execute_in_process(instance=instance, tags=plate_range_tags(plate, "A02", "A03"),
+                                             run_config=IMPORTED, raise_on_error=False)
+        assert rerun.success and check_results(rerun)["objects_per_site"].passed
+        measured = {(event.asset_key.to_user_string(), event.partition) for event in rerun.get_asset_materialization_events()}
+        for asset in ("regionprops_features", "cellprofiler_mean"):
+            assert {(asset, f"{plate}|{well}") for well in ("A02", "A03")} <= measured
+    rerun_rows = pl.read_parquet(lake.plate_file("cellprofiler_mean", plate)).filter(pl.col("Metadata_Well") == "A02")
+    assert rerun_rows["Count_Cells"].to_list() == [0, 0]

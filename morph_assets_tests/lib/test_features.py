@@ -89,3 +89,17 @@ def test_image_aggregates(shapes):
     assert aggregates["Mean_Cells_AreaShape_Area"][1] == 800
     assert aggregates["Mean_Cells_AreaShape_Area"][0] == pytest.approx(table["Cells_AreaShape_Area"].mean())
     assert image_aggregates(table).height == 1
+
+
+def test_a_site_without_objects_aggregates_to_zero_counts_and_null_means(shapes):
+    _, images = shapes
+    empty = np.zeros(images["DNA"].shape, np.int32)
+    table = measure_regionprops(SimpleNamespace(nuclei=empty, cells=empty, cytoplasm=empty), images)
+    assert table.height == 0 and "Cells_Intensity_MeanIntensity_DNA" in table.columns  # every column, no row
+    row = image_aggregates(table, by=[])
+    counts = ["Count_Objects", "Count_Nuclei", "Count_Cells", "Count_Cytoplasm"]
+    assert row.height == 1 and row.select(counts).to_dicts() == [dict.fromkeys(counts, 0)]
+    assert all(row.schema[name] == pl.Int64 for name in counts)
+    means = [name for name in row.columns if name.startswith("Mean_")]
+    assert len(means) == len(table.columns) - 1  # one per feature column (ObjectNumber is not one)
+    assert row.select(means).null_count().row(0) == (1,) * len(means)

@@ -8,25 +8,65 @@ from morph_assets.lib.markdown import frame_to_markdown
 OBJECTS_PER_SITE = "objects_per_site"
 SEGMENTATION_QUALITY = "segmentation_quality"
 
-#: More than this share of sites without a single cell means the segmentation is not usable.
-MAX_EMPTY_SITE_FRACTION = 0.10
+#: A plate whose segmentation found no cell in more than this share of its sites is not usable.
+#: Half, not a tenth: a cell-less well is a result (a toxic compound left no cells) and a screen
+#: can hold dozens, while a segmentation that fails (wrong channel, threshold or diameter) leaves
+#: most sites empty. Sparser problems are for the QC views (``wells_failing_qc``) to flag.
+MAX_EMPTY_SITE_FRACTION = 0.5
 #: Median average precision at IoU 0.5 below this against ground truth fails the quality check.
 MIN_MEDIAN_AP50 = 0.70
 
 
 def objects_per_site_result(table: pl.DataFrame) -> dg.AssetCheckResult:
-    """Blocking: enough sites have cells (the assay-development gate, here as a check)."""
+    """Blocking: each plate's segmentation found cells (the assay-development gate, as a check).
+
+    Parameters
+    ----------
+    table : pl.DataFrame
+        The ``masks`` index of every plate of the run, WHOLE: every segmented well of each plate
+        as the lake holds it (the compacted plate files), not only the wells this run segmented,
+        so that re-running a few wells is judged as the plate is. Columns ``Metadata_Plate``,
+        ``Metadata_Well``, ``Count_Cells`` (one row per site).
+
+    Returns
+    -------
+    dagster.AssetCheckResult
+        Passed when, on every plate, at most :data:`MAX_EMPTY_SITE_FRACTION` of the sites have
+        no cell. Cell-less wells (every site empty) are listed in the metadata: they go on to the
+        features with zero counts. Failed with a one-line description naming each failing plate,
+        its empty sites and what to look at.
+    """
     if table.is_empty():
-        return dg.AssetCheckResult(check_name=OBJECTS_PER_SITE, passed=False, description="no site was segmented")
-    empty = table.filter(pl.col("Count_Cells") == 0).height / table.height
+        return dg.AssetCheckResult(check_name=OBJECTS_PER_SITE, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                   description="no site was segmented: the masks of these plates are empty in the lake")
+    wells = table.group_by("Metadata_Plate", "Metadata_Well").agg((pl.col("Count_Cells") == 0).all().alias("cell_less"))
     per_plate = table.group_by("Metadata_Plate").agg(
-        pl.len().alias("sites"), pl.col("Count_Cells").median().alias("median_cells"),
-        pl.col("Count_Cells").min().alias("min_cells"), pl.col("Count_Cells").max().alias("max_cells"),
+        pl.len().alias("sites"), pl.col("Metadata_Well").n_unique().alias("wells"),
+        (pl.col("Count_Cells") == 0).sum().alias("empty_sites"),
         (pl.col("Count_Cells") == 0).mean().alias("empty_fraction"),
+        pl.col("Count_Cells").median().alias("median_cells"),
+        pl.col("Count_Cells").min().alias("min_cells"), pl.col("Count_Cells").max().alias("max_cells"),
+    ).join(
+        wells.group_by("Metadata_Plate").agg(
+            pl.col("Metadata_Well").filter(pl.col("cell_less")).sort().str.join(" ").alias("cell_less_wells")),
+        on="Metadata_Plate",
     ).sort("Metadata_Plate")
+    failing = per_plate.filter(pl.col("empty_fraction") > MAX_EMPTY_SITE_FRACTION)
+    if failing.is_empty():
+        description = (f"every plate has cells in at least {1 - MAX_EMPTY_SITE_FRACTION:.0%} of its sites; "
+                       f"{int(wells['cell_less'].sum())} cell-less well(s) go on with zero counts")
+    else:
+        description = "; ".join(
+            f"plate {row['Metadata_Plate']}: segmentation found no cell in {row['empty_sites']} of {row['sites']} sites "
+            f"({row['empty_fraction']:.0%}, over the {MAX_EMPTY_SITE_FRACTION:.0%} allowed)"
+            for row in failing.iter_rows(named=True)
+        ) + "; look at the masks montage and the segmentation settings (cell_channel, nucleus diameters), then re-run masks"
     return dg.AssetCheckResult(
-        check_name=OBJECTS_PER_SITE, passed=empty <= MAX_EMPTY_SITE_FRACTION, severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"empty_site_fraction": empty, "per_plate": dg.MetadataValue.md(frame_to_markdown(per_plate))},
+        check_name=OBJECTS_PER_SITE, passed=failing.is_empty(), severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={"worst_empty_site_fraction": float(per_plate["empty_fraction"].max()),
+                  "n_cell_less_wells": int(wells["cell_less"].sum()),
+                  "per_plate": dg.MetadataValue.md(frame_to_markdown(per_plate))},
     )
 
 
