@@ -13,7 +13,9 @@ import os
 import sys
 import time
 import warnings
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -79,10 +81,215 @@ def generate(args: argparse.Namespace) -> list[str]:
     return config.barcodes()
 
 
-def ingest(plates: Sequence[str], *, workers: int | None = None, segmenter: str = "classical") -> bool:
+#: Where a terminal line sends the reader for the full story of a failed run.
+SEE_RUN = "full log: the run's page in the Dagster UI, `make ui`"
+#: Where a terminal line sends the reader for every failed well.
+SEE_ERRORS = "all failures: `morph-assets sql \"select * from errors\"`"
+#: At most this many failed wells are listed per plate; the rest are counted.
+MAX_WELL_LINES = 20
+
+
+@dataclass
+class RunOutcome:
+    """One run the command launched: what it was for, its id, and why it failed (if it did).
+
+    Attributes
+    ----------
+    label : str
+        ``"plate-level"``, ``"wells"``, ``"profiles"``, ``"study"``, ``"views"`` or
+        ``"Cellpose training"``.
+    plate : str or None
+        The plate of a per-plate run.
+    run_id : str
+        The Dagster run id (the run's page in the UI).
+    failures : dict of str to list of str
+        One-line reason -> the steps (assets) that failed with it; empty when the run succeeded.
+    success : bool
+        Whether Dagster reports the run as successful.
+    """
+
+    label: str
+    plate: str | None
+    run_id: str
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    success: bool = True
+
+
+@dataclass
+class IngestReport:
+    """Every run of one ``ingest`` call and the plates whose chain went through."""
+
+    runs: list[RunOutcome] = field(default_factory=list)
+    completed_plates: list[str] = field(default_factory=list)
+
+    @property
+    def failed_runs(self) -> list[RunOutcome]:
+        """The runs that failed."""
+        return [run for run in self.runs if not run.success]
+
+
+def _user_message(error) -> str:
+    """The message of the first exception in a Dagster error's cause chain that is not Dagster's
+    own wrapper ("Error occurred while executing op ..."): the one the asset's code raised, which
+    names the file, not the library error it was raised from."""
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+        error = error.cause
+    return error.message
+
+
+def run_failures(result) -> dict[str, list[str]]:
+    """Why a Dagster run failed, one line per distinct reason, with the steps that failed with it.
+
+    Parameters
+    ----------
+    result : dagster.ExecuteInProcessResult
+        A finished run.
+
+    Returns
+    -------
+    dict of str to list of str
+        Reason -> failed step keys, in the order the steps failed. The reason is the step's
+        ``dg.Failure`` description when it raised one (the words the UI shows), the failed
+        blocking checks' descriptions when a blocking check stopped it, else the asset code's
+        exception's ``"<Type>: <message>"``; whitespace runs become one space. Empty for a
+        successful run.
+    """
+    import dagster as dg
+
+    from morph_assets.lib.parallel import one_line
+
+    failed_checks: dict[str, list[str]] = defaultdict(list)
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                failed_checks[event.step_key].append(
+                    f"check {evaluation.check_name} of {evaluation.asset_key.to_user_string()} failed: "
+                    f"{evaluation.description or 'see its metadata in the Dagster UI'}")
+    reasons: dict[str, list[str]] = {}
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            reason = data.user_failure_data.description
+        elif data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError" and failed_checks[event.step_key]:
+            reason = "; ".join(failed_checks[event.step_key])
+        elif data.error is not None:
+            reason = _user_message(data.error)
+        else:
+            reason = "the step failed"
+        reasons.setdefault(one_line(reason), []).append(event.step_key)
+    if not reasons and not result.success:
+        reasons["the run failed before any step did"] = []
+    return reasons
+
+
+def _terminal_logger():
+    """A Dagster logger for the command line: one line per step started and per asset message.
+
+    Dagster's default console logger prints every framework event and each step failure with
+    its stack trace. On the terminal the command prints the failures itself (one line each,
+    after the run); the full event log, tracebacks included, stays in the Dagster instance for
+    the UI, whatever the loggers.
+    """
+    import logging
+
+    import dagster as dg
+
+    class OneLineHandler(logging.Handler):
+        def __init__(self, threshold: str) -> None:
+            super().__init__(level=logging.DEBUG)  # step starts are DEBUG events: filter in emit
+            self.threshold = logging.getLevelName(threshold)
+
+        def emit(self, record: logging.LogRecord) -> None:
+            meta = getattr(record, "dagster_meta", None) or {}
+            event = meta.get("dagster_event")
+            step = meta.get("step_key") or ""
+            if event is not None:
+                # Of the framework's events only "step started" shows, so a long step is visibly alive.
+                if event.event_type == dg.DagsterEventType.STEP_START:
+                    _say(f"  {step}")
+                return
+            if record.levelno < self.threshold or record.levelno >= logging.ERROR:
+                return  # the assets' error lines come back as the command's failure report
+            lines = str(meta.get("orig_message", record.getMessage())).strip().splitlines()
+            _say(f"  {step}: {lines[0] if lines else ''}")
+
+    @dg.logger(
+        config_schema={"log_level": dg.Field(str, is_required=False, default_value="WARNING",
+                                             description="Lowest level of the assets' own messages shown.")},
+        description="The command line's logger: step starts and the assets' messages, one line each.",
+    )
+    def terminal(init_context: dg.InitLoggerContext) -> logging.Logger:
+        logger = logging.Logger("morph_assets.terminal", level=logging.DEBUG)
+        logger.addHandler(OneLineHandler(init_context.logger_config["log_level"]))
+        return logger
+
+    return terminal
+
+
+def _run(report: IngestReport, label: str, plate: str | None, job, **execute) -> bool:
+    """Execute ``job`` in process with the terminal logger, record it, print its failures."""
+    result = job.with_logger_defs({"console": _terminal_logger()}).execute_in_process(raise_on_error=False, **execute)
+    outcome = RunOutcome(label, plate, result.run_id, run_failures(result), result.success)
+    report.runs.append(outcome)
+    where = f"plate {plate}: " if plate else ""
+    for reason, steps in outcome.failures.items():
+        _say(f"FAILED {where}{label} run, {', '.join(steps) or 'run'}: {reason} (run {outcome.run_id}; {SEE_RUN})")
+    return outcome.success
+
+
+def _report_failed_wells(plate: str, run_id: str | None) -> None:
+    """Print the failed wells of ``plate`` on record: one line per stage, file and reason (the
+    wells it hit listed on the line), each well at its first failing stage in pipeline order."""
+    from morph_assets.defs.lake.assets import PER_WELL_ASSETS
+    from morph_assets.defs.well_runs import file_note
+    from morph_assets.lib.lake import Lake
+
+    errors = Lake(default_lake_root()).read_errors(plate)
+    if errors.is_empty():
+        return
+    # A well that failed early is recorded again by each later stage ("no masks for this well
+    # yet"): its first stage in pipeline order holds the cause.
+    order = {table: rank for rank, table in enumerate(PER_WELL_ASSETS)}
+    errors = errors.with_columns(pl.col("table").replace_strict(order, default=len(order)).alias("rank"))
+    firsts = pl.concat([
+        errors.filter(pl.col("Metadata_Well").is_not_null()).sort("rank", "file").unique("Metadata_Well", keep="first"),
+        errors.filter(pl.col("Metadata_Well").is_null()),
+    ])
+    groups = (
+        firsts.group_by("rank", "table", "file", "error")
+        .agg(pl.col("Metadata_Well").drop_nulls().sort())
+        .sort("rank", pl.col("Metadata_Well").list.first(), "file", nulls_last=True)
+    )
+    run = f"run {run_id}; " if run_id else ""
+    for number, row in enumerate(groups.iter_rows(named=True)):
+        if number == MAX_WELL_LINES:
+            _say(f"FAILED plate {plate}: {groups.height - MAX_WELL_LINES} more line(s) ({SEE_ERRORS})")
+            break
+        wells = row["Metadata_Well"]
+        what = (f"well {wells[0]}" if len(wells) == 1 else f"{len(wells)} wells {', '.join(wells)}") if wells else "a file in no well"
+        _say(f"FAILED plate {plate} {what}, {row['table']}{file_note(row['file'], row['error'])}: {row['error']} "
+             f"({run}{SEE_ERRORS})")
+
+
+def ingest(
+    plates: Sequence[str], *, workers: int | None = None, segmenter: str = "classical", log_level: str = "WARNING",
+) -> IngestReport:
     """Register ``plates`` as partitions and materialize every asset of each, then the SQL views.
 
-    With ``segmenter="cellpose"`` the Cellpose models are trained first if the lake has none.
+    Each plate goes through its chain of runs as the sensors launch them (plate-level, wells,
+    profiles); the chain stops at the first run that fails. The study run follows when at least
+    one plate got through. Failures are printed one line each (plate, well, file, reason, where
+    to see more); Dagster's stack traces stay in the instance's event log for the UI. With
+    ``segmenter="cellpose"`` the Cellpose models are trained first if the lake has none.
+    ``log_level`` is the lowest level of the assets' own messages shown on the terminal.
+
+    Returns
+    -------
+    IngestReport
+        Every run launched, with its failures, and the plates whose chain completed.
     """
     from morph_assets.definitions import defs
     from morph_assets.defs.partitions import plate_range_tags, plates_partitions
@@ -96,38 +303,42 @@ def ingest(plates: Sequence[str], *, workers: int | None = None, segmenter: str 
     if new:
         instance.add_dynamic_partitions(plates_partitions.name, new)
         _say(f"registered plate partition(s): {', '.join(new)}")
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     if workers:
         run_config["resources"] = {"lake": {"config": {"workers": workers}}}
     wells_config = {**run_config, "ops": {"masks": {"config": {"method": segmenter}}}}
-    ok = True
+    report = IngestReport()
     if segmenter == "cellpose" and not (default_lake_root() / "models" / "cellpose" / "cells").exists():
         _say("training the Cellpose models (segmentation_model; a few CPU minutes)")
-        trained = defs.resolve_job_def("segmentation_model_job").execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False)
-        if not trained.success:
-            _say("training the Cellpose models FAILED; see the log above")
-            return False
+        if not _run(report, "Cellpose training", None, defs.resolve_job_def("segmentation_model_job"),
+                    instance=instance, run_config=run_config):
+            return report
     for number, plate in enumerate(plates, start=1):
-        _say(f"plate {plate} ({number}/{len(plates)}): plate-level assets")
-        layout_run = defs.resolve_job_def("plate_job").execute_in_process(
-            instance=instance, partition_key=plate, run_config=run_config, raise_on_error=False)
-        _say(f"plate {plate} ({number}/{len(plates)}): well-level assets, one run over the plate")
-        wells_run = defs.resolve_job_def("plate_wells_job").execute_in_process(
-            instance=instance, tags=plate_range_tags(plate), run_config=wells_config, raise_on_error=False)
-        _say(f"plate {plate} ({number}/{len(plates)}): profiles")
-        profiles_run = defs.resolve_job_def("plate_profiles_job").execute_in_process(
-            instance=instance, partition_key=plate, run_config=run_config, raise_on_error=False)
-        for name, result in (("plate-level", layout_run), ("wells", wells_run), ("profiles", profiles_run)):
-            if not result.success:
-                ok = False
-                _say(f"plate {plate}: the {name} run FAILED (run id {result.run_id}); see the log above or the Dagster UI")
-    _say(f"study-level assets over {len(plates)} plate(s): treatment profiles, mAP report, models, clusters, report")
-    study = defs.resolve_job_def("study_job").execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
-    if not study.success:
-        _say(f"the study run FAILED (run id {study.run_id}); see the log above or the Dagster UI")
-    views = defs.resolve_job_def("lake_views_job").execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
-    return ok and study.success and views.success
+        chain = (
+            ("plate-level", "plate-level assets", "plate_job", {"partition_key": plate, "run_config": run_config}),
+            ("wells", "well-level assets, one run over the plate", "plate_wells_job",
+             {"tags": plate_range_tags(plate), "run_config": wells_config}),
+            ("profiles", "profiles", "plate_profiles_job", {"partition_key": plate, "run_config": run_config}),
+        )
+        completed = True
+        for label, what, job_name, execute in chain:
+            _say(f"plate {plate} ({number}/{len(plates)}): {what}")
+            completed = _run(report, label, plate, defs.resolve_job_def(job_name), instance=instance, **execute)
+            if label == "wells":
+                _report_failed_wells(plate, report.runs[-1].run_id)
+            if not completed:
+                _say(f"plate {plate}: its remaining runs are skipped")
+                break
+        if completed:
+            report.completed_plates.append(plate)
+    if report.completed_plates:
+        _say(f"study-level assets over {len(report.completed_plates)} plate(s): treatment profiles, mAP report, "
+             "models, clusters, report")
+        _run(report, "study", None, defs.resolve_job_def("study_job"), instance=instance, run_config=run_config)
+    else:
+        _say("study-level assets skipped: no plate got through its runs")
+    _run(report, "views", None, defs.resolve_job_def("lake_views_job"), instance=instance, run_config=run_config)
+    return report
 
 
 def _query(sql: str) -> pl.DataFrame:
@@ -138,26 +349,89 @@ def _query(sql: str) -> pl.DataFrame:
         return connection.sql(sql).pl()
 
 
-def summary(started: float) -> None:
-    """Print plates, wells, images and rows per table, and the wall time."""
-    status = _query("select * from plate_ingest_status")
-    views = _query("select table_name from information_schema.tables where table_type = 'VIEW' order by 1")
-    rows = pl.DataFrame([
-        {"view": name, "rows": _query(f'select count(*) as n from "{name}"')["n"][0]} for name in views["table_name"]
-    ])
+def _views() -> list[str]:
+    """The views of the lake's database (none when it does not exist yet)."""
+    if not (default_lake_root() / "lake.duckdb").exists():
+        return []
+    return _query("select table_name from information_schema.tables where table_type = 'VIEW' order by 1")["table_name"].to_list()
+
+
+def plate_counts(plates: Sequence[str]) -> pl.DataFrame:
+    """Per plate: wells and images in the lake, and wells with a failure on record, read from the
+    lake's Parquet files (so the count holds when the SQL views could not be built).
+
+    A well counts as failed when any per-well stage recorded it in ``errors/<table>`` in its
+    latest run (ingest, masks, features, tensors), not only when its images could not be read.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``Metadata_Plate``, ``wells_ingested``, ``images``, ``wells_failed``,
+        ``failed_stages`` (the tables with failures, comma-separated).
+    """
+    from morph_assets.lib.lake import Lake
+
+    lake = Lake(default_lake_root())
+    rows = []
+    for plate in plates:
+        images = lake.plate_file("raw_images", plate)
+        table = pl.read_parquet(images, columns=["Metadata_Well"]) if images.exists() else pl.DataFrame({"Metadata_Well": []})
+        errors = lake.read_errors(plate).filter(pl.col("Metadata_Well").is_not_null())
+        rows.append({
+            "Metadata_Plate": plate, "wells_ingested": table["Metadata_Well"].n_unique(), "images": table.height,
+            "wells_failed": errors["Metadata_Well"].n_unique(),
+            "failed_stages": ", ".join(sorted(set(errors["table"].to_list()))),
+        })
+    return pl.DataFrame(rows, schema={"Metadata_Plate": pl.String, "wells_ingested": pl.Int64, "images": pl.Int64,
+                                      "wells_failed": pl.Int64, "failed_stages": pl.String})
+
+
+def summary(started: float, plates: Sequence[str], report: IngestReport | None = None) -> bool:
+    """Print plates, wells, images, failures and rows per view, and the wall time.
+
+    Returns
+    -------
+    bool
+        True when no run failed and no well of ``plates`` has a failure on record.
+    """
+    counts = plate_counts(plates)
+    views = _views()
     with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, tbl_rows=100, tbl_width_chars=200):
-        print("\nPlates\n" + str(status))
-        print(f"\nRows per table (DuckDB views in {default_lake_root() / 'lake.duckdb'})\n" + str(rows))
-        if "segmentation_by_plate" in views["table_name"].to_list():
-            print("\nSegmentation (AP@0.5 and F1 against the generator's ground truth)\n"
-                  + str(_query("select * from segmentation_by_plate")))
-        if "map_headline" in views["table_name"].to_list():
-            print("\nReplicate retrieval (mAP; fraction of treatments retrieved at q < 0.05)\n"
-                  + str(_query("select * from map_headline")))
-    _say(f"{status.height} plates, {int(status['wells_ingested'].sum())} wells, {int(status['images'].sum())} images "
-         f"ingested; {int(status['wells_failed'].sum())} wells failed; wall time {time.perf_counter() - started:.0f} s")
+        print("\nPlates\n" + str(counts))
+        rows = []
+        for name in views:
+            try:
+                rows.append({"view": name, "rows": _query(f'select count(*) as n from "{name}"')["n"][0]})
+            except duckdb.Error as error:  # a view whose Parquet files went away: say so, go on
+                rows.append({"view": name, "rows": None})
+                _say(f"view {name} cannot be read: {' '.join(str(error).split())}")
+        if rows:
+            print(f"\nRows per table (DuckDB views in {default_lake_root() / 'lake.duckdb'})\n" + str(pl.DataFrame(rows)))
+        for name, title in (("segmentation_by_plate", "Segmentation (AP@0.5 and F1 against the generator's ground truth)"),
+                            ("map_headline", "Replicate retrieval (mAP; fraction of treatments retrieved at q < 0.05)")):
+            if name in views:
+                try:
+                    print(f"\n{title}\n" + str(_query(f"select * from {name}")))
+                except duckdb.Error as error:
+                    _say(f"view {name} cannot be read: {' '.join(str(error).split())}")
+    failed_runs = report.failed_runs if report is not None else []
+    n_runs = len(report.runs) if report is not None else 0
+    failed_wells = int(counts["wells_failed"].sum())
+    _say(f"{counts.height} plates, {int(counts['wells_ingested'].sum())} wells, {int(counts['images'].sum())} images "
+         f"ingested; {failed_wells} wells failed; {len(failed_runs)} of {n_runs} runs failed"
+         + (f" ({', '.join(_run_name(run) for run in failed_runs)})" if failed_runs else "")
+         + f"; wall time {time.perf_counter() - started:.0f} s")
     print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000;  "
-          "`.venv/bin/morph-assets sql \"select * from image_qc_by_plate_channel\"` queries the lake.")
+          "`.venv/bin/morph-assets sql \"select * from errors\"` lists every failed well.")
+    return not failed_runs and failed_wells == 0
+
+
+def _run_name(run: RunOutcome) -> str:
+    return f"{run.label} of {run.plate}" if run.plate else run.label
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 (warnings' signature)
+    return f"[morph-assets] warning: {category.__name__}: {' '.join(str(message).split())} ({Path(filename).name}:{lineno})\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,6 +449,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
         command.add_argument("--segmenter", default="classical", choices=["classical", "cellpose", "imported"],
                              help="how masks are made (cellpose: trains models first; ~2 s per 192 px site on a CPU)")
+        add_log_level(command)
+
+    def add_log_level(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"],
+                             help="lowest level of the assets' own messages shown (default WARNING; failures always show)")
 
     demo = commands.add_parser("demo", help="generate the embedded plates, run every asset, print a summary")
     add_generation_options(demo)
@@ -184,6 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ingest_command.add_argument("plates", nargs="+", help="plate barcodes (folder names under the source root)")
     ingest_command.add_argument("--workers", type=int)
     ingest_command.add_argument("--segmenter", default="classical", choices=["classical", "cellpose", "imported"])
+    add_log_level(ingest_command)
     commands.add_parser("views", help="rebuild the DuckDB views from dbt_style_sql/")
     sql = commands.add_parser("sql", help="run a read-only SQL query against the lake and print the result")
     sql.add_argument("query")
@@ -191,9 +471,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Beta/preview notices about Dagster's own API (backfill policies) are for us, not for users.
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+    # Library warnings (a division by zero in a shape feature, ...) on one line each, like the rest.
+    warnings.formatwarning = _one_line_warning
 
     if args.command == "sql":
-        with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=False):
+        # Text in full: an error's reason or a file path cut at 30 characters says nothing.
+        with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=False,
+                       fmt_str_lengths=1000):
             print(_query(args.query))
         return 0
     if args.command == "views":
@@ -205,7 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"built {len(report.built)} view(s): {', '.join(report.built)}")
         for name, reason in report.skipped.items():
             _say(f"skipped {name}: {reason}")
-        return 0
+        for name, error in report.failed.items():
+            _say(f"FAILED view {name}: {' '.join(error.split())}")
+        return 1 if report.failed else 0
     started = time.perf_counter()
     if args.command == "generate":
         generate(args)
@@ -214,9 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from morph_assets.lib.parallel import shared_worker_pool
 
     with shared_worker_pool():  # every plate's per-well steps run in this process: keep workers warm
-        ok = ingest(plates, workers=args.workers, segmenter=args.segmenter)
-    summary(started)
-    return 0 if ok else 1
+        report = ingest(plates, workers=args.workers, segmenter=args.segmenter, log_level=args.log_level)
+    return 0 if summary(started, plates, report) else 1
 
 
 if __name__ == "__main__":

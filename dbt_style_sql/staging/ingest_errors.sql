@@ -1,8 +1,4 @@
 -- Wells (and stray files) left out of the latest ingestion of each plate, with the reason.
-select
-    "table" as lake_table,
-    Metadata_Plate,
-    Metadata_Well,
-    file,
-    error
-from {{ lake('errors/raw_images') }}
+select *
+from {{ ref('errors') }}
+where lake_table = 'raw_images'

@@ -3,6 +3,7 @@ record failures, compact the plate, and describe the result as Dagster metadata.
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ import polars as pl
 from morph_assets.defs.partitions import wells_by_plate
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.markdown import frame_to_markdown
-from morph_assets.lib.parallel import WellOutcome, map_wells
+from morph_assets.lib.parallel import WellOutcome, map_wells, one_line
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate
 from morph_assets.resources import LakeResource
 
@@ -37,6 +38,11 @@ class PlateRunSummary:
                        if row["Metadata_Well"] is not None})
 
 
+def file_note(file: str | None, error: str | None) -> str:
+    """``" (<file>)"`` to name the failing file in a line, or nothing when the reason names it already."""
+    return f" ({file})" if file and file not in (error or "") else ""
+
+
 def progress_logger(context: dg.AssetExecutionContext, label: str, started: float) -> Callable[[int, int, WellOutcome], None]:
     """Log failures at once and about ten progress lines per plate."""
     step = 1
@@ -44,7 +50,10 @@ def progress_logger(context: dg.AssetExecutionContext, label: str, started: floa
     def log(done: int, total: int, outcome: WellOutcome) -> None:
         nonlocal step
         if not outcome.ok:
-            context.log.error(f"{label} well {outcome.well} failed: {outcome.error}")
+            # First line: the one-line reason (what the terminal and the errors table show);
+            # the traceback follows for the run log in the UI.
+            where = file_note(outcome.file, outcome.error)
+            context.log.error(f"{label} well {outcome.well} failed{where}: {outcome.error}\n{outcome.traceback or ''}".rstrip())
         if done == total or done >= step * max(1, total // 10):
             step += 1
             elapsed = time.perf_counter() - started
@@ -56,10 +65,20 @@ def progress_logger(context: dg.AssetExecutionContext, label: str, started: floa
 
 def read_plate_or_fail(lake: LakeResource, plate: str) -> PlateIndex:
     """Index the plate folder, turning a plate-level problem into a clear run failure."""
+    folder = lake.plate_folder(plate)
     try:
-        return read_plate(lake.plate_folder(plate))
+        return read_plate(folder)
     except PlateError as error:
-        raise dg.Failure(description=str(error)) from error
+        raise plate_failure(plate, folder, error) from error
+
+
+def plate_failure(plate: str, folder: Path, error: Exception) -> dg.Failure:
+    """A plate-level problem as a run failure: the error's message, which names the file, the
+    value and the fix, on one line (the CLI prints it as is; the UI shows it as the step's failure)."""
+    return dg.Failure(
+        description=one_line(str(error)),
+        metadata={"plate": plate, "plate_folder": dg.MetadataValue.path(str(folder))},
+    )
 
 
 def run_per_well(
@@ -136,9 +155,34 @@ def run_per_well(
                 store.compact_plate(name, plate)
         summaries.append(PlateRunSummary(plate, len(wells), outcomes, error_frame, time.perf_counter() - started))
     if summaries and all(s.succeeded == 0 for s in summaries) and any(s.failed_wells for s in summaries):
-        first = next(s.errors for s in summaries if s.failed_wells)
-        raise dg.Failure(description=f"{table}: no well succeeded; first error: {first['error'][0]}")
+        raise no_well_succeeded(table, summaries)
     return summaries
+
+
+def no_well_succeeded(table: str, summaries: list[PlateRunSummary]) -> dg.Failure:
+    """The run failure of a per-well asset none of whose wells succeeded, as one line.
+
+    The description names the table, the plate, the count, the first well, its file and reason,
+    and where every failure is listed (the ``errors`` SQL view, the lake's ``errors/<table>``).
+    """
+    failures = pl.concat([s.errors for s in summaries if s.errors is not None])
+    # The first well that ran and raised says more than one skipped for want of upstream files.
+    raised = [outcome for s in summaries for outcome in s.outcomes if not outcome.ok]
+    first = (
+        {"Metadata_Well": raised[0].well, "file": raised[0].file or "", "error": raised[0].error} if raised
+        else failures.filter(pl.col("Metadata_Well").is_not_null()).row(0, named=True)
+    )
+    plates = sorted({s.plate for s in summaries if s.failed_wells})
+    n_failed = sum(len(s.failed_wells) for s in summaries)
+    description = (
+        f"{table}: no well succeeded on plate {', '.join(plates)} ({n_failed} failed); first: well "
+        f"{first['Metadata_Well']}{file_note(first['file'], first['error'])}: {first['error']}; "
+        f"every failure: the errors SQL view or errors/{table}/ in the lake"
+    )
+    return dg.Failure(description=description, metadata={
+        "n_wells_failed": n_failed,
+        "failures": dg.MetadataValue.md(frame_to_markdown(failures.drop("table"))),
+    })
 
 
 def plate_tables(lake: LakeResource, table: str, plates: list[str]) -> pl.DataFrame:

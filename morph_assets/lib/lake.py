@@ -7,6 +7,9 @@ Layout (every path below ``root``)::
     errors/<table>/plate=<P>/part-0.parquet           wells that failed in the latest run, and why
     lake.duckdb                                       DuckDB views over the compacted tables
 
+The name ``errors`` alone (:data:`ALL_ERRORS`) stands for every ``errors/<table>`` together: the
+``errors`` SQL view and the command line's closing summary read it.
+
 Per-well files live under their own ``wells/`` tree so that a recursive glob over a table never
 counts a row twice, and DuckDB scans one file per plate (50 plates: 41 ms) instead of one per
 well (19,200 files: 2.7 s). Every file is written to a temporary name in the same folder and
@@ -29,6 +32,8 @@ import tifffile
 from morph_assets.lib.naming import normalize_well, validate_barcode
 
 PART_FILE = "part-0.parquet"
+#: The table name that means "the failed wells of every per-well table" (see the module docstring).
+ALL_ERRORS = "errors"
 ERRORS_SCHEMA = {
     "table": pl.String,
     "Metadata_Plate": pl.String,
@@ -134,11 +139,16 @@ class Lake:
 
     def has_table(self, table: str) -> bool:
         """Whether ``table`` has any data: a study-level file or at least one plate file."""
+        if table == ALL_ERRORS:
+            return bool(self.error_files())
         return self.study_file(table).is_file() or bool(self.plates_present(table))
 
     def table_glob(self, table: str) -> str:
         """Path or glob of a table's data for DuckDB ``read_parquet``: the study-level file when
-        there is one, else every compacted plate file."""
+        there is one, else every compacted plate file (for :data:`ALL_ERRORS`: every plate file
+        of every ``errors/<table>``)."""
+        if table == ALL_ERRORS:
+            return str(self.root / ALL_ERRORS / "*" / "plate=*" / PART_FILE)
         if self.study_file(table).is_file():
             return str(self.study_file(table))
         return str(self.root / table / "plate=*" / PART_FILE)
@@ -194,7 +204,31 @@ class Lake:
         return atomic_write_parquet(frame, self.plate_file(table, plate)), frame.height
 
     def write_errors(self, table: str, plate: str, errors: Iterable[dict[str, str]]) -> pl.DataFrame:
-        """Replace the record of failed wells of ``plate`` for ``table`` (empty when none failed)."""
-        frame = pl.DataFrame(list(errors), schema=ERRORS_SCHEMA)
+        """Replace the record of failed wells of ``plate`` for ``table`` (empty when none failed).
+
+        Each ``error`` is stored on one line (whitespace runs, newlines included, become one
+        space): a row of this table is a line of the command line's report.
+        """
+        frame = pl.DataFrame(list(errors), schema=ERRORS_SCHEMA).with_columns(
+            pl.col("error").str.replace_all(r"\s+", " ").str.strip_chars()
+        )
         atomic_write_parquet(frame, self.errors_file(table, plate))
         return frame
+
+    def error_files(self, plate: str | None = None) -> list[Path]:
+        """The ``errors/<table>`` files of ``plate`` (of every plate when None), sorted by path."""
+        pattern = f"plate={validate_barcode(plate)}" if plate is not None else "plate=*"
+        return sorted((self.root / ALL_ERRORS).glob(f"*/{pattern}/{PART_FILE}"))
+
+    def read_errors(self, plate: str | None = None) -> pl.DataFrame:
+        """Every recorded failure of ``plate`` (of every plate when None), over all tables.
+
+        Returns
+        -------
+        polars.DataFrame
+            Columns :data:`ERRORS_SCHEMA`: ``table`` (the per-well table whose latest run failed
+            there), ``Metadata_Plate``, ``Metadata_Well`` (null for a file that names no well),
+            ``file`` (empty when unknown) and ``error`` (one line). Empty when nothing failed.
+        """
+        frames = [pl.read_parquet(path).cast(ERRORS_SCHEMA) for path in self.error_files(plate)]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=ERRORS_SCHEMA)

@@ -11,6 +11,7 @@ import atexit
 import multiprocessing
 import os
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -30,11 +31,14 @@ class WellOutcome:
     rows : int
         Rows written for the well (0 when it failed).
     error : str or None
-        The failure message, naming the file and what is wrong; None on success.
+        The failure on one line, ``"<ExceptionType>: <message>"`` (the message names the file
+        when the code that raised knew it); None on success.
     file : str or None
-        The file that caused the failure, when known.
+        The file that caused the failure, when the exception carries it (a ``path`` attribute).
     seconds : float
         Wall time spent on the well.
+    traceback : str or None
+        The full Python traceback of the failure, for the Dagster run log; None on success.
     """
 
     well: str
@@ -42,6 +46,7 @@ class WellOutcome:
     error: str | None = None
     file: str | None = None
     seconds: float = 0.0
+    traceback: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,14 +62,23 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def one_line(text: str) -> str:
+    """Collapse ``text`` onto one line (runs of whitespace, newlines included, become one space).
+
+    Failure reasons go into one row of the lake's ``errors`` tables and one line of the terminal.
+    """
+    return " ".join(str(text).split())
+
+
 def _run_one(function: Callable[..., int], well: str, arguments: tuple[Any, ...]) -> WellOutcome:
     started = time.perf_counter()
     try:
         rows = function(well, *arguments)
     except Exception as error:  # noqa: BLE001 - every failure becomes a per-well report
+        path = getattr(error, "path", None)
         return WellOutcome(
-            well=well, error=f"{type(error).__name__}: {error}", file=getattr(error, "path", None),
-            seconds=time.perf_counter() - started,
+            well=well, error=one_line(f"{type(error).__name__}: {error}"), file=None if path is None else str(path),
+            seconds=time.perf_counter() - started, traceback=traceback.format_exc(),
         )
     return WellOutcome(well=well, rows=int(rows), seconds=time.perf_counter() - started)
 

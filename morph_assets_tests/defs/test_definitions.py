@@ -57,5 +57,9 @@ def test_every_sql_model_is_an_asset_downstream_of_the_tables_it_reads():
         "sql/treatment_profiles_cellprofiler", "sql/map_per_treatment"}
     staging = graph.get(dg.AssetKey(["sql", "treatment_profiles_cellprofiler"]))
     assert {key.to_user_string() for key in staging.parent_keys} == {"treatment_profiles"}
-    errors = graph.get(dg.AssetKey(["sql", "ingest_errors"]))
-    assert {key.to_user_string() for key in errors.parent_keys} == {"raw_images"}
+    ingest_errors = graph.get(dg.AssetKey(["sql", "ingest_errors"]))
+    assert {key.to_user_string() for key in ingest_errors.parent_keys} == {"sql/errors"}
+    # errors/<table> of every per-well asset, read together.
+    errors = graph.get(dg.AssetKey(["sql", "errors"]))
+    assert {key.to_user_string() for key in errors.parent_keys} == {
+        "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors"}

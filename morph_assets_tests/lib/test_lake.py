@@ -145,3 +145,27 @@ def test_errors_file_replaced(lake_root):
     assert stored.height == 0 and empty.height == 0
     assert dict(stored.schema) == ERRORS_SCHEMA
     assert lake.plates_present("errors/t") == ["P1"]
+
+
+def test_errors_of_every_table_read_together_each_reason_on_one_line(lake_root):
+    import duckdb
+
+    lake = Lake(lake_root)
+    assert not lake.has_table("errors") and lake.read_errors().is_empty()
+    lake.write_errors("raw_images", "P1", [
+        {"table": "raw_images", "Metadata_Plate": "P1", "Metadata_Well": "A01", "file": "/x/a.tiff", "error": "bad"}])
+    lake.write_errors("masks", "P1", [
+        {"table": "masks", "Metadata_Plate": "P1", "Metadata_Well": "B02", "file": "", "error": "ValueError: one\n  two\tthree "}])
+    lake.write_errors("masks", "P2", [])
+    lake.write_errors("cellprofiler_mean", "P2", [
+        {"table": "cellprofiler_mean", "Metadata_Plate": "P2", "Metadata_Well": "C03", "file": "", "error": "x"}])
+
+    assert lake.has_table("errors")
+    p1 = lake.read_errors("P1")
+    assert dict(p1.schema) == ERRORS_SCHEMA
+    assert sorted(p1.select("table", "Metadata_Well", "error").iter_rows()) == [
+        ("masks", "B02", "ValueError: one two three"), ("raw_images", "A01", "bad")]
+    assert sorted(lake.read_errors()["Metadata_Well"].to_list()) == ["A01", "B02", "C03"]
+    # What the errors SQL view reads: every plate file of every errors/<table>.
+    rows = duckdb.sql(f"select count(*) from read_parquet('{lake.table_glob('errors')}', union_by_name = true)").fetchall()
+    assert rows == [(3,)]

@@ -80,3 +80,14 @@ def test_pools_leave_no_worker_processes_behind():
         assert len(multiprocessing.active_children()) == 2  # kept warm for the next step
         map_wells(count_rows, wells, lambda well: (1, False), workers=2)
     assert multiprocessing.active_children() == []
+
+
+def breaks_over_lines(well: str) -> int:
+    raise ValueError(f"well {well}:\n  the reason\tgoes on")
+
+
+def test_a_failure_is_one_line_with_its_traceback_kept():
+    [outcome] = map_wells(breaks_over_lines, ["A01"], lambda well: (), workers=1)
+    assert outcome.error == "ValueError: well A01: the reason goes on"
+    # The full traceback, for the run log in the UI: it names the function that raised.
+    assert outcome.traceback.startswith("Traceback") and "breaks_over_lines" in outcome.traceback

@@ -171,9 +171,12 @@ def test_real_models_build(tmp_path):
         {"table": "raw_images", "Metadata_Plate": "P1", "Metadata_Well": None, "file": "/y.tiff", "error": "name"},
     ])
     lake.write_errors("raw_images", "P2", [])
+    # A later stage's failure is in errors (every stage), not in ingest_errors; its reason on one line.
+    lake.write_errors("masks", "P1", [
+        {"table": "masks", "Metadata_Plate": "P1", "Metadata_Well": "A03", "file": "", "error": "ValueError:\n  bad"}])
 
     # The ingest stage's models build; later stages' models wait for their tables, with a reason.
-    expected = {"raw_images", "plate_layout", "ingest_errors", "images_annotated", "plate_ingest_status",
+    expected = {"raw_images", "plate_layout", "errors", "ingest_errors", "images_annotated", "plate_ingest_status",
                 "image_qc_by_plate_channel"}
     report = build_views(lake, REAL_MODELS)
     assert set(report.built) == expected
@@ -193,6 +196,8 @@ def test_real_models_build(tmp_path):
     by_well = dict(layout.select("Metadata_Well", "Metadata_pert_iname").iter_rows())
     assert annotated == [(well, by_well[well]) for well in ("A01", "A02", "A03")]
     assert _query(lake, "select count(*) from ingest_errors") == [(2,)]
+    assert _query(lake, "select lake_table, Metadata_Well, error from errors where lake_table = 'masks'") == [
+        ("masks", "A03", "ValueError: bad")]
 
 
 def test_real_models_on_lake_with_raw_images_only(tmp_path):

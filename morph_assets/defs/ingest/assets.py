@@ -15,7 +15,7 @@ from morph_assets.defs.ingest.checks import (
 )
 from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
-from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
+from morph_assets.defs.well_runs import plate_failure, plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import raw_images as raw_images_lib
 from morph_assets.lib.lake import atomic_write_parquet
 from morph_assets.lib.layout import NEGATIVE_CONTROL
@@ -47,7 +47,7 @@ def plate_layout(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
     try:
         layout = read_plate_layout(folder)
     except PlateError as error:
-        raise dg.Failure(description=str(error)) from error
+        raise plate_failure(plate, folder, error) from error
     path = atomic_write_parquet(layout, lake.lake().plate_file(PLATE_LAYOUT_TABLE, plate))
     by_type = (
         layout.group_by(pl.col("Metadata_control_type").fill_null("treatment"))

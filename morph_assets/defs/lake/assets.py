@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 
 from morph_assets.defs.jobs import SQL_GROUP
+from morph_assets.lib.lake import ALL_ERRORS
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.sql_models import build_order, build_views, load_models
 from morph_assets.paths import sql_models_dir
@@ -51,6 +52,17 @@ def asset_of_table(table: str) -> str:
     raise ValueError(f"no asset writes lake table {table!r}; add it to TABLE_ASSETS in {__name__}")
 
 
+#: The per-well assets, in the order a well goes through them; each writes the lake table of its
+#: name and records its failed wells in ``errors/<its name>``, which the lake table ``errors``
+#: (every ``errors/<table>`` together) reads.
+PER_WELL_ASSETS = ("raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors")
+
+
+def assets_of_table(table: str) -> list[str]:
+    """The assets that write lake ``table``: one, or every per-well asset for ``errors``."""
+    return list(PER_WELL_ASSETS) if table == ALL_ERRORS else [asset_of_table(table)]
+
+
 def sql_asset_key(model: str) -> dg.AssetKey:
     """Views live under the ``sql`` prefix: several share a name with the Parquet asset they read."""
     return dg.AssetKey(["sql", model])
@@ -61,7 +73,8 @@ def _specs() -> list[dg.AssetSpec]:
     specs = []
     for name in build_order(models):
         model = models[name]
-        deps = sorted({asset_of_table(table) for table in model.lake_tables}) + [sql_asset_key(ref) for ref in model.refs]
+        deps = sorted({asset for table in model.lake_tables for asset in assets_of_table(table)}) + [
+            sql_asset_key(ref) for ref in model.refs]
         description = model.sql.splitlines()[0].removeprefix("--").strip() if model.sql.startswith("--") else None
         specs.append(dg.AssetSpec(sql_asset_key(name), deps=deps, description=description, group_name=SQL_GROUP,
                                   kinds={"duckdb", "sql"}, skippable=True,

@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import numpy as np
@@ -20,7 +21,7 @@ from morph_assets.defs.segment.checks import (
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
 from morph_assets.lib import well_masks
 from morph_assets.lib.illumination import compare_to_truth, estimate_illumination_function
-from morph_assets.lib.images import read_scaled_image
+from morph_assets.lib.images import ImageReadError, read_scaled_image
 from morph_assets.lib.lake import Lake, atomic_write_parquet, atomic_write_tiff
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
@@ -48,6 +49,16 @@ def illumination_files(lake: Lake, plate: str) -> dict[str, str]:
     return {path.stem.removeprefix("illumination-"): str(path) for path in sorted(folder.glob("illumination-*.tiff"))}
 
 
+def _readable_images(context: dg.AssetExecutionContext, paths: list[str]) -> Iterator[np.ndarray]:
+    """The images of ``paths`` on the intensity contract (float64), skipping unreadable files with
+    a warning: their wells are reported by ``raw_images``, and the rest of the plate goes on."""
+    for path in paths:
+        try:
+            yield read_scaled_image(path, np.float64)
+        except ImageReadError as error:
+            context.log.warning(f"illumination_correction leaves this image out: {error}")
+
+
 @dg.asset(
     partitions_def=plates_partitions,
     tags=PLATE_LEVEL,
@@ -73,7 +84,7 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
             paths = [paths[i] for i in np.linspace(0, len(paths) - 1, config.max_sites).astype(int)]
         started = time.perf_counter()
         # float64 contract values: the normalised function equals the raw counts' one (bit for bit on the synthetic plates)
-        function = estimate_illumination_function(read_scaled_image(path, np.float64) for path in paths)
+        function = estimate_illumination_function(_readable_images(context, paths))
         atomic_write_tiff(function.astype(np.float32), folder / f"illumination-{name}.tiff")
         functions[name] = function
         truth_path = index.folder / "GroundTruth" / f"illumination-ch{channel}.tiff"
