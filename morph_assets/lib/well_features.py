@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from morph_assets.lib.cellprofiler_csv import mean_table_from_export
+from morph_assets.lib.cellprofiler_csv import export_well_table, plate_well_rows
 from morph_assets.lib.cellprofiler_features import FAMILIES, measure_cellprofiler_means
 from morph_assets.lib.features import image_aggregates, measure_regionprops
 from morph_assets.lib.lake import Lake
-from morph_assets.lib.naming import normalize_well
 from morph_assets.lib.segmentation import SiteSegmentation
 from morph_assets.lib.site_images import load_illumination, load_site, site_prefix
 from morph_assets.lib.well_masks import read_site_segmentation, rows_by_site
@@ -96,10 +95,7 @@ def measure_well_cellprofiler(
 
 @lru_cache(maxsize=2)
 def _export_means(folder: str) -> pl.DataFrame:
-    table = mean_table_from_export(folder)
-    if "Metadata_Well" not in table.columns:
-        raise ValueError(f"{folder}/Image.csv has no Metadata_Well column; cannot assign images to wells")
-    return table.with_columns(pl.col("Metadata_Well").map_elements(normalize_well, return_dtype=pl.String))
+    return export_well_table(folder)
 
 
 def cellprofiler_well(
@@ -116,9 +112,6 @@ def cellprofiler_well(
     """
     if export_folder is None:
         return measure_well_cellprofiler(well, lake_root, plate, image_rows, illumination_files, families)
-    rows = _export_means(export_folder).filter(pl.col("Metadata_Well") == well)
-    if rows.is_empty():
-        raise ValueError(f"{export_folder}/Image.csv has no image of well {well}")
-    rows = rows.with_columns(pl.lit(plate).alias("Metadata_Plate"))
+    rows = plate_well_rows(_export_means(export_folder), export_folder, plate, well)
     Lake(Path(lake_root)).write_well(CELLPROFILER_MEAN_TABLE, plate, well, rows)
     return rows.height

@@ -11,7 +11,10 @@ import polars as pl
 import pytest
 
 from morph_assets.lib.cellprofiler_csv import (
+    export_well_table,
+    has_export,
     mean_table_from_export,
+    plate_well_rows,
     read_cellprofiler_csv,
     read_cellprofiler_export,
 )
@@ -138,3 +141,118 @@ def test_a_site_or_key_that_is_not_a_whole_number_is_one_clear_error(tmp_path, h
         read_cellprofiler_csv(path)
     message = str(error.value)
     assert str(path) in message and named in message and "data row 2" in message and "\n" not in message
+
+
+def _export(folder: Path, image: str, nuclei: str) -> Path:
+    (folder / "Image.csv").write_text(image)
+    (folder / "Nuclei.csv").write_text(nuclei)
+    return folder
+
+
+def test_a_batch_export_of_two_plates_gives_each_plate_only_its_own_images(tmp_path):
+    export = _export(
+        tmp_path,
+        "ImageNumber,Metadata_Plate,Metadata_Well,Metadata_Site\n1,00123,A01,1\n2,123,A01,1\n3,00123,A1,2\n",
+        "ImageNumber,ObjectNumber,AreaShape_Area\n1,1,4\n1,2,6\n2,1,100000\n3,1,10\n",
+    )
+    table = export_well_table(export, objects=["Nuclei"])
+    rows = plate_well_rows(table, export, "00123", "A01")
+    # by hand: plate "00123" (text, not the number 123) well A01 holds images 1 (areas 4, 6) and 3 (area 10)
+    assert rows["ImageNumber"].to_list() == [1, 3]
+    assert rows["Count_Nuclei"].to_list() == [2, 1]
+    assert rows["Mean_Nuclei_AreaShape_Area"].to_list() == [5.0, 10.0]
+    assert rows["Metadata_Plate"].to_list() == ["00123", "00123"]
+    assert plate_well_rows(table, export, "123", "A01")["Mean_Nuclei_AreaShape_Area"].to_list() == [100000.0]
+    with pytest.raises(ValueError, match=r"no row for plate 'BR9'.*\['00123', '123'\]") as error:
+        plate_well_rows(table, export, "BR9", "A01")
+    assert str(export / "Image.csv") in str(error.value) and "\n" not in str(error.value)
+
+
+def test_an_export_without_plate_values_is_the_plate_s_own(tmp_path):
+    export = _export(tmp_path, "ImageNumber,Metadata_Well\n1,B02\n", "ImageNumber,ObjectNumber,AreaShape_Area\n1,1,3\n")
+    rows = plate_well_rows(export_well_table(export, objects=["Nuclei"]), export, "BR1", "B02")
+    assert rows.select("Metadata_Plate", "Count_Nuclei").rows() == [("BR1", 1)]
+    with pytest.raises(ValueError, match="no image of plate 'BR1' well B03"):
+        plate_well_rows(export_well_table(export, objects=["Nuclei"]), export, "BR1", "B03")
+
+
+@pytest.mark.parametrize(("written", "shown"), [("Z99", "'Z99'"), ("", "empty")])
+def test_a_bad_well_in_an_export_is_one_line_naming_file_and_image(tmp_path, written, shown):
+    export = _export(tmp_path, f"ImageNumber,Metadata_Well\n1,A01\n2,{written}\n", "ImageNumber,ObjectNumber\n1,1\n")
+    with pytest.raises(ValueError, match=f"Metadata_Well is {shown} for ImageNumber 2") as error:
+        export_well_table(export, objects=["Nuclei"])
+    assert str(export / "Image.csv") in str(error.value) and "\n" not in str(error.value)
+
+
+def test_repeated_image_numbers_are_refused_unless_plates_tell_them_apart(tmp_path):
+    image = "ImageNumber,Metadata_Plate\n1,P1\n2,P1\n1,P2\n"
+    export = _export(tmp_path, image, "ImageNumber,ObjectNumber,AreaShape_Area\n1,1,4\n2,1,6\n1,1,8\n")
+    with pytest.raises(ValueError, match=r"ImageNumber 1 is on data rows \[1, 3\]") as error:
+        mean_table_from_export(export, objects=["Nuclei"])
+    assert str(export / "Image.csv") in str(error.value) and "\n" not in str(error.value)
+    # the object rows carry their plate (ExportToSpreadsheet's image metadata in object files): unambiguous
+    (tmp_path / "Nuclei.csv").write_text(
+        "ImageNumber,ObjectNumber,Metadata_Plate,AreaShape_Area\n1,1,P1,4\n1,2,P1,2\n2,1,P1,6\n1,1,P2,8\n"
+    )
+    means = mean_table_from_export(export, objects=["Nuclei"])
+    assert means.select("Metadata_Plate", "ImageNumber", "Count_Nuclei", "Mean_Nuclei_AreaShape_Area").rows() == [
+        ("P1", 1, 2, 3.0), ("P1", 2, 1, 6.0), ("P2", 1, 1, 8.0),
+    ]
+
+
+def test_object_rows_of_an_image_missing_from_image_csv_are_refused(tmp_path):
+    export = _export(tmp_path, "ImageNumber\n1\n", "ImageNumber,ObjectNumber,AreaShape_Area\n1,1,4\n7,1,5\n7,2,5\n")
+    with pytest.raises(ValueError, match=r"2 object row\(s\) belong to no image of Image.csv \(e.g. ImageNumber 7\)"):
+        mean_table_from_export(export, objects=["Nuclei"])
+
+
+def test_null_tokens_keep_a_column_numeric_and_infinite_values_are_skipped(tmp_path):
+    export = _export(
+        tmp_path,
+        "ImageNumber\n1\n",
+        "ImageNumber,ObjectNumber,AreaShape_Area,Intensity_Ratio,Label\n"
+        "1,1,4,inf,a\n1,2,n/a,2,b\n1,3,8,-inf,c\n1,4,NA,nan,d\n",
+    )
+    table = read_cellprofiler_csv(export / "Nuclei.csv")
+    assert table.schema["AreaShape_Area"] == pl.Float64 and table.schema["Label"] == pl.String
+    assert table["AreaShape_Area"].to_list()[1] is None
+    means = mean_table_from_export(export, objects=["Nuclei"])
+    assert means["Count_Nuclei"].to_list() == [4]
+    assert means["Mean_Nuclei_AreaShape_Area"].to_list() == [6.0]  # (4 + 8) / 2
+    assert means["Mean_Nuclei_Intensity_Ratio"].to_list() == [2.0]  # the only finite value
+    assert "Mean_Nuclei_Label" not in means.columns
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_column(tmp_path):
+    export = _export(tmp_path, "\ufeffImageNumber,Metadata_Well\n1,A01\n", "\ufeffImageNumber,ObjectNumber,AreaShape_Area\n1,1,4\n")
+    assert mean_table_from_export(export, objects=["Nuclei"])["Count_Nuclei"].to_list() == [1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ImageNumber;Metadata_Well\n1;A01\n", "separated by semicolons, not commas"),
+        ("ImageNumber,Metadata_Well\n1,A01\n2,A01,extra\n", "data row 2 has 3 fields, the header 2"),
+        ("ImageNumber,Metadata_Site\n1,99999999999\n", "Metadata_Site '99999999999' (data row 1) is out of range"),
+        ("ImageNumber\n1e20\n", "ImageNumber '1e20' (data row 1) is out of range"),
+        ("ImageNumber\n1\n\"\"\n", "ImageNumber is empty at data row 2"),
+    ],
+)
+def test_malformed_tables_are_one_line_naming_file_and_row(tmp_path, text, expected):
+    path = tmp_path / "Image.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError) as error:
+        read_cellprofiler_csv(path)
+    message = str(error.value)
+    assert expected in message and str(path) in message and "\n" not in message
+
+
+def test_image_numbers_beyond_float_precision_stay_distinct(tmp_path):
+    path = tmp_path / "Image.csv"
+    path.write_text("ImageNumber\n9007199254740993\n9007199254740992\n")  # 2**53 + 1 and 2**53
+    assert read_cellprofiler_csv(path)["ImageNumber"].to_list() == [2**53 + 1, 2**53]
+
+
+def test_gzip_only_export_folders_are_recognised(tmp_path):
+    assert has_export(DATA / "ExampleHuman")  # only Image.csv.gz there
+    assert not has_export(tmp_path)

@@ -9,6 +9,7 @@ from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.segment.assets import illumination_files
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import well_features
+from morph_assets.lib.cellprofiler_csv import has_export
 from morph_assets.lib.cellprofiler_features import FAMILIES
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
@@ -79,7 +80,7 @@ def cellprofiler_mean(context: dg.AssetExecutionContext, config: CellProfilerCon
 
     def export_folder(index: PlateIndex) -> str | None:
         folder = index.folder / CELLPROFILER_EXPORT_FOLDER
-        return str(folder) if (folder / "Image.csv").exists() else None
+        return str(folder) if has_export(folder) else None
 
     def arguments(index: PlateIndex, well: str) -> tuple:
         return (str(store.root), index.barcode, index.well_images(well).to_dicts(), illumination_files(store, index.barcode),
