@@ -183,7 +183,8 @@ def as_label_image(mask: np.ndarray, source: str = "mask array") -> np.ndarray:
     2**32 + 5) the labels are renumbered 1..n in increasing order of the original labels, with
     0 staying background (:func:`skimage.segmentation.relabel_sequential`), so that no two
     objects share a label after the cast. A plain cast would wrap 2**32 + 5 onto 5 and merge
-    the two objects, or turn labels above 2**31 negative.
+    the two objects, or turn labels above 2**31 negative. Float masks are renumbered from their
+    distinct values directly: a float label such as 1e20 or 2**63 has no int64 value.
 
     Parameters
     ----------
@@ -241,9 +242,14 @@ def as_label_image(mask: np.ndarray, source: str = "mask array") -> np.ndarray:
             f"{source}: holds negative label(s), smallest {smallest}; labels must be 0 (background) "
             "or positive (check the program that wrote the mask)"
         )
+    fits = min(mask.size, np.iinfo(np.int32).max)
     if np.issubdtype(mask.dtype, np.floating):
-        mask = mask.astype(np.int64)  # whole, finite and >= 0: exact up to 2**53
-    if int(mask.max()) <= min(mask.size, np.iinfo(np.int32).max):
+        if float(mask.max()) <= fits:
+            return mask.astype(np.int32)  # whole, finite, >= 0 and small: exact
+        # Each distinct value is one object; its rank among the positive values is its new label.
+        values, ranks = np.unique(mask, return_inverse=True)
+        return (ranks.reshape(mask.shape) + (values[0] != 0)).astype(np.int32)
+    if int(mask.max()) <= fits:
         return mask.astype(np.int32)
     from skimage.segmentation import relabel_sequential  # lazy: skimage is slow to import
 
@@ -262,9 +268,17 @@ def read_mask(path: Path | str) -> np.ndarray:
     path = Path(path)
     try:
         if path.suffix.lower() == ".png":
-            import imageio.v3 as iio  # PNG only; imported here so TIFF-only use needs no imageio
+            from PIL import Image  # PNG only; imported here so TIFF-only use needs no Pillow
 
-            mask = np.asarray(iio.imread(path, plugin="pillow"))
+            with Image.open(path) as image:
+                if image.mode == "P":
+                    # A palette PNG stores one index per pixel: those indices are the labels, and
+                    # the palette only colours them (expanding it would give an RGB image).
+                    mask = np.array(image)  # a writable copy
+                else:
+                    import imageio.v3 as iio
+
+                    mask = np.asarray(iio.imread(path, plugin="pillow"))
         else:
             mask = np.asarray(tifffile.imread(path))
     except Exception as error:  # the readers raise many types for missing or corrupt files
@@ -350,6 +364,9 @@ def segment_imported(
     MaskError
         If a mask cannot be read, is not a label image (see :func:`as_label_image`) or does not
         fit the images' shape (the message names the file).
+    ValueError
+        If the images differ in shape, or nuclei must be derived and the DNA image is missing
+        or holds NaN or infinite pixels.
     """
     settings = settings or SegmentationSettings()
     shapes = {np.asarray(image).shape for image in images.values()}
@@ -362,7 +379,14 @@ def segment_imported(
     else:
         if settings.nucleus_channel not in images:
             raise ValueError(f"channel {settings.nucleus_channel!r} is needed to derive nuclei; got {sorted(images)}")
-        nuclei = derive_nuclei(cells, images[settings.nucleus_channel], settings.threshold_method)
+        dna = np.asarray(images[settings.nucleus_channel])
+        bad = int(np.count_nonzero(~np.isfinite(dna))) if dna.dtype.kind in "fc" else 0
+        if bad:
+            raise ValueError(
+                f"channel {settings.nucleus_channel!r}: {bad} pixel(s) are NaN or infinite; read images with "
+                "morph_assets.lib.images.read_scaled_image or pass them through scale_image, which refuse such files"
+            )
+        nuclei = derive_nuclei(cells, dna, settings.threshold_method)
     return make_consistent(nuclei, cells)
 
 

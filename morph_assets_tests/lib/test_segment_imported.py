@@ -199,3 +199,38 @@ def test_binary_and_3d_masks_are_refused_with_the_file_name(tmp_path: Path) -> N
     with pytest.raises(MaskError, match=r"^stack\.tif: expected a 2-D label image, found shape \(2, 4, 4\)"):
         as_label_image(np.ones((2, 4, 4), np.uint16), "stack.tif")
     assert as_label_image(np.ones((1, 4, 4), np.uint16)).shape == (4, 4)  # a single-plane stack is fine
+
+
+@pytest.mark.parametrize(("low", "high"), [(1.0, 1e20), (2.0**63, 2.0**63 + 4096), (1.0, 2.0**53 + 2)])
+def test_float_labels_beyond_int64_stay_distinct_objects(low: float, high: float) -> None:
+    # An int64 cast sends 1e20 and 2**63 to -2**63 or 0: the object vanishes or merges.
+    labels = as_label_image(_two_objects(np.float64, low, high), "huge.tif")
+    # Hand count: renumbered by increasing value, the 15-px object (low) first, background stays 0.
+    assert labels.dtype == np.int32 and np.bincount(labels.ravel()).tolist() == [144 - 31, 15, 16]
+    assert np.all(labels[7:10, 4:9] == 1) and np.all(labels[1:5, 1:5] == 2)
+
+
+def test_float_labels_covering_every_pixel_keep_every_object() -> None:
+    mask = np.full((4, 4), 3e19)
+    mask[:2] = 1e19  # no background at all: both objects must stay objects
+    assert np.bincount(as_label_image(mask).ravel()).tolist() == [0, 8, 8]
+
+
+def test_palette_png_masks_are_read_as_their_indices(tmp_path: Path) -> None:
+    from PIL import Image
+
+    mask = _two_objects(np.uint8, 7, 200)
+    path = tmp_path / "r01c01f01p01_cp_masks.png"
+    image = Image.frombytes("P", (12, 12), mask.tobytes())
+    image.putpalette([0, 0, 0] + [255, 0, 0] * 255)  # every object drawn red: the colours cannot tell them apart
+    image.save(path)
+    labels = read_mask(path)
+    # 200 > 144 pixels: renumbered by increasing index, 7 (15 px) -> 1, 200 (16 px) -> 2
+    assert np.bincount(labels.ravel()).tolist() == [144 - 31, 15, 16]
+    assert np.all(labels[1:5, 1:5] == 2)
+
+
+def test_derived_nuclei_need_a_finite_dna_image() -> None:
+    cells = _two_objects(np.int32, 1, 2)
+    with pytest.raises(ValueError, match=r"^channel 'DNA': 144 pixel\(s\) are NaN or infinite; .*scale_image"):
+        segment_imported({"DNA": np.full((12, 12), np.nan, np.float32)}, cells)
