@@ -2,10 +2,19 @@
 
 The embedded layout is the real JUMP-Target-1 compound plate map used by every CPJUMP1 compound
 plate (BR00116991-BR00116994 and the rest), vendored from jump-cellpainting/JUMP-Target (MIT).
+
+Layout files are read as spreadsheets and R write them (:func:`read_text_table`): the encoding
+is decided on the whole file (UTF-8 if every byte decodes, with or without a byte-order mark;
+UTF-16 with its byte-order mark, Excel's "Unicode text"; else Windows-1252, what Excel writes
+on Western-European Windows, with Latin-1 for the five bytes it leaves undefined), never from a
+first chunk, so a ``µ`` after the first kilobytes is not garbled. Tab- or comma-separated; a
+TSV whose header is quoted (R's ``write.table``) has its quotes removed; blank rows are ignored.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -50,6 +59,8 @@ _COLUMN_NAMES = {
 _DMSO_SPELLINGS = ("", "NA")
 # Internal join key of DMSO, a value no broad_sample can take (they are read as stripped text).
 _DMSO_KEY = "\0DMSO"
+# The file line of each row, kept for error messages (a name no user column can take).
+_LINE = "\0line"
 _DEFAULT_DMSO = {"pert_iname": "DMSO", "target_list": None, "pert_type": "control", "control_type": NEGATIVE_CONTROL}
 
 
@@ -63,6 +74,58 @@ def embedded_layout_files() -> tuple[Path, Path]:
     return Path(str(folder / EMBEDDED_PLATEMAP)), Path(str(folder / EMBEDDED_METADATA))
 
 
+def read_text(path: Path) -> str:
+    """Return a text file's content, its encoding decided on every byte (see the module docstring).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        The decoded text without a byte-order mark.
+
+    Raises
+    ------
+    LayoutError
+        If the file cannot be read, or holds NUL characters (a binary file, or UTF-16 without
+        its byte-order mark).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise LayoutError(f"{path}: cannot read ({error.strerror or error}); check the path") from error
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: undefined in cp1252, controls in Latin-1
+                text = data.decode("latin-1")
+    text = text.removeprefix("\ufeff")
+    if "\0" in text:
+        raise LayoutError(f"{path}: holds NUL characters, so it is not a text table; save it as UTF-8 text")
+    return text
+
+
+def _separator_of(header: str, path: Path) -> str:
+    if "\t" in header:
+        return "\t"
+    if "," in header:
+        return ","
+    if ";" in header:
+        raise LayoutError(
+            f"{path}: columns are separated by ';' (Excel's CSV in some locales); save it with tabs "
+            "(Text (Tab delimited)) or commas as the separator"
+        )
+    return "," if path.suffix.lower() == ".csv" else "\t"
+
+
 def detect_separator(path: Path) -> str:
     """Return the field separator of a delimited text file from its header line.
 
@@ -73,7 +136,7 @@ def detect_separator(path: Path) -> str:
     Parameters
     ----------
     path : pathlib.Path
-        The file; only its first line is read.
+        The file, decoded by :func:`read_text`.
 
     Returns
     -------
@@ -83,18 +146,65 @@ def detect_separator(path: Path) -> str:
     Raises
     ------
     LayoutError
-        If the file cannot be read as text.
+        If the file cannot be read as text, or its header is separated by ``;``.
     """
+    return _separator_of(read_text(path).partition("\n")[0], path)
+
+
+def read_text_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Read a tab- or comma-separated layout file as text: its header and ``(line, fields)`` rows.
+
+    Comma-separated files follow the CSV quoting rules. Tab-separated files are read without
+    quoting (a ``"`` inside a field is kept), unless the header's names are quoted, as R's
+    ``write.table`` writes them; then quotes are removed as in a CSV. Rows whose fields are all
+    blank are skipped; a row shorter than the header is padded with empty fields, and a longer
+    one is accepted when the extra fields are blank (trailing tabs).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (encoding: :func:`read_text`).
+
+    Returns
+    -------
+    (list of str, list of (int, list of str))
+        The column names as written, and every non-blank row with its 1-based line number in
+        the file and exactly one field per column.
+
+    Raises
+    ------
+    LayoutError
+        One line naming the file: unreadable, empty, separated by ``;``, or a row with more
+        (non-blank) fields than the header (the line is named).
+    """
+    text = read_text(path)
+    separator = _separator_of(text.partition("\n")[0], path)
+    quoted = separator == "," or text.lstrip().startswith('"')
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=separator, quotechar='"',
+        quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE, strict=False,
+    )
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            header = handle.readline()
-    except (OSError, UnicodeDecodeError) as error:
-        raise LayoutError(f"{path}: cannot read ({error}); save it as UTF-8 text") from error
-    if "\t" in header:
-        return "\t"
-    if "," in header:
-        return ","
-    return "," if path.suffix.lower() == ".csv" else "\t"
+        records = [(reader.line_num, fields) for fields in reader]
+    except csv.Error as error:
+        raise LayoutError(f"{path}: line {reader.line_num}: cannot read ({error}); check the quotes") from error
+    if not records or not any(field.strip() for field in records[0][1]):
+        raise LayoutError(f"{path}: is empty; write a header row, then one row per well or sample")
+    header = [name.strip() for name in records[0][1]]
+    while header and not header[-1]:
+        header.pop()  # a trailing separator after the last name
+    rows = []
+    for line, fields in records[1:]:
+        if not any(field.strip() for field in fields):
+            continue  # a blank row: spreadsheets leave them at the end
+        if len(fields) > len(header) and any(field.strip() for field in fields[len(header):]):
+            kind = "comma" if separator == "," else "tab"
+            raise LayoutError(
+                f"{path}: line {line} has {len(fields)} {kind}-separated fields, the header {len(header)}; "
+                "remove the extra fields (or quote a value that holds the separator)"
+            )
+        rows.append((line, (fields + [""] * len(header))[: len(header)]))
+    return header, rows
 
 
 def _accepted_spellings(name: str) -> list[str]:
@@ -103,21 +213,27 @@ def _accepted_spellings(name: str) -> list[str]:
     return [name, f"Metadata_{name}"]
 
 
+def _our_name(column: str) -> str | None:
+    return _COLUMN_NAMES.get(column.lower().removeprefix("metadata_"))
+
+
 def _read_table(path: Path, required: tuple[str, ...]) -> tuple[pl.DataFrame, dict[str, str]]:
-    """Read a layout table as text; return it with our column names, and ours -> the user's names."""
-    separator = detect_separator(path)
-    try:
-        # All text: broad_samples, wells and IDs such as "00123" keep exactly what the user wrote.
-        frame = pl.read_csv(
-            path, separator=separator, infer_schema=False, quote_char='"' if separator == "," else None,
-            encoding="utf8-lossy",
-        )
-    except (OSError, pl.exceptions.PolarsError) as error:
-        kind = "comma" if separator == "," else "tab"
-        raise LayoutError(f"{path}: cannot read as a {kind}-separated table ({error}); check the file") from error
+    """Read a layout table as text; return it with our column names (and ``_LINE``), and ours -> the user's names."""
+    header, rows = read_text_table(path)
+    twice = set(_listed_twice(header))
+    repeated = sorted(name for name in twice if _our_name(name))
+    if repeated:
+        raise LayoutError(f"{path}: column(s) {repeated} appear twice in the header; keep one of each")
+    # Columns we do not read may share a name, or have none: each gets its own.
+    header = [f"\0{index} {name}" if name in twice or not name else name for index, name in enumerate(header)]
+    # All text: broad_samples, wells and IDs such as "00123" keep exactly what the user wrote.
+    frame = pl.DataFrame(
+        {_LINE: [line for line, _ in rows], **{name: [fields[i] for _, fields in rows] for i, name in enumerate(header)}},
+        schema={_LINE: pl.Int64, **dict.fromkeys(header, pl.String)},
+    )
     written: dict[str, str] = {}
-    for column in frame.columns:
-        ours = _COLUMN_NAMES.get(column.lstrip("\ufeff").lower().removeprefix("metadata_"))
+    for column in header:
+        ours = _our_name(column)
         if ours is None:
             continue
         if ours in written:
@@ -129,12 +245,13 @@ def _read_table(path: Path, required: tuple[str, ...]) -> tuple[pl.DataFrame, di
     if missing:
         accepted = [spelling for name in missing for spelling in _accepted_spellings(name)]
         raise LayoutError(
-            f"{path}: missing column(s) {missing}; found {frame.columns}; add or rename the column "
+            f"{path}: missing column(s) {missing}; found {header}; add or rename the column "
             f"(accepted names: {accepted})"
         )
     frame = frame.select(
+        _LINE,
         # Spreadsheets pad cells with spaces; an empty or blank cell is a missing value.
-        pl.col(column).str.strip_chars().replace("", None).alias(ours) for ours, column in written.items()
+        *(pl.col(column).str.strip_chars().replace("", None).alias(ours) for ours, column in written.items()),
     )
     return frame, written
 
@@ -190,7 +307,7 @@ def read_layout(platemap_path: Path | str, metadata_path: Path | str) -> pl.Data
     well_column, sample_column = platemap_columns["well_position"], platemap_columns["broad_sample"]
 
     wells = []
-    for line, well in enumerate(platemap["well_position"].to_list(), start=2):  # line 1 is the header
+    for line, well in zip(platemap[_LINE], platemap["well_position"], strict=True):
         try:
             wells.append(normalize_well(well or ""))
         except NamingError as error:

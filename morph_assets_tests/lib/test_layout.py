@@ -321,3 +321,84 @@ def test_dmso_is_never_reported_as_an_unknown_na(tmp_path):
     metadata.write_text("broad_sample\tpert_iname\ttarget_list\tpert_type\tcontrol_type\nBRD-K1\tx\tNA\ttrt\tNA\n")
     with pytest.raises(LayoutError, match=r"1 broad_sample\(s\) have no row .*e\.g\. \['BRD-MISSING'\]"):
         read_layout(platemap, metadata)
+
+
+_METADATA_HEADER = "broad_sample\tpert_iname\ttarget_list\tpert_type\tcontrol_type\n"
+
+
+def test_a_cp1252_file_is_decoded_whole_even_past_the_first_10_kb(tmp_path):
+    filler = "".join(f"BRD-{i}\tcompound number {i} with a longish name\tNA\ttrt\tNA\n" for i in range(300))
+    assert len(filler.encode()) > 10_000
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_bytes((_METADATA_HEADER + filler + "BRD-X\t10 µM é-thing\tNA\ttrt\tNA\n").encode("cp1252"))
+    assert b"10 \xb5M \xe9-thing" in metadata.read_bytes()  # cp1252's own bytes for µ and é
+    platemap = tmp_path / "platemap.tsv"
+    platemap.write_text("well_position\tbroad_sample\nA01\tBRD-X\n")
+    assert read_layout(platemap, metadata)["Metadata_pert_iname"].to_list() == ["10 µM é-thing"]
+
+
+def test_excel_unicode_text_is_utf16_with_a_byte_order_mark(tmp_path):
+    platemap = tmp_path / "platemap.txt"
+    platemap.write_bytes("well_position\tbroad_sample\r\nA01\tBRD-µ\r\n".encode("utf-16"))
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_text(_METADATA_HEADER + "BRD-µ\tx\tNA\ttrt\tNA\n", encoding="utf-8")
+    assert read_layout(platemap, metadata)["Metadata_broad_sample"].to_list() == ["BRD-µ"]
+
+
+@pytest.mark.parametrize("tail", ["\n\n\n", "\t\n", "  \t \n\n", "\r\n\t\r\n"])
+def test_blank_rows_at_the_end_are_ignored(tmp_path, tail):
+    platemap = tmp_path / "platemap.tsv"
+    platemap.write_text("well_position\tbroad_sample\nA01\tBRD-1\n" + tail)
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_text(_METADATA_HEADER + "BRD-1\tx\tNA\ttrt\tNA\n")
+    assert read_layout(platemap, metadata)["Metadata_Well"].to_list() == ["A01"]
+
+
+def test_errors_after_a_blank_row_name_the_file_line(tmp_path):
+    platemap = tmp_path / "platemap.tsv"
+    platemap.write_text("well_position\tbroad_sample\nA01\tBRD-1\n\nZ99\tBRD-1\n")
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_text(_METADATA_HEADER + "BRD-1\tx\tNA\ttrt\tNA\n")
+    with pytest.raises(LayoutError, match=r"column 'well_position', line 4: 'Z99' is not a well"):
+        read_layout(platemap, metadata)
+
+
+def test_quoted_tsv_as_r_write_table_writes_it(tmp_path):
+    # write.table(df, sep = "\t", row.names = FALSE): strings quoted, NA bare
+    platemap = tmp_path / "platemap.tsv"
+    platemap.write_text('"well_position"\t"broad_sample"\n"A01"\t"BRD-1"\n"A02"\tNA\n')
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_text('"broad_sample"\t"pert_iname"\t"target_list"\t"pert_type"\t"control_type"\n'
+                        '"BRD-1"\t"say ""hi"""\t"EGFR"\t"trt"\tNA\n')
+    frame = read_layout(platemap, metadata)
+    assert frame.select("Metadata_Well", "Metadata_broad_sample", "Metadata_pert_iname").rows() == [
+        ("A01", "BRD-1", 'say "hi"'), ("A02", None, "DMSO")]
+
+
+def test_unquoted_tsv_keeps_quote_characters_inside_fields(tmp_path):
+    platemap = tmp_path / "platemap.tsv"
+    platemap.write_text('well_position\tbroad_sample\nA01\tBRD-1\n')
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_text(_METADATA_HEADER + 'BRD-1\t5" "quoted, with comma\tNA\ttrt\tNA\n')
+    assert read_layout(platemap, metadata)["Metadata_pert_iname"].to_list() == ['5" "quoted, with comma']
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("platemap.tsv", "well_position\tbroad_sample\nA01\tBRD-1\textra\n",
+         "line 2 has 3 tab-separated fields, the header 2; remove the extra fields"),
+        ("platemap.csv", "well_position,broad_sample\nA01,BRD-1,2\n",
+         "line 2 has 3 comma-separated fields, the header 2"),
+        ("platemap.csv", "well_position;broad_sample\nA01;BRD-1\n", "columns are separated by ';'"),
+    ],
+)
+def test_ragged_rows_and_semicolons_are_one_line_naming_the_fix(tmp_path, name, text, expected):
+    platemap = tmp_path / name
+    platemap.write_text(text)
+    metadata = tmp_path / "compound_metadata.tsv"
+    metadata.write_text(_METADATA_HEADER + "BRD-1\tx\tNA\ttrt\tNA\n")
+    with pytest.raises(LayoutError) as caught:
+        read_layout(platemap, metadata)
+    message = str(caught.value)
+    assert message.startswith(f"{platemap}: ") and expected in message and "\n" not in message
