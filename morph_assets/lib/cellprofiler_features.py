@@ -49,7 +49,7 @@ from morph_assets.lib.cellprofiler_texture import (
     quantize,
 )
 from morph_assets.lib.features import COMPARTMENTS, Segmentation, compartment_labels, image_keys_and_features
-from morph_assets.lib.images import scale_image
+from morph_assets.lib.images import contract_image
 
 MASK_FAMILIES: tuple[str, ...] = ("sizeshape", "zernike", "feret")
 CHANNEL_FAMILIES: tuple[str, ...] = (
@@ -97,17 +97,19 @@ def cellprofiler_name(family: str, name: str, channel: str | None = None) -> str
     raise ValueError(f"unknown family {family!r}")
 
 
-def to_unit_float(image: np.ndarray) -> np.ndarray:
-    """Image as float64 on the intensity contract (:func:`morph_assets.lib.images.scale_image`).
+def to_unit_float(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Image as float64 on the intensity contract (:func:`morph_assets.lib.images.contract_image`).
 
-    Integers are divided by their type's full scale as CellProfiler loads them; floats with a
-    maximum up to 1 pass unchanged; illumination-corrected floats above 1 pass unchanged too
-    (the float64 copy of a float32 contract image), since ``load_site`` already scaled them.
+    Integers are divided by their type's full scale as CellProfiler loads them; floats are taken
+    as already on the contract scale, whatever their range (illumination-corrected images pass
+    1 and may pass 2; ``load_site`` scaled them), and must be finite and non-negative.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``name`` for float pixels that are NaN, infinite or negative.
     """
-    image = np.asarray(image)
-    if np.issubdtype(image.dtype, np.floating):
-        return image.astype(np.float64, copy=False)
-    return scale_image(image, dtype=np.float64)
+    return contract_image(image, name)
 
 
 def _texture_dict(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -131,7 +133,7 @@ def _prepare(segmentation: Segmentation, images: Mapping[str, np.ndarray]):
     shape = labels["Cells"].shape
     channels = {}
     for name, image in images.items():
-        channels[name] = to_unit_float(image)
+        channels[name] = to_unit_float(image, f"image {name!r}")
         if channels[name].shape != shape:
             raise ValueError(f"image {name!r} has shape {channels[name].shape}, labels have {shape}")
     clean = {obj: sanitize_masks(labels[obj]) for obj in COMPARTMENTS}
@@ -224,7 +226,8 @@ def measure_cellprofiler(
     segmentation : Segmentation
         ``nuclei``, ``cells``, ``cytoplasm`` label images sharing labels.
     images : Mapping[str, np.ndarray]
-        Channel name -> 2-D image (uint16 is scaled to [0, 1]; floats are taken as already so).
+        Channel name -> 2-D image on the intensity contract (:func:`to_unit_float`: integers are
+        scaled, uint16 / 65535; floats are taken as already on it and must be finite, >= 0).
     families : iterable of str
         Subset of :data:`FAMILIES`.
 

@@ -21,6 +21,8 @@ import numpy as np
 import polars as pl
 from skimage.measure import regionprops_table
 
+from morph_assets.lib.images import contract_image
+
 COMPARTMENTS: tuple[str, ...] = ("Nuclei", "Cells", "Cytoplasm")
 
 #: regionprops property -> CellProfiler-style AreaShape feature name.
@@ -75,7 +77,7 @@ def _float_images(images: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> d
         image = np.asarray(image)
         if image.shape != shape:
             raise ValueError(f"image {name!r} has shape {image.shape}, labels have {shape}")
-        out[name] = image.astype(np.float64, copy=False)
+        out[name] = contract_image(image, f"image {name!r}")
     return out
 
 
@@ -112,14 +114,21 @@ def measure_regionprops(segmentation: Segmentation, images: Mapping[str, np.ndar
         ``nuclei``, ``cells`` and ``cytoplasm`` label images (cell ``k`` has nucleus ``k`` and
         cytoplasm ``k``).
     images : Mapping[str, np.ndarray]
-        Channel name (e.g. ``"DNA"``) -> 2-D image of the labels' shape. Intensities are taken
-        as given (uint16 stays on its 0-65535 scale).
+        Channel name (e.g. ``"DNA"``) -> 2-D image of the labels' shape, on the intensity
+        contract (:func:`morph_assets.lib.images.contract_image`): uint8/uint16/int16 are
+        mapped to it (uint16 / 65535), floats are taken as already on it.
 
     Returns
     -------
     pl.DataFrame
         One row per cell label, sorted by ``ObjectNumber``; a compartment a cell lacks (e.g. a
         cytoplasm fully covered by the nucleus) has nulls.
+
+    Raises
+    ------
+    ValueError
+        If the labels are not 2-D of one shape, an image has another shape, or a float image
+        holds NaN, infinite or negative pixels (one line naming the channel).
     """
     labels = compartment_labels(segmentation)
     shape = labels["Cells"].shape

@@ -26,18 +26,23 @@ int16                       ``v / 32767``, the type's positive full scale; negat
 float16/32/64, max <= 2     unchanged: already on the contract scale (CellProfiler's convention
                             for floats in [0, 1]; values in (1, 2] are the bright pixels of a
                             flat-field corrected image, see :data:`UNIT_FLOAT_MAX`)
-float16/32/64, max > 2      camera counts of a 16-bit pipeline: ``v / 65535``
-                            (:data:`FLOAT_COUNTS_FULL_SCALE`); a maximum above 65535 is refused
+float, max > 2, counts:     camera counts of a 16-bit pipeline: ``v / 65535``
+every value whole, or 99th  (:data:`FLOAT_COUNTS_FULL_SCALE`); a maximum above 65535 is refused
+percentile above 2
+float, max > 2, otherwise   unchanged: a contract-scale image with a few pixels above 2 (hot
+                            pixels, a deep dip of the flat field)
 ==========================  ==================================================================
 
-The float rule is decided per file from its range, as CellProfiler 5 decides it; for floats
-above 1 CellProfiler 5 assumes an unsigned integer of the float's width (a float32 file divided
-by 2**32 - 1), which would put a 16-bit camera's counts below 2e-5 of full scale and every
-texture level at 0, so the 16-bit full scale is taken instead. The boundary between the two
-float readings is a maximum of 2, not 1: a flat-field corrected image saved without clipping has
-bright pixels above 1 (divided by a function that dips to 0.5 at the corners, they reach 2), and
-it must not be read as counts; a file of camera counts whose brightest pixel is 2 counts out of
-65535 is black either way, so nothing real is misread.
+The float rule is decided per file from its values, as CellProfiler 5 decides it from its
+range; for floats above 1 CellProfiler 5 assumes an unsigned integer of the float's width (a
+float32 file divided by 2**32 - 1), which would put a 16-bit camera's counts below 2e-5 of full
+scale and every texture level at 0, so the 16-bit full scale is taken instead. Contract-scale
+images may pass 1 (divided by a flat-field function that dips to 0.5, bright pixels reach 2), so
+the boundary is 2, and a maximum above 2 alone does not make counts: one hot pixel would turn
+the whole site 65535 times darker. Counts are recognised by what cameras write, whole numbers,
+or, once averaged or background-subtracted, by most of the image (its 99th percentile) lying
+above 2 counts. A file of counts whose pixels are nearly all below 2 counts out of 65535 is
+black either way, so nothing real is misread.
 
 Refused, with :class:`ImageReadError` naming the file: negative values, NaN or infinite values,
 stacks of more than one plane, other pixel types (int8, int32, uint32, 64-bit integers, bool,
@@ -73,7 +78,11 @@ PIXEL_STATISTICS: tuple[str, ...] = (
 FLOAT_COUNTS_FULL_SCALE = 65535.0
 #: Largest maximum of a float file read as already on the contract scale: a flat-field corrected
 #: image keeps bright pixels above 1 (up to 1 / the function's minimum, about 2 in practice).
+#: Above it, a float file is counts only if it looks like counts (see :func:`full_scale`).
 UNIT_FLOAT_MAX = 2.0
+#: Percentile of a float file that must pass :data:`UNIT_FLOAT_MAX` for non-whole values to be
+#: read as counts: a few hot pixels (under 1 % of the image) never decide the scale.
+COUNTS_PERCENTILE = 99.0
 #: Integer pixel types the contract maps, with the raw value that becomes 1.0.
 INTEGER_FULL_SCALE: dict[np.dtype, float] = {
     np.dtype(np.uint8): 255.0,
@@ -157,8 +166,10 @@ def full_scale(pixels: np.ndarray, path: Path | str = "<array>") -> float:
     Returns
     -------
     float
-        255 (uint8), 65535 (uint16), 32767 (int16); 1 for floats whose maximum is at most
-        :data:`UNIT_FLOAT_MAX` (2), :data:`FLOAT_COUNTS_FULL_SCALE` for floats above it (camera counts).
+        255 (uint8), 65535 (uint16), 32767 (int16); for floats
+        :data:`FLOAT_COUNTS_FULL_SCALE` when they look like camera counts (maximum above
+        :data:`UNIT_FLOAT_MAX` and every value a whole number or the :data:`COUNTS_PERCENTILE`
+        th percentile above :data:`UNIT_FLOAT_MAX`), else 1 (already on the contract scale).
 
     Raises
     ------
@@ -201,7 +212,10 @@ def full_scale(pixels: np.ndarray, path: Path | str = "<array>") -> float:
             path, f"float image maximum {high:g} is above the 16-bit full scale {FLOAT_COUNTS_FULL_SCALE:g}; "
             "rescale it to [0, 1] or save the counts as uint16"
         )
-    return FLOAT_COUNTS_FULL_SCALE
+    whole = bool(np.all(np.mod(pixels, 1) == 0))
+    if whole or float(np.percentile(pixels, COUNTS_PERCENTILE)) > UNIT_FLOAT_MAX:
+        return FLOAT_COUNTS_FULL_SCALE
+    return 1.0
 
 
 def scale_image(pixels: np.ndarray, path: Path | str = "<array>", dtype: type = np.float32) -> np.ndarray:
@@ -210,8 +224,8 @@ def scale_image(pixels: np.ndarray, path: Path | str = "<array>", dtype: type = 
     Parameters
     ----------
     pixels : ndarray
-        Raw pixels as stored (uint8, uint16, int16 or float); an image already on the contract
-        scale (float, maximum at most 2) comes back unchanged.
+        Raw pixels as stored (uint8, uint16, int16 or float); a float image already on the
+        contract scale (see :func:`full_scale`) comes back unchanged.
     path : path-like, optional
         The file the pixels came from, named in errors.
     dtype : numpy float type, optional
@@ -220,8 +234,8 @@ def scale_image(pixels: np.ndarray, path: Path | str = "<array>", dtype: type = 
     Returns
     -------
     ndarray
-        ``pixels / full_scale(pixels)`` of the same shape, in ``dtype``; values in [0, 1], or up
-        to 2 for a float image that is already flat-field corrected.
+        ``pixels / full_scale(pixels)`` of the same shape, in ``dtype``; values in [0, 1], or
+        above 1 for a float image that is already flat-field corrected.
 
     Raises
     ------
@@ -241,6 +255,50 @@ def scale_image(pixels: np.ndarray, path: Path | str = "<array>", dtype: type = 
     if scale != 1.0:
         scaled /= dtype(scale)
     return scaled
+
+
+def contract_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Return an image handed to a measurement as float64 on the intensity contract.
+
+    The measurements' entry point for arrays: integer pixels are unambiguous and are mapped by
+    :func:`scale_image`; float pixels are taken as already on the contract scale, unchanged
+    (an illumination-corrected image can pass 2, so its range cannot tell counts apart), and
+    are only checked.
+
+    Parameters
+    ----------
+    image : ndarray
+        uint8, uint16 or int16 pixels as stored, or float pixels on the contract scale.
+    name : str, optional
+        The channel or file, named in errors.
+
+    Returns
+    -------
+    ndarray of float64
+        Same shape; a float64 input is returned without a copy.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``name``: float pixels that are NaN, infinite or negative, or integer
+        pixels the contract cannot map (:class:`ImageReadError`); the fix is to read files with
+        :func:`read_scaled_image` or map arrays with :func:`scale_image`.
+
+    Examples
+    --------
+    >>> contract_image(np.array([[0, 65535]], np.uint16)).tolist(), contract_image(np.array([[0.0, 2.5]])).tolist()
+    ([[0.0, 1.0]], [[0.0, 2.5]])
+    """
+    image = np.asarray(image)
+    if image.dtype.kind != "f":
+        return scale_image(image, name, dtype=np.float64)
+    if image.size and not (np.isfinite(image.min()) and np.isfinite(image.max()) and image.min() >= 0):
+        bad = int(np.count_nonzero(~np.isfinite(image) | (image < 0)))
+        raise ValueError(
+            f"{name}: {bad} pixel(s) are NaN, infinite or negative, so the image is not on the intensity contract; "
+            "read files with morph_assets.lib.images.read_scaled_image or map arrays with scale_image"
+        )
+    return image.astype(np.float64, copy=False)
 
 
 def read_scaled_image(path: Path | str, dtype: type = np.float32) -> np.ndarray:
@@ -326,9 +384,9 @@ def pixel_statistics(image: np.ndarray, path: Path | str = "<array>") -> dict[st
 
     Parameters
     ----------
-    image : (M, N) ndarray
-        A single image plane as stored (any pixel type the contract maps) or already on the
-        contract scale.
+    image : (M, N) or (1, M, N) ndarray
+        A single image plane as stored in its file (any pixel type the contract maps; floats
+        follow the file rule of :func:`full_scale`), or already on the contract scale.
     path : path-like, optional
         The file, named in errors.
 
@@ -343,7 +401,7 @@ def pixel_statistics(image: np.ndarray, path: Path | str = "<array>") -> dict[st
     Raises
     ------
     ImageReadError
-        For pixels the contract cannot map.
+        For pixels the contract cannot map, or an array that is not one 2-D plane.
 
     Examples
     --------
@@ -351,6 +409,11 @@ def pixel_statistics(image: np.ndarray, path: Path | str = "<array>") -> dict[st
     >>> stats["saturated_fraction"], stats["max_intensity"]
     (0.25, 1.0)
     """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[0] == 1:
+        image = image[0]  # one plane saved as a stack, as read_image squeezes it
+    if image.ndim != 2:
+        raise ImageReadError(path, f"expected one 2-D plane, found an array of shape {image.shape}; pass one plane")
     scaled = scale_image(image, path, dtype=np.float64)
     return {
         "mean_intensity": float(scaled.mean()),

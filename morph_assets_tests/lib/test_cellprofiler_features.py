@@ -344,3 +344,23 @@ def test_means_of_a_site_without_objects(site):
     # a cell-less site is one row of zero counts (CellProfiler's Image.csv has Count_* = 0), no means
     assert fast.to_dicts() == [{"Count_Nuclei": 0, "Count_Cells": 0, "Count_Cytoplasm": 0}]
     assert fast.dtypes == [pl.Int64] * 3
+
+
+def test_integer_and_contract_float_images_give_the_same_means(site):
+    segmentation, images = site
+    dna = images["DNA"]
+    counts = np.rint(np.clip(dna, 0, 1) * 65535).astype(np.uint16)
+    by_hand = counts / 65535.0  # CellProfiler's loading of uint16, computed here
+    from_uint16 = cpf.measure_cellprofiler_means(segmentation, {"DNA": counts}, ("intensity", "texture"))
+    from_float = cpf.measure_cellprofiler_means(segmentation, {"DNA": by_hand}, ("intensity", "texture"))
+    _assert_same_means(from_uint16, from_float)
+    assert 0 < from_uint16["Mean_Cells_Intensity_MeanIntensity_DNA"].item() <= 1
+
+
+@pytest.mark.parametrize("value", [np.nan, -0.5])
+def test_float_images_off_the_contract_name_the_channel(site, value):
+    segmentation, images = site
+    bad = images["DNA"].astype(np.float64)
+    bad[0, 0] = value
+    with pytest.raises(ValueError, match=r"^image 'DNA': 1 pixel\(s\) are NaN, infinite or negative, .*read_scaled_image"):
+        cpf.measure_cellprofiler_means(segmentation, {"DNA": bad}, ("intensity", "texture"))

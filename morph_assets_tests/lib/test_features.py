@@ -55,7 +55,7 @@ def test_hand_known_shapes(shapes):
 def test_against_skimage(shapes):
     segmentation, images = shapes
     table = measure_regionprops(segmentation, images)
-    dna = images["DNA"].astype(float)
+    dna = images["DNA"].astype(float) / 65535.0  # uint16 pixels enter on the intensity contract: counts / 65535
     for compartment, labels in (("Nuclei", segmentation.nuclei), ("Cytoplasm", segmentation.cytoplasm)):
         for region in regionprops(labels, intensity_image=dna):
             row = table.filter(pl.col("ObjectNumber") == region.label).row(0, named=True)
@@ -103,3 +103,10 @@ def test_a_site_without_objects_aggregates_to_zero_counts_and_null_means(shapes)
     means = [name for name in row.columns if name.startswith("Mean_")]
     assert len(means) == len(table.columns) - 1  # one per feature column (ObjectNumber is not one)
     assert row.select(means).null_count().row(0) == (1,) * len(means)
+
+
+def test_float_images_off_the_intensity_contract_are_one_clear_error(shapes):
+    segmentation, images = shapes
+    dna = images["DNA"] / 65535.0 - 0.5  # a centred image: half its pixels negative
+    with pytest.raises(ValueError, match=r"^image 'DNA': \d+ pixel\(s\) are NaN, infinite or negative, .*scale_image"):
+        measure_regionprops(segmentation, {"DNA": dna})

@@ -11,6 +11,7 @@ from morph_assets.lib.images import (
     FLOAT_COUNTS_FULL_SCALE,
     PIXEL_STATISTICS,
     ImageReadError,
+    contract_image,
     full_scale,
     pixel_statistics,
     power_log_log_slope,
@@ -194,7 +195,9 @@ def test_same_pixels_in_any_type_give_the_same_statistics(tmp_path):
         (np.array([[0.0, 1.3, 13107.0]], np.float64), [[0.0, 1.3 / 65535, 0.2]]),  # counts
         (np.array([[0.0, 1.3]], np.float64), [[0.0, 1.3]]),  # flat-field corrected, bright pixels past 1
         (np.array([[0.0, 2.0]], np.float64), [[0.0, 2.0]]),  # the boundary: still the contract scale
-        (np.array([[0.0, 2.0000001]], np.float64), [[0.0, 2.0000001 / 65535]]),  # just above 2: counts
+        # just above 2 in one pixel of two: no whole numbers, and the 99th percentile (1.98) stays below 2
+        (np.array([[0.0, 2.0000001]], np.float64), [[0.0, 2.0000001]]),
+        (np.array([[0.0, 3.0]], np.float64), [[0.0, 3.0 / 65535]]),  # whole numbers above 2: counts
     ],
 )
 def test_contract_by_hand(pixels, expected):
@@ -295,3 +298,58 @@ def test_power_log_log_slope_on_integer_image():
 @pytest.mark.parametrize("dtype", [np.uint16, np.float64])
 def test_power_log_log_slope_constant_is_nan(dtype):
     assert np.isnan(power_log_log_slope(np.full((32, 32), 7, dtype=dtype)))
+
+
+def _unit_field(seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random((64, 64)) * 0.8).astype(np.float32)
+
+
+def test_one_hot_pixel_does_not_turn_a_unit_float_image_into_counts():
+    image = _unit_field(0)
+    hot = image.copy()
+    hot[0, 0] = 2.5
+    # by hand: the 4095 other pixels keep their values, the hot one stays 2.5 (nothing is divided)
+    expected = (image.astype(np.float64).sum() - image[0, 0] + 2.5) / image.size
+    assert full_scale(hot) == 1.0
+    assert pixel_statistics(hot)["mean_intensity"] == pytest.approx(expected, rel=1e-12)
+    assert pixel_statistics(hot)["mean_intensity"] > 0.39  # was 6e-6 when divided by 65535
+
+
+def test_whole_number_float_counts_are_counts_even_when_mostly_dark():
+    counts = np.zeros((64, 64), np.float32)
+    counts[:4, :4] = 1200.0  # 16 bright pixels of 4096: the 99th percentile is 0, yet every value is whole
+    assert np.percentile(counts, 99) == 0.0
+    assert full_scale(counts) == FLOAT_COUNTS_FULL_SCALE
+    assert pixel_statistics(counts)["max_intensity"] == pytest.approx(1200 / 65535, rel=1e-12)
+
+
+def test_background_subtracted_counts_with_cells_are_counts():
+    rng = np.random.default_rng(5)
+    counts = rng.normal(0.5, 0.3, (64, 64)).clip(0)  # background near 0 after subtraction, not whole
+    counts[8:40, 8:40] += 300.0 + rng.random((32, 32))  # cells: a quarter of the image
+    assert not np.all(np.mod(counts, 1) == 0)
+    assert full_scale(counts) == FLOAT_COUNTS_FULL_SCALE
+    np.testing.assert_allclose(scale_image(counts, dtype=np.float64), counts / 65535, rtol=1e-15)
+
+
+def test_pixel_statistics_of_one_plane_saved_as_a_stack():
+    rng = np.random.default_rng(2)
+    plane = rng.integers(0, 4096, (32, 32), dtype=np.uint16)
+    assert pixel_statistics(plane[None]) == pixel_statistics(plane)
+    with pytest.raises(ImageReadError, match=r"^a\.tif: expected one 2-D plane, found an array of shape \(2, 32, 32\)"):
+        pixel_statistics(np.stack([plane, plane]), "a.tif")
+
+
+@pytest.mark.parametrize(("value", "count"), [(np.nan, 1), (-0.5, 1), (np.inf, 1)])
+def test_contract_image_refuses_floats_off_the_contract(value, count):
+    image = _unit_field(1)
+    image[3, 3] = value
+    with pytest.raises(ValueError, match=rf"^DNA: {count} pixel\(s\) are NaN, infinite or negative, .*scale_image"):
+        contract_image(image, "DNA")
+
+
+def test_contract_image_maps_integers_and_keeps_floats():
+    counts = np.random.default_rng(4).integers(0, 65536, (16, 16), dtype=np.uint16)
+    np.testing.assert_array_equal(contract_image(counts), counts / 65535.0)  # integers: the contract
+    corrected = _unit_field(3) * 3  # an illumination-corrected image past 2 stays as it is
+    np.testing.assert_array_equal(contract_image(corrected), corrected.astype(np.float64))
