@@ -293,10 +293,13 @@ def ingest(
     """
     from morph_assets.definitions import defs
     from morph_assets.defs.partitions import plate_range_tags, plates_partitions
-    from morph_assets.lib.naming import validate_barcode
+    from morph_assets.lib.naming import NamingError, validate_barcode
 
     for plate in plates:
-        validate_barcode(plate)
+        try:
+            validate_barcode(plate)
+        except NamingError as error:  # before anything is registered: the message says what to rename
+            raise SystemExit(f"morph-assets ingest: {error}") from error
     instance = _dagster_instance()
     known = set(instance.get_dynamic_partitions(plates_partitions.name))
     new = [plate for plate in plates if plate not in known]
@@ -430,8 +433,10 @@ def _run_name(run: RunOutcome) -> str:
     return f"{run.label} of {run.plate}" if run.plate else run.label
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 (warnings' signature)
-    return f"[morph-assets] warning: {category.__name__}: {' '.join(str(message).split())} ({Path(filename).name}:{lineno})\n"
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 (warnings' signature)
+    """Library warnings (a division by zero in a shape feature, ...) on one line each, like the rest."""
+    print(f"[morph-assets] warning: {category.__name__}: {' '.join(str(message).split())} ({Path(filename).name}:{lineno})",
+          file=sys.stderr if file is None else file, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -469,16 +474,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=50)
     args = parser.parse_args(argv)
-    # Beta/preview notices about Dagster's own API (backfill policies) are for us, not for users.
-    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
-    # Library warnings (a division by zero in a shape feature, ...) on one line each, like the rest.
-    warnings.formatwarning = _one_line_warning
+    with warnings.catch_warnings():  # the settings below last as long as the command
+        # Beta/preview notices about Dagster's own API (backfill policies) are for us, not for users.
+        warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+        warnings.showwarning = _show_warning
+        return _command(args)
 
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "sql":
         # Text in full: an error's reason or a file path cut at 30 characters says nothing.
         with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=False,
                        fmt_str_lengths=1000):
-            print(_query(args.query))
+            try:
+                print(_query(args.query))
+            except duckdb.Error as error:
+                raise SystemExit(f"morph-assets sql: {' '.join(str(error).split())}") from error
         return 0
     if args.command == "views":
         from morph_assets.lib.lake import Lake

@@ -22,6 +22,8 @@ def tensor_well(
 ) -> int:
     """Downsample every site of a well to ``(5 channels + cell mask, size, size)`` and store it.
 
+    A Cell Painting channel the plate does not have is an all-zero plane.
+
     Writes ``tensors.npz`` in the well's folder of the ``image_tensors`` table and an index row
     per site (plate, well, site, file, shape) as the well's Parquet file.
 
@@ -45,7 +47,10 @@ def tensor_well(
     sites, tensors = [], []
     for site, segmentation, images in segmented_sites(lake_root, plate, well, image_rows, illumination_files):
         sites.append(site)
-        tensors.append(site_tensor(images, segmentation.cells, size=size))
+        # A plate imaged without some Cell Painting stains (a real 2- or 3-channel plate) gets
+        # all-zero planes for them: tensors keep one shape on every plate, so models train across plates.
+        blank = np.zeros(segmentation.cells.shape, dtype=np.float32)
+        tensors.append(site_tensor({**dict.fromkeys(CHANNEL_ORDER, blank), **images}, segmentation.cells, size=size))
     path = save_well_tensors(lake.well_folder(TABLE, plate, well) / TENSOR_FILE, np.stack(tensors), sites)
     index = pl.DataFrame({
         "Metadata_Plate": plate, "Metadata_Well": well, "Metadata_Site": pl.Series(sites, dtype=pl.Int32),
