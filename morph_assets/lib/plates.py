@@ -31,7 +31,7 @@ from pathlib import Path
 
 import polars as pl
 
-from morph_assets.lib.layout import LayoutError, read_layout
+from morph_assets.lib.layout import LayoutError, read_layout, read_text_table
 from morph_assets.lib.naming import (
     CHANNEL_NAMES,
     NamingError,
@@ -48,6 +48,8 @@ PLATEMAP_FILES = tuple(f"platemap{suffix}" for suffix in _LAYOUT_SUFFIXES)
 METADATA_FILES = tuple(f"{stem}{suffix}" for stem in ("compound_metadata", "metadata") for suffix in _LAYOUT_SUFFIXES)
 # A site number as LoadData CSVs hold it: "1", "01", or "1.0" from a pandas round trip.
 _SITE_TEXT = re.compile(r"\s*0*([0-9]+)(?:\.0*)?\s*")
+# Sites are Int32 in every table (Metadata_Site of CellProfiler's and our measurements).
+_LARGEST_SITE = 2**31 - 1
 _TIFF_SUFFIXES = {".tif", ".tiff"}
 _CHANNEL_BY_STAIN = {name.lower(): number for number, name in CHANNEL_NAMES.items()}
 
@@ -210,6 +212,8 @@ def read_plate_layout(folder: Path | str) -> pl.DataFrame:
         layout = read_layout(platemap, metadata)
     except LayoutError as error:
         raise PlateError(str(error)) from error
+    if layout.is_empty():
+        raise PlateError(f"{platemap}: lists no wells; add one row per well (well_position, broad_sample)")
     return layout.select(pl.lit(folder.name, pl.String).alias("Metadata_Plate"), pl.all())
 
 
@@ -232,24 +236,42 @@ def _files_from_images_folder(folder: Path) -> tuple[list[dict], list[WellProble
 
 
 def _parse_site(text: str | None) -> int:
-    match = _SITE_TEXT.fullmatch(text or "")
-    if match is None or int(match[1]) < 1:
-        raise ValueError(f"{text!r} is not a site number; write 1, 2, ...")
+    if not (text or "").strip():
+        raise ValueError("the cell is empty; write 1, 2, ...")
+    match = _SITE_TEXT.fullmatch(text)
+    if match is None or not 1 <= int(match[1]) <= _LARGEST_SITE:
+        raise ValueError(f"{text!r} is not a site number; write 1, 2, ... (up to {_LARGEST_SITE})")
     return int(match[1])
+
+
+def _check_load_data_plates(folder: Path, csv_path: Path, records: list[tuple[int, dict[str, str]]]) -> None:
+    """Every row's Metadata_Plate must be the folder's barcode, compared as text."""
+    for line, record in records:
+        plate = record["Metadata_Plate"].strip()
+        if plate != folder.name:
+            other = sorted({r["Metadata_Plate"].strip() for _, r in records} - {folder.name, ""})
+            written = f"is empty at line {line}" if not plate else f"holds {other} (first at line {line})"
+            raise PlateError(
+                f"{csv_path}: column Metadata_Plate {written}, which does not match the plate folder name "
+                f"{folder.name!r}; write {folder.name!r} on every row, or rename the folder"
+            )
 
 
 def _files_from_load_data(folder: Path, csv_path: Path) -> tuple[list[dict], list[WellProblem]]:
     try:
-        # All text: Metadata_Plate "00123" and file names stay as written.
-        table = pl.read_csv(csv_path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as error:
-        raise PlateError(f"{csv_path}: cannot read as CSV ({error}); check the file") from error
-    stains = [column.removeprefix("FileName_Orig") for column in table.columns if column.startswith("FileName_Orig")]
+        # All text: Metadata_Plate "00123" and file names stay as written; lines as in the file.
+        columns, fields = read_text_table(csv_path)
+    except LayoutError as error:
+        raise PlateError(str(error)) from error
+    records = [(line, dict(zip(columns, values, strict=True))) for line, values in fields]
+    if not records:
+        raise PlateError(f"{csv_path}: lists no images (a header only); add one row per site, or remove the file")
+    stains = [column.removeprefix("FileName_Orig") for column in columns if column.startswith("FileName_Orig")]
     required = {"Metadata_Well", "Metadata_Site"}
-    if not stains or not required <= set(table.columns):
+    if not stains or not required <= set(columns):
         raise PlateError(
             f"{csv_path}: a CellProfiler LoadData CSV needs Metadata_Well, Metadata_Site and "
-            f"FileName_Orig<Stain> columns; found {table.columns[:12]}; add or rename them"
+            f"FileName_Orig<Stain> columns; found {columns[:12]}; add or rename them"
         )
     unknown = [stain for stain in stains if stain.lower() not in _CHANNEL_BY_STAIN]
     if unknown:
@@ -257,16 +279,11 @@ def _files_from_load_data(folder: Path, csv_path: Path) -> tuple[list[dict], lis
             f"{csv_path}: unknown stain(s) {unknown} in FileName_Orig<Stain>; known: {list(CHANNEL_NAMES.values())}; "
             "rename the columns"
         )
-    if "Metadata_Plate" in table.columns:
-        other = sorted(set(table["Metadata_Plate"].to_list()) - {folder.name})
-        if other:
-            raise PlateError(
-                f"{csv_path}: column Metadata_Plate holds {other}, which does not match the plate folder name "
-                f"{folder.name!r}; correct the column or rename the folder"
-            )
+    if "Metadata_Plate" in columns:
+        _check_load_data_plates(folder, csv_path, records)
     rows: list[dict] = []
     problems: list[WellProblem] = []
-    for line, record in enumerate(table.iter_rows(named=True), start=2):  # line 1 is the header
+    for line, record in records:
         try:
             well = normalize_well(record["Metadata_Well"] or "")
         except NamingError as error:
@@ -372,7 +389,9 @@ def read_plate(folder: Path | str) -> PlateIndex:
     usable = [row for row in usable if row["Metadata_Well"] not in listed_badly]
     if not usable:
         detail = f"; first problem: {problems[0].error}" if problems else ""
-        raise PlateError(f"{folder}: no usable images found ({len(rows)} image files listed){detail}")
+        raise PlateError(
+            f"{folder}: no usable images found ({len(rows)} image files indexed, {len(problems)} problem(s)){detail}"
+        )
     images = pl.DataFrame(
         [
             {

@@ -203,7 +203,7 @@ def test_empty_images_folder(source_root):
     folder = source_root / PLATE
     shutil.rmtree(folder / "Images")
     (folder / "Images").mkdir()
-    with pytest.raises(PlateError, match=r"no usable images found \(0 image files listed\)") as caught:
+    with pytest.raises(PlateError, match=r"no usable images found \(0 image files indexed, 0 problem\(s\)\)") as caught:
         read_plate(folder)
     assert str(folder) in str(caught.value)
 
@@ -252,7 +252,8 @@ def test_load_data_plate_mismatch(source_root):
     folder = source_root / PLATE
     path = _write_load_data(folder, path_style="relative")
     path.write_text(path.read_text().replace(f"\n{PLATE},A03", "\nOTHER,A03"))
-    expected = r"column Metadata_Plate holds \['OTHER'\], which does not match the plate folder name 'SYNJT0001'"
+    expected = (r"column Metadata_Plate holds \['OTHER'\] \(first at line 6\), which does not match the plate "
+                r"folder name 'SYNJT0001'")
     with pytest.raises(PlateError, match=expected) as caught:
         read_plate(folder)
     assert str(path) in str(caught.value)
@@ -359,7 +360,8 @@ def test_load_data_identifiers_stay_text_and_sites_are_integers(source_root):
 
 
 @pytest.mark.parametrize(("site", "fragment"), [("x", "'x' is not a site number"), ("1.5", "'1.5' is not a site"),
-                                                ("0", "'0' is not a site"), ("", "None is not a site")])
+                                                ("0", "'0' is not a site"), ("", "the cell is empty"),
+                                                ("99999999999", "'99999999999' is not a site number")])
 def test_load_data_bad_site_names_line_column_value_and_fix(source_root, site, fragment):
     folder = source_root / PLATE
     path = _write_load_data(folder, path_style="relative")
@@ -395,3 +397,48 @@ def test_readme_format_without_a_dmso_metadata_row(source_root):
     assert dmso.height == 64  # the 64 empty broad_sample wells of JUMP-Target-1
     assert set(dmso["Metadata_control_type"]) == {"negcon"} and dmso["Metadata_broad_sample"].null_count() == 64
     assert layout.filter(pl.col("Metadata_Well") == "A02")["Metadata_pert_iname"].item() == "DMSO"
+
+
+def test_load_data_with_an_empty_or_other_plate_names_the_line(source_root):
+    folder = source_root / PLATE
+    path = _write_load_data(folder, path_style="relative")
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace(f"{PLATE},", ",", 1)  # line 4: empty Metadata_Plate
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(PlateError) as caught:
+        read_plate(folder)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: column Metadata_Plate is empty at line 4") and "\n" not in message
+    lines[5] = lines[5].replace(",", "ZZ,", 1)  # an other plate further down, with the empty cell still there
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(PlateError, match=r"column Metadata_Plate is empty at line 4"):
+        read_plate(folder)
+    lines[3] = lines[2]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(PlateError, match=rf"holds \['{PLATE}ZZ'\] \(first at line 6\)"):
+        read_plate(folder)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda text: text.replace(",", ";"), "columns are separated by ';'"),
+        (lambda text: text.replace("Images\n", "Images,extra\n", 1), "line 2 has 14 comma-separated fields, the header 13"),
+    ],
+    ids=["semicolons", "ragged"],
+)
+def test_load_data_that_cannot_be_read_is_one_line(source_root, edit, expected):
+    folder = source_root / PLATE
+    path = _write_load_data(folder, path_style="relative")
+    path.write_text(edit(path.read_text().replace("\r\n", "\n")))
+    with pytest.raises(PlateError) as caught:
+        read_plate(folder)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and expected in message and "\n" not in message
+
+
+def test_a_platemap_without_rows_says_so(source_root):
+    folder = source_root / PLATE
+    (folder / "platemap.tsv").write_text("well_position\tbroad_sample\n")
+    with pytest.raises(PlateError, match=r"platemap.tsv: lists no wells; add one row per well"):
+        read_plate(folder)
