@@ -43,7 +43,9 @@ RESERVED_BARCODE_SUBSTRINGS: tuple[str, ...] = (
 )
 # Barcodes are also folder names and Hive partition values (plate=<barcode>): a portable subset.
 _BARCODE_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
-_BARCODE_RULE = "a barcode becomes a Dagster partition key and a folder name: use only letters, digits, '_', '.' and '-'"
+_BARCODE_RULE = (
+    "a barcode becomes a Dagster partition key and a folder name: use only letters, digits, '_', '.' and '-'"
+)
 _WELL_PATTERN = re.compile(r"([A-Pa-p])([0-9]{1,2})")
 _IMAGE_PATTERN = re.compile(
     r"r(?P<row>[0-9]{2})c(?P<col>[0-9]{2})f(?P<site>[0-9]{2})p(?P<plane>[0-9]{2})"
@@ -58,7 +60,8 @@ class NamingError(ValueError):
 
 def _suggest_barcode(barcode: str) -> str:
     # One "_" for every run of characters the rule refuses, and for every run of 3 or more dots.
-    suggestion = re.sub(r"[^A-Za-z0-9_.-]+|\.{3,}", "_", barcode).strip("._")
+    # and no leading "-" (an option to every command line) nor "." / "_" at either end.
+    suggestion = re.sub(r"[^A-Za-z0-9_.-]+|\.{3,}", "_", barcode).lstrip("._-").rstrip("._")
     return suggestion or "PLATE1"
 
 
@@ -67,9 +70,10 @@ def validate_barcode(barcode: str) -> str:
 
     A barcode is safe when it holds none of :data:`RESERVED_BARCODE_SUBSTRINGS` (what Dagster
     reserves in partition keys), only the characters ``[A-Za-z0-9_.-]`` (it is also a folder
-    name on every operating system), and neither starts nor ends with ``"."`` (a hidden folder,
-    and a dot next to Dagster's ``"..."`` range separator makes ranges ambiguous). Barcodes are
-    text: ``"00123"`` stays ``"00123"``.
+    name on every operating system), neither starts nor ends with ``"."`` (a hidden folder,
+    and a dot next to Dagster's ``"..."`` range separator makes ranges ambiguous), and does not
+    start with ``"-"`` (every command line, ``morph-assets ingest`` and ``dagster`` included,
+    reads it as an option). Barcodes are text: ``"00123"`` stays ``"00123"``.
 
     Parameters
     ----------
@@ -109,6 +113,11 @@ def validate_barcode(barcode: str) -> str:
     if not _BARCODE_PATTERN.fullmatch(barcode):
         bad = sorted({character for character in barcode if not _BARCODE_PATTERN.fullmatch(character)})
         raise NamingError(f"plate barcode {barcode!r} is not allowed: it contains {''.join(bad)!r}; {fix}")
+    if barcode.startswith("-"):
+        raise NamingError(
+            f"plate barcode {barcode!r} is not allowed: it starts with '-', which every command line reads as "
+            f"an option ('morph-assets ingest {barcode}' would fail); {fix}"
+        )
     if barcode.startswith(".") or barcode.endswith("."):
         raise NamingError(
             f"plate barcode {barcode!r} is not allowed: it starts or ends with '.', which hides the "

@@ -163,6 +163,16 @@ def test_validate_barcode_rejects_edge_dots(barcode):
     assert repr(barcode) in str(caught.value) and "rename the plate folder" in str(caught.value)
 
 
+@pytest.mark.parametrize(("barcode", "suggested"), [("-BR01", "BR01"), ("-", "PLATE1"), ("--x-1", "x-1"), ("-.a", "a")])
+def test_validate_barcode_rejects_a_leading_dash(barcode, suggested):
+    with pytest.raises(NamingError) as caught:
+        validate_barcode(barcode)
+    message = str(caught.value)
+    assert message.startswith(f"plate barcode {barcode!r} is not allowed: it starts with '-'") and "\n" not in message
+    assert f"e.g. to {suggested!r}" in message and validate_barcode(suggested) == suggested
+    assert validate_barcode("BR-01-") == "BR-01-"  # a dash elsewhere is fine
+
+
 @pytest.mark.parametrize("barcode", ["PL|9", "a b", "..", ".", "", "a,b", "a/b", "é1", None, 7])
 def test_validate_barcode_rejects(barcode):
     with pytest.raises(NamingError) as caught:
