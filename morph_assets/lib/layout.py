@@ -228,7 +228,8 @@ def _read_table(path: Path, required: tuple[str, ...]) -> tuple[pl.DataFrame, di
     header = [f"\0{index} {name}" if name in twice or not name else name for index, name in enumerate(header)]
     # All text: broad_samples, wells and IDs such as "00123" keep exactly what the user wrote.
     frame = pl.DataFrame(
-        {_LINE: [line for line, _ in rows], **{name: [fields[i] for _, fields in rows] for i, name in enumerate(header)}},
+        {_LINE: [line for line, _ in rows],
+         **{name: [fields[i] for _, fields in rows] for i, name in enumerate(header)}},
         schema={_LINE: pl.Int64, **dict.fromkeys(header, pl.String)},
     )
     written: dict[str, str] = {}

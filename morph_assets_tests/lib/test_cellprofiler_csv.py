@@ -224,7 +224,9 @@ def test_null_tokens_keep_a_column_numeric_and_infinite_values_are_skipped(tmp_p
 
 
 def test_a_byte_order_mark_does_not_hide_the_first_column(tmp_path):
-    export = _export(tmp_path, "\ufeffImageNumber,Metadata_Well\n1,A01\n", "\ufeffImageNumber,ObjectNumber,AreaShape_Area\n1,1,4\n")
+    export = _export(
+        tmp_path, "\ufeffImageNumber,Metadata_Well\n1,A01\n", "\ufeffImageNumber,ObjectNumber,AreaShape_Area\n1,1,4\n"
+    )
     assert mean_table_from_export(export, objects=["Nuclei"])["Count_Nuclei"].to_list() == [1]
 
 

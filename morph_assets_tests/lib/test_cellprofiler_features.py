@@ -362,5 +362,6 @@ def test_float_images_off_the_contract_name_the_channel(site, value):
     segmentation, images = site
     bad = images["DNA"].astype(np.float64)
     bad[0, 0] = value
-    with pytest.raises(ValueError, match=r"^image 'DNA': 1 pixel\(s\) are NaN, infinite or negative, .*read_scaled_image"):
+    expected = r"^image 'DNA': 1 pixel\(s\) are NaN, infinite or negative, .*read_scaled_image"
+    with pytest.raises(ValueError, match=expected):
         cpf.measure_cellprofiler_means(segmentation, {"DNA": bad}, ("intensity", "texture"))

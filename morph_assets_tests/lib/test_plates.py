@@ -423,7 +423,8 @@ def test_load_data_with_an_empty_or_other_plate_names_the_line(source_root):
     ("edit", "expected"),
     [
         (lambda text: text.replace(",", ";"), "columns are separated by ';'"),
-        (lambda text: text.replace("Images\n", "Images,extra\n", 1), "line 2 has 14 comma-separated fields, the header 13"),
+        (lambda text: text.replace("Images\n", "Images,extra\n", 1),
+         "line 2 has 14 comma-separated fields, the header 13"),
     ],
     ids=["semicolons", "ragged"],
 )
@@ -441,4 +442,12 @@ def test_a_platemap_without_rows_says_so(source_root):
     folder = source_root / PLATE
     (folder / "platemap.tsv").write_text("well_position\tbroad_sample\n")
     with pytest.raises(PlateError, match=r"platemap.tsv: lists no wells; add one row per well"):
+        read_plate(folder)
+
+
+def test_a_load_data_csv_without_rows_says_so(source_root):
+    folder = source_root / PLATE
+    path = _write_load_data(folder, path_style="relative")
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    with pytest.raises(PlateError, match=r"load_data.csv: lists no images \(a header only\)"):
         read_plate(folder)
