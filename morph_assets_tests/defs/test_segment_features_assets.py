@@ -95,6 +95,8 @@ def test_a_plate_with_cellprofiler_csvs_is_ingested_not_recomputed(source_root: 
     for name in ("Nuclei", "Cells", "Cytoplasm"):
         shutil.copy(CELLPROFILER_EXPORT / f"{name}.csv.gz", export / f"{name}.csv.gz")
     image = pl.read_csv(gzip.open(CELLPROFILER_EXPORT / "Image.csv.gz"), infer_schema_length=0)
+    # the export's Metadata_Plate names this plate: an export of another plate is refused, not mixed in
+    image = image.with_columns(pl.lit(PLATE).alias("Metadata_Plate"))
     image.with_columns(pl.lit("A01").alias("Metadata_Well"), pl.lit("1").alias("Metadata_Site")).write_csv(export / "Image.csv")
     defs = definitions_for(lake_root, source_root)
     with dg.instance_for_test() as instance:
