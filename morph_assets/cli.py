@@ -353,10 +353,15 @@ def _query(sql: str) -> pl.DataFrame:
 
 
 def _views() -> list[str]:
-    """The views of the lake's database (none when it does not exist yet)."""
+    """The views of the lake's database (none when it does not exist yet or cannot be opened)."""
     if not (default_lake_root() / "lake.duckdb").exists():
         return []
-    return _query("select table_name from information_schema.tables where table_type = 'VIEW' order by 1")["table_name"].to_list()
+    try:
+        views = _query("select table_name from information_schema.tables where table_type = 'VIEW' order by 1")
+    except duckdb.Error as error:  # e.g. another process holds the database for writing
+        _say(f"the SQL views cannot be read: {' '.join(str(error).split())}")
+        return []
+    return views["table_name"].to_list()
 
 
 def plate_counts(plates: Sequence[str]) -> pl.DataFrame:
