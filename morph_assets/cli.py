@@ -173,7 +173,8 @@ def run_failures(result) -> dict[str, list[str]]:
         data = event.step_failure_data
         if data.user_failure_data is not None and data.user_failure_data.description:
             reason = data.user_failure_data.description
-        elif data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError" and failed_checks[event.step_key]:
+        elif (data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError"
+              and failed_checks[event.step_key]):
             reason = "; ".join(failed_checks[event.step_key])
         elif data.error is not None:
             reason = _user_message(data.error)
@@ -269,7 +270,10 @@ def _report_failed_wells(plate: str, run_id: str | None) -> None:
             _say(f"FAILED plate {plate}: {groups.height - MAX_WELL_LINES} more line(s) ({SEE_ERRORS})")
             break
         wells = row["Metadata_Well"]
-        what = (f"well {wells[0]}" if len(wells) == 1 else f"{len(wells)} wells {', '.join(wells)}") if wells else "a file in no well"
+        if not wells:
+            what = "a file in no well"
+        else:
+            what = f"well {wells[0]}" if len(wells) == 1 else f"{len(wells)} wells {', '.join(wells)}"
         _say(f"FAILED plate {plate} {what}, {row['table']}{file_note(row['file'], row['error'])}: {row['error']} "
              f"({run}{SEE_ERRORS})")
 
@@ -383,7 +387,8 @@ def plate_counts(plates: Sequence[str]) -> pl.DataFrame:
     rows = []
     for plate in plates:
         images = lake.plate_file("raw_images", plate)
-        table = pl.read_parquet(images, columns=["Metadata_Well"]) if images.exists() else pl.DataFrame({"Metadata_Well": []})
+        table = (pl.read_parquet(images, columns=["Metadata_Well"]) if images.exists()
+                 else pl.DataFrame({"Metadata_Well": []}))
         errors = lake.read_errors(plate).filter(pl.col("Metadata_Well").is_not_null())
         rows.append({
             "Metadata_Plate": plate, "wells_ingested": table["Metadata_Well"].n_unique(), "images": table.height,
@@ -414,9 +419,12 @@ def summary(started: float, plates: Sequence[str], report: IngestReport | None =
                 rows.append({"view": name, "rows": None})
                 _say(f"view {name} cannot be read: {' '.join(str(error).split())}")
         if rows:
-            print(f"\nRows per table (DuckDB views in {default_lake_root() / 'lake.duckdb'})\n" + str(pl.DataFrame(rows)))
-        for name, title in (("segmentation_by_plate", "Segmentation (AP@0.5 and F1 against the generator's ground truth)"),
-                            ("map_headline", "Replicate retrieval (mAP; fraction of treatments retrieved at q < 0.05)")):
+            print(f"\nRows per table (DuckDB views in {default_lake_root() / 'lake.duckdb'})\n"
+                  + str(pl.DataFrame(rows)))
+        for name, title in (
+            ("segmentation_by_plate", "Segmentation (AP@0.5 and F1 against the generator's ground truth)"),
+            ("map_headline", "Replicate retrieval (mAP; fraction of treatments retrieved at q < 0.05)"),
+        ):
             if name in views:
                 try:
                     print(f"\n{title}\n" + str(_query(f"select * from {name}")))
@@ -438,9 +446,10 @@ def _run_name(run: RunOutcome) -> str:
     return f"{run.label} of {run.plate}" if run.plate else run.label
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 (warnings' signature)
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """Library warnings (a division by zero in a shape feature, ...) on one line each, like the rest."""
-    print(f"[morph-assets] warning: {category.__name__}: {' '.join(str(message).split())} ({Path(filename).name}:{lineno})",
+    text = " ".join(str(message).split())
+    print(f"[morph-assets] warning: {category.__name__}: {text} ({Path(filename).name}:{lineno})",
           file=sys.stderr if file is None else file, flush=True)
 
 
@@ -463,7 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def add_log_level(command: argparse.ArgumentParser) -> None:
         command.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"],
-                             help="lowest level of the assets' own messages shown (default WARNING; failures always show)")
+                             help="lowest level of the assets' own messages shown "
+                                  "(default WARNING; failures always show)")
 
     demo = commands.add_parser("demo", help="generate the embedded plates, run every asset, print a summary")
     add_generation_options(demo)

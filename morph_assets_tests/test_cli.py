@@ -81,7 +81,8 @@ def _runs_by_job(isolated_platform: Path) -> dict[str, list]:
     return runs
 
 
-def test_a_broken_layout_stops_the_plate_in_one_line_and_exits_non_zero(real_plate: Path, isolated_platform: Path, capfd):
+def test_a_broken_layout_stops_the_plate_in_one_line_and_exits_non_zero(real_plate: Path, isolated_platform: Path,
+                                                                         capfd):
     platemap = real_plate / "platemap.tsv"
     platemap.write_text(platemap.read_text().replace("BRD-A22032524-074-09-9", "BRD-TYPO"))
     with pytest.raises(PlateError) as raised:  # the reason the CLI must relay, from the library itself
@@ -141,8 +142,9 @@ def test_the_summary_counts_a_well_once_whatever_stages_it_failed(isolated_platf
     lake = Lake(isolated_platform / "lake")
     lake.write_plate("raw_images", "P1", pl.DataFrame({"Metadata_Well": ["A01", "A01", "A02", "B02"]}))
     record = {"Metadata_Plate": "P1", "file": ""}
-    lake.write_errors("raw_images", "P1", [{**record, "table": "raw_images", "Metadata_Well": "A03", "error": "bad file"},
-                                           {**record, "table": "raw_images", "Metadata_Well": None, "error": "stray"}])
+    lake.write_errors("raw_images", "P1", [
+        {**record, "table": "raw_images", "Metadata_Well": "A03", "error": "bad file"},
+        {**record, "table": "raw_images", "Metadata_Well": None, "error": "stray"}])
     lake.write_errors("masks", "P1", [{**record, "table": "masks", "Metadata_Well": "A03", "error": "no raw_images"}])
     lake.write_errors("cellprofiler_mean", "P1", [
         {**record, "table": "cellprofiler_mean", "Metadata_Well": well, "error": "texture"} for well in ("A03", "B02")])
@@ -155,7 +157,8 @@ def test_the_summary_counts_a_well_once_whatever_stages_it_failed(isolated_platf
     ]
 
 
-def test_a_real_8bit_plate_in_the_readme_format_goes_through_every_stage(real_plate: Path, isolated_platform: Path, capfd):
+def test_a_real_8bit_plate_in_the_readme_format_goes_through_every_stage(real_plate: Path, isolated_platform: Path,
+                                                                          capfd):
     assert main(["ingest", BARCODE, "--workers", "1"]) == 0
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err and "Stack Trace" not in out + err

@@ -3,8 +3,8 @@ record failures, compact the plate, and describe the result as Dagster metadata.
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -53,7 +53,8 @@ def progress_logger(context: dg.AssetExecutionContext, label: str, started: floa
             # First line: the one-line reason (what the terminal and the errors table show);
             # the traceback follows for the run log in the UI.
             where = file_note(outcome.file, outcome.error)
-            context.log.error(f"{label} well {outcome.well} failed{where}: {outcome.error}\n{outcome.traceback or ''}".rstrip())
+            context.log.error(
+                f"{label} well {outcome.well} failed{where}: {outcome.error}\n{outcome.traceback or ''}".rstrip())
         if done == total or done >= step * max(1, total // 10):
             step += 1
             elapsed = time.perf_counter() - started

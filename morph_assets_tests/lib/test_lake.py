@@ -155,7 +155,8 @@ def test_errors_of_every_table_read_together_each_reason_on_one_line(lake_root):
     lake.write_errors("raw_images", "P1", [
         {"table": "raw_images", "Metadata_Plate": "P1", "Metadata_Well": "A01", "file": "/x/a.tiff", "error": "bad"}])
     lake.write_errors("masks", "P1", [
-        {"table": "masks", "Metadata_Plate": "P1", "Metadata_Well": "B02", "file": "", "error": "ValueError: one\n  two\tthree "}])
+        {"table": "masks", "Metadata_Plate": "P1", "Metadata_Well": "B02", "file": "",
+         "error": "ValueError: one\n  two\tthree "}])
     lake.write_errors("masks", "P2", [])
     lake.write_errors("cellprofiler_mean", "P2", [
         {"table": "cellprofiler_mean", "Metadata_Plate": "P2", "Metadata_Well": "C03", "file": "", "error": "x"}])
@@ -167,5 +168,6 @@ def test_errors_of_every_table_read_together_each_reason_on_one_line(lake_root):
         ("masks", "B02", "ValueError: one two three"), ("raw_images", "A01", "bad")]
     assert sorted(lake.read_errors()["Metadata_Well"].to_list()) == ["A01", "B02", "C03"]
     # What the errors SQL view reads: every plate file of every errors/<table>.
-    rows = duckdb.sql(f"select count(*) from read_parquet('{lake.table_glob('errors')}', union_by_name = true)").fetchall()
+    sql = f"select count(*) from read_parquet('{lake.table_glob('errors')}', union_by_name = true)"
+    rows = duckdb.sql(sql).fetchall()
     assert rows == [(3,)]
