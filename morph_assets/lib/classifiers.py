@@ -102,6 +102,61 @@ def grouped_stratified_split(
     return [np.flatnonzero(row_split == split) for split in range(shares.size)]
 
 
+#: A held-out evaluation needs at least this many labels in the test split (one label is a
+#: "classifier" that never has to choose).
+MIN_TEST_LABELS = 2
+
+
+def held_out_shortfall(
+    labels: np.ndarray, groups: np.ndarray, fractions: Sequence[float], seed: int, *, names: Sequence[str] = ()
+) -> str | None:
+    """Why a split by group cannot evaluate a classifier on these data, or ``None`` when it can.
+
+    A label held by one group (a treatment in one well of one plate) always goes to training, so
+    only labels with two or more groups can be tested. The split is the one
+    :func:`grouped_stratified_split` makes with the same ``fractions`` and ``seed``; it must leave
+    no part empty and put at least :data:`MIN_TEST_LABELS` labels in the last part (the test
+    split), else the "accuracy" would score one class against itself.
+
+    Parameters
+    ----------
+    labels, groups : np.ndarray
+        Label and group (plate + well) per row, shape (n,).
+    fractions : sequence of float
+        The shares the model will use, e.g. ``(0.8, 0.2)``.
+    seed : int
+        The seed the model will use.
+    names : sequence of str, optional
+        Names of the parts for the message (default ``train``, ``validation``..., ``test``).
+
+    Returns
+    -------
+    str or None
+        One sentence with the counts, or ``None``.
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if labels.size == 0:
+        return "no labelled row to train on"
+    pairs = np.unique(np.stack([labels.astype(str), groups.astype(str)]), axis=1)
+    label_names, groups_per_label = np.unique(pairs[0], return_counts=True)
+    repeated = label_names[groups_per_label >= 2]
+    if repeated.size < MIN_TEST_LABELS:
+        return (f"only {repeated.size} of {label_names.size} treatments ({', '.join(repeated[:3]) or 'none'}) are in "
+                f"two or more wells; a split by well cannot test the others, and at least {MIN_TEST_LABELS} are "
+                "needed (add replicate wells or plates)")
+    parts = grouped_stratified_split(labels, groups, fractions, seed)
+    names = list(names) or (["train", "test"] if len(parts) == 2 else ["train", "validation", "test"])
+    for name, rows in zip(names, parts, strict=False):
+        if rows.size == 0:
+            return (f"the {'/'.join(f'{f:g}' for f in fractions)} split by well leaves the {name} part empty "
+                    f"({np.unique(groups).size} wells, {repeated.size} treatments in two or more wells)")
+    tested = np.unique(labels[parts[-1]])
+    if tested.size < MIN_TEST_LABELS:
+        return (f"the test part holds wells of only {tested.size} treatment(s) ({', '.join(tested[:3].astype(str))}); "
+                f"at least {MIN_TEST_LABELS} are needed ({repeated.size} treatments are in two or more wells)")
+    return None
+
+
 @dataclass(frozen=True)
 class ClassifierReport:
     """Test-set metrics of one classifier, with the majority-class baseline beside them."""

@@ -141,7 +141,8 @@ def table2_markdown(ours: pl.DataFrame) -> str:
     ours : pl.DataFrame
         Columns ``setting`` ("pooled", "same", "different" or others), ``representation``
         ("regionprops", "vae" or others), ``level`` ("image", "well"...), ``normalised`` (bool),
-        ``mean_average_precision`` and ``fraction_retrieved``; one row per combination.
+        ``mean_average_precision`` and ``fraction_retrieved``; one row per combination. An optional
+        ``status`` other than ``"scored"`` (e.g. ``"no replicate pairs"``) is shown in the cell.
 
     Returns
     -------
@@ -155,6 +156,9 @@ def table2_markdown(ours: pl.DataFrame) -> str:
     cells: dict[tuple[str, tuple[str, str, bool]], str] = {}
     for row in ours.iter_rows(named=True):
         combination = (str(row["representation"]), str(row["level"]), bool(row["normalised"]))
+        if row.get("status") not in (None, "scored"):  # e.g. "no replicate pairs": say so, not "—"
+            cells[(str(row["setting"]), combination)] = str(row["status"])
+            continue
         text = _number(row["mean_average_precision"], 4)
         if text != MISSING and _number(row["fraction_retrieved"], 2) != MISSING:
             text += f" (FR {_number(row['fraction_retrieved'], 2)})"

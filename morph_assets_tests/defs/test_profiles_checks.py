@@ -38,3 +38,26 @@ def test_positive_control_check_counts_retrieved_controls():
     assert result.metadata["fraction_retrieved"].value == 0.5 and result.passed
     worse = per_treatment.with_columns(pl.lit(False).alias("below_corrected_p"))
     assert not positive_controls_result(worse, layout).passed
+
+
+def test_positive_control_check_names_why_nothing_was_scored():
+    layout = pl.DataFrame({
+        "Metadata_Plate": ["P1"] * 4, "Metadata_Well": ["A01", "A02", "B01", "B02"],
+        "Metadata_broad_sample": ["c1", "c2", "c3", None], "Metadata_pert_iname": ["a", "b", "c", "DMSO"],
+        "Metadata_control_type": ["poscon_cp", "poscon_cp", None, "negcon"],
+    })
+    nothing = pl.DataFrame(schema={"representation": pl.String, "level": pl.String, "normalization": pl.String,
+                                   "setting": pl.String, "Metadata_treatment": pl.String,
+                                   "mean_average_precision": pl.Float64, "below_corrected_p": pl.Boolean})
+    # one plate, each positive control in one well: nothing to retrieve, and the check says why
+    one_well_each = positive_controls_result(nothing, layout)
+    assert one_well_each.passed and "none of the 2 profiled has a replicate well" in one_well_each.description
+    # only B01 and B02 have profiles: no positive control among them
+    profiled = pl.DataFrame({"Metadata_Plate": ["P1", "P1"], "Metadata_Well": ["B01", "B02"]})
+    assert "none on the profiled wells" in positive_controls_result(nothing, layout, profiled).description
+
+
+def test_dmso_check_names_a_plate_without_usable_features():
+    constant = _wells([0.0] * 5)
+    result = dmso_wells_result(constant, "P1")
+    assert not result.passed and "no feature is finite and varying across its 5 DMSO wells" in result.description

@@ -166,3 +166,36 @@ def test_reports_table_empty_and_confusion_png() -> None:
     assert isinstance(report, ClassifierReport)
     png = confusion_png(report, top=2)
     assert png.startswith(b"\x89PNG")
+
+
+def _wells(per_label: dict[str, int], sites: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and well groups: ``per_label[name]`` wells of ``sites`` sites each."""
+    labels, groups = [], []
+    for name, wells in per_label.items():
+        for well in range(wells):
+            labels += [name] * sites
+            groups += [f"P1|{name}-{well}"] * sites
+    return np.array(labels), np.array(groups)
+
+
+def test_held_out_shortfall_one_well_per_treatment() -> None:
+    from morph_assets.lib.classifiers import held_out_shortfall
+
+    # one plate, every compound in one well: only DMSO could be held out
+    labels, groups = _wells({"DMSO": 3, "c1": 1, "c2": 1, "c3": 1, "c4": 1, "c5": 1})
+    reason = held_out_shortfall(labels, groups, (0.8, 0.2), seed=0)
+    assert reason.startswith("only 1 of 6 treatments (DMSO) are in two or more wells")
+
+
+def test_held_out_shortfall_follows_the_split_by_hand() -> None:
+    from morph_assets.lib.classifiers import held_out_shortfall
+
+    # Two wells per label and 80/20: the running shares give the labels (train, test) wells of
+    # (2, 0), (1, 1), (2, 0), (1, 1), ... in visiting order, so 3 labels test only one, 5 test two.
+    labels, groups = _wells({f"c{i}": 2 for i in range(3)})
+    assert "the test part holds wells of only 1 treatment(s)" in held_out_shortfall(labels, groups, (0.8, 0.2), seed=4)
+    labels, groups = _wells({f"c{i}": 2 for i in range(5)})
+    assert held_out_shortfall(labels, groups, (0.8, 0.2), seed=4) is None
+    # 70/15/15 with two labels of two wells: (2, 0, 0) then (1, 1, 0), the validation part winning the tie
+    labels, groups = _wells({"a": 2, "b": 2})
+    assert "leaves the test part empty (4 wells" in held_out_shortfall(labels, groups, (0.7, 0.15, 0.15), seed=1)

@@ -132,18 +132,66 @@ def test_runs_cover_default_settings_and_table(scored) -> None:
     assert {"representation", "level", "normalization", "setting", "p_value"} <= set(per_treatment.columns)
 
 
-def test_settings_without_positives_are_skipped() -> None:
+def test_one_plate_reports_settings_without_replicates(tmp_path: Path) -> None:
+    """One plate: only the four duplicated compounds have a replicate (another well); the setting
+    that needs another plate is reported as "no replicate pairs" with its counts, not dropped."""
     one_plate = _profiles(plates=("P1",))
     messages: list[str] = []
     settings = (RetrievalSetting("pooled", "cpjump1"), RetrievalSetting("same", "cpjump1"),
                 RetrievalSetting("different", "cpjump1"))
     runs, per_treatment = score_profiles(one_plate, FEATURES, representation="r", level="well", settings=settings,
-                                         null_size=200, log=messages.append)
-    assert [r.setting for r in runs] == ["pooled", "different (cpjump1)"]
-    assert any("same (cpjump1): not scored" in m for m in messages)
-    # on one plate only the duplicated compounds have a replicate
-    assert sorted(per_treatment.filter(pl.col("setting") == "pooled")[TREATMENT].to_list()) == [
-        "c00", "c01", "c02", "c03"]
+                                         null_size=NULL_SIZE, log=messages.append)
+    by_setting = {run.setting: run for run in runs}
+    assert [r.setting for r in runs] == ["pooled", "same (cpjump1)", "different (cpjump1)"]
+    same = by_setting["same (cpjump1)"]
+    assert (same.status, same.n_replicate_pairs, same.n_queries, same.n_controls, same.n_profiles) == (
+        "no replicate pairs", 0, 16, 4, 20)
+    assert same.mean_map is None and same.fraction_retrieved is None
+    assert "same well of another plate" in same.reason and "16 treated profiles of 12 treatments" in same.reason
+    assert any("same (cpjump1): not scored, no replicate pairs" in m for m in messages)
+    # c00..c03 sit in two wells each: 4 unordered replicate pairs, 8 queries with an AP
+    pooled = by_setting["pooled"]
+    assert (pooled.status, pooled.n_replicate_pairs, pooled.n_queries_scored, pooled.n_treatments) == (
+        "scored", 4, 8, 4)
+    ap, reference = _copairs_map(one_plate, [TREATMENT, "reference"], [], tmp_path)
+    ours = per_treatment.filter(pl.col("setting") == "pooled").sort(TREATMENT)
+    assert ours[TREATMENT].to_list() == reference[TREATMENT].tolist() == ["c00", "c01", "c02", "c03"]
+    np.testing.assert_allclose(ours["mean_average_precision"].to_numpy(), reference["mean_average_precision"],
+                               rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ours["p_value"].to_numpy(), reference["p_value"].to_numpy())
+    assert pooled.mean_ap == pytest.approx(ap["average_precision"].mean(), abs=1e-12)
+    table = runs_table(runs)
+    assert table.filter(pl.col("status") == "no replicate pairs")["setting"].to_list() == ["same (cpjump1)"]
+    assert table["mean_map"].null_count() == 1
+
+
+def test_two_plates_without_replicates_score_nothing_and_say_why() -> None:
+    """Two plates of different compounds, one well each: no setting has a positive pair."""
+    profiles = _profiles(plates=("P1", "P2"))
+    first, second = (pl.col("Metadata_Plate") == "P1"), (pl.col("Metadata_Plate") == "P2")
+    compound = pl.col(TREATMENT).str.slice(1).cast(pl.Int32, strict=False)
+    distinct = profiles.filter(pl.col(TREATMENT).eq("DMSO") | (first & (compound < 6)) | (second & (compound >= 6)))
+    distinct = distinct.unique([TREATMENT, "Metadata_Plate"], keep="first", maintain_order=True)
+    runs, per_treatment = score_profiles(distinct, FEATURES, representation="r", level="well", null_size=100)
+    assert [run.status for run in runs] == ["no replicate pairs"] * len(DEFAULT_SETTINGS)
+    assert {run.n_queries for run in runs} == {12} and {run.n_controls for run in runs} == {2}
+    assert "at most 1 per treatment" in runs[0].reason and "on 2 plate(s)" in runs[0].reason
+    assert per_treatment.is_empty() and "p_value" in per_treatment.columns
+
+
+def test_no_controls_and_zero_norm_profiles_are_counted() -> None:
+    profiles = _profiles(plates=("P1",))
+    treated_only = profiles.filter(pl.col("Metadata_control_type").is_null())
+    runs, _ = score_profiles(treated_only, FEATURES, representation="r", level="well",
+                             settings=(RetrievalSetting("pooled", "cpjump1"),), null_size=100)
+    assert (runs[0].status, runs[0].n_controls) == ("no negative controls", 0)
+    zeroed = profiles.with_columns([pl.when(pl.int_range(pl.len()) == 4).then(0.0).otherwise(pl.col(f)).alias(f)
+                                    for f in FEATURES])  # row 4: c00, one of the duplicated compounds
+    runs, per_treatment = score_profiles(zeroed, FEATURES, representation="r", level="well",
+                                         settings=(RetrievalSetting("pooled", "cpjump1"),), null_size=100)
+    # c00 loses its only replicate; c01..c03 keep theirs
+    assert (runs[0].n_zero_norm, runs[0].n_replicate_pairs, runs[0].n_queries_scored) == (1, 3, 6)
+    assert sorted(per_treatment[TREATMENT].to_list()) == ["c01", "c02", "c03"]
 
 
 def test_incomplete_rows_dropped_and_nothing_to_score() -> None:
@@ -155,7 +203,10 @@ def test_incomplete_rows_dropped_and_nothing_to_score() -> None:
     assert (runs[0].n_profiles, runs[0].n_rows_dropped) == (59, 1)
     messages: list[str] = []
     runs, per_treatment = score_profiles(profiles, [], representation="r", level="well", log=messages.append)
-    assert runs == [] and per_treatment.is_empty() and "not scored" in messages[0]
+    assert [run.status for run in runs] == ["no usable features"] * len(DEFAULT_SETTINGS)
+    assert per_treatment.is_empty() and "not scored" in messages[0]
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['Metadata_control_type'\]"):
+        score_profiles(profiles.drop("Metadata_control_type"), FEATURES, representation="r", level="well")
 
 
 def test_map_scatter_png(scored) -> None:

@@ -97,6 +97,20 @@ def test_table2_markdown_puts_like_for_like_columns_first():
     assert "Like-for-like" in markdown
 
 
+def test_table2_markdown_names_settings_without_replicate_pairs():
+    ours = pl.DataFrame(
+        [("pooled", "regionprops", "image", False, 0.31, 0.2, "scored"),
+         ("same", "regionprops", "image", False, None, None, "no replicate pairs")],
+        schema=["setting", "representation", "level", "normalised", "mean_average_precision", "fraction_retrieved",
+                "status"],
+        orient="row",
+    )
+    table = _table_rows(table2_markdown(ours))
+    assert table[0][3] == "0.3100 (FR 0.20)"
+    assert table[1][3] == "no replicate pairs"  # said, not a bare dash
+    assert table[2][3] == "not run"
+
+
 def test_render_report_writes_files_with_resolving_links(tmp_path: Path):
     out_dir = tmp_path / "report"
     sections = [("Clustering", f"Best k = 2.\n\n{figure_link('umap', 'UMAP')}"), ("Tables", "| a |\n|---|\n| 1 |")]

@@ -8,11 +8,18 @@ from pathlib import Path
 import dagster as dg
 import joblib
 import numpy as np
+import polars as pl
 from pydantic import Field
 
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index
-from morph_assets.lib.classifiers import CLASS_WEIGHTINGS, confusion_png, reports_table, train_random_forest
+from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index, skip_row, write_skipped
+from morph_assets.lib.classifiers import (
+    CLASS_WEIGHTINGS,
+    confusion_png,
+    held_out_shortfall,
+    reports_table,
+    train_random_forest,
+)
 from morph_assets.lib.cnn import pick_device, save_model, train_cnn
 from morph_assets.lib.image_tensors import CHANNEL_ORDER, grayscale, with_mask
 from morph_assets.lib.markdown import frame_to_markdown
@@ -36,6 +43,8 @@ CNN_INPUTS = (
     ("Enhanced (grayscale + mask)", "grayscale+mask", CLASS_WEIGHTINGS),
     ("Five channels + mask", "channels+mask", ("balanced",)),
 )
+#: The CNNs' train / validation / test shares by well (the study's 70/15/15).
+CNN_FRACTIONS = (0.7, 0.15, 0.15)
 
 
 class ClassifierConfig(dg.Config):
@@ -76,16 +85,25 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
     by well, early stopping on validation loss): grayscale, grayscale + cell mask, and the five
     channels + mask. Each with and without class weights, so the effect of DMSO's 17 % share
     shows. Models go to ``data_lake/models/classifiers/``, metrics to ``classifier_metrics``.
+
+    A model is skipped, with the reason in the metadata and in ``skipped_treatment_classifiers``,
+    when a split by well cannot test it (e.g. one plate where every treatment but DMSO sits in a
+    single well): an accuracy on DMSO alone would be a fake result.
     """
     store = lake.lake()
     folder = store.root / MODELS_FOLDER
-    reports, figures = [], {}
+    reports, skipped = [], []
     for version, representation, normalization in FOREST_INPUTS:
         profiles, features = image_profiles(store, representation, normalization)
         profiles, dropped = drop_incomplete_rows(profiles, features)
-        x = profiles.select(features).to_numpy()
         labels = profiles[TREATMENT].to_numpy().astype(str)
         groups = (profiles["Metadata_Plate"] + "|" + profiles["Metadata_Well"]).to_numpy()
+        shortfall = held_out_shortfall(labels, groups, (0.8, 0.2), config.seed) if features else "no usable feature"
+        if shortfall:
+            skipped.extend(skip_row("random_forest", version, weighting, shortfall) for weighting in CLASS_WEIGHTINGS)
+            context.log.warning(f"Random Forest {version} skipped: {shortfall}")
+            continue
+        x = profiles.select(features).to_numpy()
         for weighting in CLASS_WEIGHTINGS:
             started = time.perf_counter()
             forest, report = train_random_forest(x, labels, groups, variant=version, class_weighting=weighting,
@@ -98,35 +116,47 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
                              f"{report.majority_accuracy:.3f}, {len(features)} features, {dropped} rows without "
                              f"features, {time.perf_counter() - started:.0f} s")
     index = labelled_tensor_index(store)
-    tensors = load_tensors(index)
     labels = index[TREATMENT].to_numpy().astype(str)
     groups = (index["Metadata_Plate"] + "|" + index["Metadata_Well"]).to_numpy()
-    device = pick_device(config.device)
-    context.log.info(f"CNNs on {len(index)} images of {tensors.shape[-1]} px, device {device}")
-    for version, kind, weightings in CNN_INPUTS:
-        images = _cnn_images(tensors, kind)
-        for weighting in weightings:
-            started = time.perf_counter()
-            model, report, history = train_cnn(images, labels, groups, variant=version, class_weighting=weighting,
-                                               max_epochs=config.max_epochs, patience=config.patience,
-                                               seed=config.seed, device=str(device), log=context.log.debug)
-            save_model(model, folder / f"cnn_{kind.replace('+', '_')}_{weighting}.pt", label_names=model.label_names,
-                       channel_mean=model.channel_mean, channel_std=model.channel_std,
-                       metadata={"variant": version, "class_weighting": weighting, "epochs": len(history)})
-            reports.append(report)
-            context.log.info(f"CNN {version} ({weighting}): accuracy {report.accuracy:.3f} vs majority "
-                             f"{report.majority_accuracy:.3f}, {len(history)} epochs, {time.perf_counter() - started:.0f} s")
+    shortfall = held_out_shortfall(labels, groups, CNN_FRACTIONS, config.seed)
+    if shortfall:
+        skipped.extend(skip_row("small_cnn", version, weighting, shortfall)
+                       for version, _, weightings in CNN_INPUTS for weighting in weightings)
+        context.log.warning(f"CNNs skipped: {shortfall}")
+    else:
+        tensors = load_tensors(index)
+        device = pick_device(config.device)
+        context.log.info(f"CNNs on {len(index)} images of {tensors.shape[-1]} px, device {device}")
+        for version, kind, weightings in CNN_INPUTS:
+            images = _cnn_images(tensors, kind)
+            for weighting in weightings:
+                started = time.perf_counter()
+                model, report, history = train_cnn(images, labels, groups, variant=version, class_weighting=weighting,
+                                                   fractions=CNN_FRACTIONS, max_epochs=config.max_epochs,
+                                                   patience=config.patience, seed=config.seed, device=str(device),
+                                                   log=context.log.debug)
+                save_model(model, folder / f"cnn_{kind.replace('+', '_')}_{weighting}.pt",
+                           label_names=model.label_names, channel_mean=model.channel_mean,
+                           channel_std=model.channel_std,
+                           metadata={"variant": version, "class_weighting": weighting, "epochs": len(history)})
+                reports.append(report)
+                context.log.info(f"CNN {version} ({weighting}): accuracy {report.accuracy:.3f} vs majority "
+                                 f"{report.majority_accuracy:.3f}, {len(history)} epochs, "
+                                 f"{time.perf_counter() - started:.0f} s")
     table = reports_table(reports)
     store.write_study(CLASSIFIER_TABLE, table)
-    best = max(reports, key=lambda report: report.balanced_accuracy)
-    figures["confusion_best"] = png_markdown(confusion_png(best, top=20), "confusion matrix")
-    shown = table.select("model", "variant", "class_weighting", "accuracy", "balanced_accuracy", "f1_weighted",
-                         "f1_macro", "majority_accuracy", "n_classes", "n_test")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": table.height,
-        "metrics": dg.MetadataValue.md(frame_to_markdown(shown, max_rows=50, float_precision=3)),
-        "best_model": f"{best.model} {best.variant} ({best.class_weighting})",
-        "confusion_of_best": dg.MetadataValue.md(figures["confusion_best"]),
-        "models_folder": dg.MetadataValue.path(str(folder)),
-    })
-
+    write_skipped(store, "treatment_classifiers", skipped)
+    metadata = {"dagster/row_count": table.height, "models_folder": dg.MetadataValue.path(str(folder)),
+                "models_trained": len(reports), "models_skipped": len(skipped)}
+    if skipped:
+        metadata["skipped"] = dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(skipped), max_rows=20))
+    if reports:
+        best = max(reports, key=lambda report: report.balanced_accuracy)
+        shown = table.select("model", "variant", "class_weighting", "accuracy", "balanced_accuracy", "f1_weighted",
+                             "f1_macro", "majority_accuracy", "n_classes", "n_test")
+        metadata.update({
+            "metrics": dg.MetadataValue.md(frame_to_markdown(shown, max_rows=50, float_precision=3)),
+            "best_model": f"{best.model} {best.variant} ({best.class_weighting})",
+            "confusion_of_best": dg.MetadataValue.md(png_markdown(confusion_png(best, top=20), "confusion matrix")),
+        })
+    return dg.MaterializeResult(metadata=metadata)

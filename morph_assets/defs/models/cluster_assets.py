@@ -6,6 +6,7 @@ import polars as pl
 from pydantic import Field
 
 from morph_assets.defs.jobs import STUDY_LEVEL
+from morph_assets.defs.models.inputs import skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table, selected_feature_names, treatment_table
 from morph_assets.lib.cluster_validation import (
     adjusted_rand,
@@ -18,7 +19,7 @@ from morph_assets.lib.clustering import choose_kmeans, embed_2d, scatter_png, si
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plots import png_markdown
-from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, usable_features
+from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, drop_incomplete_rows, usable_features
 from morph_assets.lib.representations import annotate, image_features
 from morph_assets.resources import LakeResource
 
@@ -28,6 +29,8 @@ VALIDATION_TABLE = "cluster_validation"
 #: The study's "extracted features" (regionprops), its VAE embeddings, and CellProfiler's profiles.
 CLUSTERED_REPRESENTATIONS = ("regionprops", "vae", "cellprofiler")
 TRUTH_FILE = "GroundTruth/compound_phenotypes.tsv"
+#: Fewest treatments clustered: k = 2 and 3 both possible, so the silhouette has a choice.
+MIN_CLUSTERED_TREATMENTS = 4
 EMPTY_MEMBERSHIP = {
     TREATMENT: pl.String, "Metadata_pert_iname": pl.String, "Metadata_target_list": pl.String,
     "Metadata_control_type": pl.String, "representation": pl.String, "cluster": pl.Int32,
@@ -64,15 +67,22 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
     and t-SNE coordinates; membership in ``treatment_clusters`` (one row per representation and
     treatment, with its targets), pictures coloured by cluster and by target."""
     store = lake.lake()
-    memberships, silhouettes, metadata = [], [], {}
+    memberships, silhouettes, metadata, skipped = [], [], {}, []
+
+    def skip(representation: str, reason: str) -> None:
+        skipped.append(skip_row(representation, "", "", reason))
+        context.log.warning(f"{representation} not clustered: {reason}")
+
+    needed = max(MIN_CLUSTERED_TREATMENTS, config.k_min + 1)
     for representation in CLUSTERED_REPRESENTATIONS:
         found = _treatment_matrix(store, representation)
         if found is None:
-            context.log.warning(f"{representation}: no well profiles or no usable feature, not clustered")
+            skip(representation, f"no {profile_table('well', representation)} table or no usable feature in it")
             continue
         aggregates, features = found
-        if aggregates.height < 4:
-            context.log.warning(f"{representation}: {aggregates.height} treatments are too few to cluster")
+        if aggregates.height < needed:
+            skip(representation, f"{aggregates.height} treatments with complete profiles; KMeans from k = "
+                 f"{config.k_min} with a silhouette needs at least {needed}")
             continue
         x = aggregates.select(features).to_numpy()
         selection = choose_kmeans(x, k_range=range(config.k_min, config.k_max + 1), seed=config.seed)
@@ -99,6 +109,9 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
                 legend_title="cluster"), f"{name} by cluster"))
         metadata[f"{representation}_umap_by_target"] = dg.MetadataValue.md(png_markdown(scatter_png(
             umap_xy, first_target, title=f"{representation}: UMAP by (first) target", legend_title="target"), "umap by target"))
+    write_skipped(store, "treatment_clusters", skipped)
+    if skipped:
+        metadata["skipped"] = dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(skipped).select("item", "reason")))
     if not memberships:  # too few treatments (a small test plate): say so, and leave empty tables
         context.log.warning("no representation had enough treatments to cluster; tables left empty")
         memberships.append(pl.DataFrame(schema=EMPTY_MEMBERSHIP))
@@ -133,12 +146,30 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
     groups and against active/inactive, so we know whether clustering finds what is there."""
     store = lake.lake()
     clusters = pl.read_parquet(store.study_file(CLUSTERS_TABLE))
-    reference = pl.read_parquet(store.study_file(treatment_table("cellprofiler")))
+    reference_table = treatment_table("cellprofiler")
+    if store.has_table(reference_table):
+        reference = pl.read_parquet(store.study_file(reference_table))
+    else:
+        reference = pl.DataFrame(schema={TREATMENT: pl.String})
     features = usable_features(reference)
     truth = true_phenotypes(lake, store.plates_present("plate_layout"))
-    rows, metadata = [], {}
+    rows, metadata, skipped = [], {}, []
+    if clusters.is_empty():
+        skipped.append(skip_row("all", "", "", "treatment_clusters clustered no representation (see its reasons)"))
     for (representation,), members in clusters.group_by(["representation"], maintain_order=True):
         joined = members.join(reference.select([TREATMENT, *features]), on=TREATMENT, how="inner")
+        joined, incomplete = drop_incomplete_rows(joined, features)  # e.g. a treatment whose wells had no cells
+        if incomplete:
+            context.log.info(f"{representation}: {incomplete} treatments without a complete CellProfiler "
+                             "profile left out")
+        sizes = joined["cluster"].value_counts()["count"] if joined.height else pl.Series([], dtype=pl.UInt32)
+        if not features or sizes.len() < 2 or sizes.max() < 2:
+            reason = (f"{joined.height} clustered treatments have a CellProfiler consensus profile "
+                      f"({len(features)} usable features) in {sizes.len()} cluster(s); the test needs pairs both "
+                      "within and between clusters")
+            skipped.append(skip_row(representation, "", "", reason))
+            context.log.warning(f"{representation} clusters not validated: {reason}")
+            continue
         x = joined.select(features).to_numpy()
         separation = within_vs_between(x, joined["cluster"].to_numpy())
         row = {"representation": representation, "n_treatments": joined.height,
@@ -158,10 +189,14 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
                          f"{separation.median_between:.3f}, p {separation.p_value:.2e}")
     table = pl.DataFrame(rows) if rows else pl.DataFrame(schema={"representation": pl.String, "n_treatments": pl.Int64})
     store.write_study(VALIDATION_TABLE, table)
+    write_skipped(store, "cluster_validation", skipped)
+    if skipped:
+        metadata["skipped"] = dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(skipped).select("item", "reason")))
     per_image = annotate(image_features("cellprofiler", pl.read_parquet(store.table_glob("cellprofiler_mean"))),
-                         pl.read_parquet(store.table_glob("plate_layout")))
+                         pl.read_parquet(store.table_glob("plate_layout"))) \
+        if store.plates_present("cellprofiler_mean") else pl.DataFrame()
     for feature in ("Mean_Cells_AreaShape_Area", "Mean_Cells_AreaShape_Compactness"):
-        if feature in per_image.columns:
+        if feature in per_image.columns and per_image.drop_nulls([feature, "Metadata_pert_iname"]).height:
             metadata[f"boxplot_{feature}"] = dg.MetadataValue.md(png_markdown(feature_boxplot_png(
                 per_image.drop_nulls(feature), group_col="Metadata_pert_iname", feature=feature, top=5,
                 title=f"{feature}: five most frequent compounds"), feature))

@@ -5,6 +5,7 @@ import polars as pl
 
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.classifier_assets import CLASSIFIER_TABLE
+from morph_assets.defs.models.inputs import read_skipped
 from morph_assets.defs.models.cluster_assets import CLUSTERS_TABLE, SILHOUETTES_TABLE, VALIDATION_TABLE
 from morph_assets.defs.profiles.map_assets import MAP_PER_TREATMENT_TABLE, MAP_SUMMARY_TABLE, summary_pivot
 from morph_assets.lib.clustering import scatter_png, silhouette_png
@@ -38,8 +39,27 @@ def table2_rows(summary: pl.DataFrame) -> pl.DataFrame:
     return chosen.select(
         pl.col("setting").replace(STUDY_SETTING_ROWS).alias("setting"), "representation", "level",
         (pl.col("normalization") != "none").alias("normalised"),
-        pl.col("mean_ap").alias("mean_average_precision"), "fraction_retrieved",
+        pl.col("mean_ap").alias("mean_average_precision"), "fraction_retrieved", "status",
     )
+
+
+def not_computed_markdown(summary: pl.DataFrame | None, skipped: dict[str, pl.DataFrame | None]) -> str | None:
+    """What the study could not compute on these plates and why: retrieval settings without
+    replicate pairs (from ``map_summary``) and models or clusters skipped for lack of data."""
+    parts = []
+    if summary is not None and "status" in summary.columns:
+        unscored = summary.filter(pl.col("status") != "scored")
+        if unscored.height:
+            grouped = unscored.group_by("status", "setting", "level", maintain_order=True).agg(
+                pl.len().alias("profile_sets"), pl.col("reason").first()).sort("status", "setting", "level")
+            parts.append(f"**Retrieval.** {unscored.height} of {summary.height} retrieval settings were not scored "
+                         "(one row per setting and level; the counts are in `map_summary`):\n\n"
+                         + frame_to_markdown(grouped, max_rows=40))
+    for asset, table in skipped.items():
+        if table is not None and table.height:
+            shown = table.select("item", "variant", "reason").unique(maintain_order=True)
+            parts.append(f"**{asset}** skipped {table.height} item(s):\n\n" + frame_to_markdown(shown, max_rows=40))
+    return "\n\n".join(parts) if parts else None
 
 
 def _read(store, table: str) -> pl.DataFrame | None:  # noqa: ANN001
@@ -59,9 +79,19 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     plates = store.plates_present("plate_layout")
     sections: list[tuple[str, str]] = []
     images: dict[str, bytes] = {}
+    skipped = {asset: read_skipped(store, asset)
+               for asset in ("treatment_classifiers", "vae_model", "treatment_clusters", "cluster_validation")}
     sections.append(("Data", f"{len(plates)} plate(s): {', '.join(plates)}. Treatments are compounds of the "
                      "JUMP-Target-1 layout; DMSO is the negative control. Every number below is computed by the "
                      "pipeline from these plates; the study's numbers are its published Tables 1 and 2."))
+    missing = not_computed_markdown(summary, skipped)
+    if missing:
+        sections.append(("What these plates cannot show", missing + "\n\nA replicate is another profile of the "
+                         "same treatment: another site of the well (image level), another well, or another plate. "
+                         "Settings and models that need replicates the plates do not have are reported here "
+                         "instead of scored."))
+    if metrics is not None and metrics.height == 0:
+        metrics = None
     if metrics is not None:
         sections.append(("Table 1: treatment classification", table1_markdown(table1_rows(metrics)) + (
             "\n\nSplits are by well (sites of one well never straddle train and test); the study's split was by "
@@ -88,7 +118,7 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
                                                            title=f"{representation}: UMAP by cluster", legend_title="cluster")
             body.append(f"**{representation}**: best k = {best} over {members.height} treatments.\n\n"
                         + figure_link(f"silhouette_{representation}") + " " + figure_link(f"umap_{representation}"))
-        sections.append(("Clusters", "\n\n".join(body)))
+        sections.append(("Clusters", "\n\n".join(body) or "No representation was clustered (see above)."))
     if validation is not None:
         sections.append(("Cluster validation", frame_to_markdown(validation, float_precision=4) + (
             "\n\nMann-Whitney U, one-sided (within-cluster CellProfiler cosine similarity greater than between). "
@@ -112,7 +142,7 @@ def _differences(metrics: pl.DataFrame | None, summary: pl.DataFrame | None) -> 
         def value(representation: str, level: str, normalization: str) -> float | None:
             row = summary.filter((pl.col("representation") == representation) & (pl.col("level") == level)
                                  & (pl.col("normalization") == normalization) & (pl.col("setting") == "pooled"))
-            return float(row["mean_map"][0]) if row.height else None
+            return float(row["mean_map"][0]) if row.height and row["mean_map"][0] is not None else None
         raw, normalised = value("regionprops", "image", "none"), value("regionprops", "well", "mad_robustize")
         if raw is not None and normalised is not None:
             lines.append(f"- **Normalisation and replicates.** Regionprops features retrieve replicates with mAP "

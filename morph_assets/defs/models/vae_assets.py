@@ -8,7 +8,7 @@ import polars as pl
 from pydantic import Field
 
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.models.inputs import labelled_tensor_index
+from morph_assets.defs.models.inputs import labelled_tensor_index, read_skipped, skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table
 from morph_assets.lib.image_tensors import CHANNEL_ORDER, with_mask
 from morph_assets.lib.markdown import frame_to_markdown
@@ -21,6 +21,8 @@ from morph_assets.resources import LakeResource
 
 VAE_FILE = "models/vae/vae.pt"
 EMBEDDINGS_TABLE = "vae_embeddings"
+#: Wells needed to hold one out for validation (early stopping) and train on the rest.
+MIN_VAE_WELLS = 2
 
 
 class VaeConfig(dg.Config):
@@ -46,11 +48,21 @@ def _inputs(tensors: np.ndarray, kind: str) -> np.ndarray:
 @dg.asset(deps=["image_tensors"], tags=STUDY_LEVEL, group_name="models", kinds={"pytorch"}, pool="gpu")
 def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeResource) -> dg.MaterializeResult:
     """A convolutional VAE trained on every site's image + cell mask (64 x 64), wells held out
-    for validation, early stopping on validation loss, saved to ``data_lake/models/vae/vae.pt``."""
+    for validation, early stopping on validation loss, saved to ``data_lake/models/vae/vae.pt``.
+    Skipped, with the reason in the metadata, when fewer than two wells have images."""
     store = lake.lake()
     index = labelled_tensor_index(store)
-    tensors = _inputs(load_tensors(index), config.inputs)
     groups = (index["Metadata_Plate"] + "|" + index["Metadata_Well"]).to_numpy()
+    wells = len(set(groups))
+    if wells < MIN_VAE_WELLS:
+        reason = (f"{wells} well(s) with images: early stopping needs whole wells held out for validation, "
+                  f"so at least {MIN_VAE_WELLS} are needed")
+        (store.root / VAE_FILE).unlink(missing_ok=True)  # a model of other data must not embed these plates
+        write_skipped(store, "vae_model", [skip_row("vae", config.inputs, "", reason)])
+        context.log.warning(f"VAE not trained: {reason}")
+        return dg.MaterializeResult(metadata={"skipped": reason, "images": len(index)})
+    write_skipped(store, "vae_model", [])
+    tensors = _inputs(load_tensors(index), config.inputs)
     started = time.perf_counter()
     model, history = train_vae(tensors, groups, latent_dim=config.latent_dim, max_epochs=config.max_epochs,
                                patience=config.patience, learning_rate=config.learning_rate, seed=config.seed,
@@ -75,6 +87,14 @@ def vae_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
     representation (``profiles_image_vae``, ``profiles_well_vae``: un-normalised and
     DMSO-normalised) so the mAP report scores the embeddings like any other features."""
     store = lake.lake()
+    if not (store.root / VAE_FILE).exists():
+        skipped = read_skipped(store, "vae_model")
+        reason = skipped["reason"][0] if skipped is not None and skipped.height else "vae_model has not run"
+        for table in (EMBEDDINGS_TABLE, profile_table("image", "vae"), profile_table("well", "vae")):
+            for plate in store.plates_present(table):  # stale embeddings of an older model
+                store.plate_file(table, plate).unlink(missing_ok=True)
+        context.log.warning(f"no VAE model at {store.root / VAE_FILE}, no embeddings: {reason}")
+        return dg.MaterializeResult(metadata={"skipped": f"no VAE model: {reason}"})
     model, metadata = load_vae(store.root / VAE_FILE)
     index = labelled_tensor_index(store)
     means = latent_means(model, _inputs(load_tensors(index), metadata["inputs"]))

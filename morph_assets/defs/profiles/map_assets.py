@@ -11,7 +11,7 @@ from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plots import png_markdown
 from morph_assets.lib.profile_sets import NORMALIZATION, usable_features
 from morph_assets.lib.representations import SOURCE_TABLES
-from morph_assets.lib.retrieval_report import map_scatter_png, runs_table, score_profiles
+from morph_assets.lib.retrieval_report import SCORED, map_scatter_png, runs_table, score_profiles
 from morph_assets.resources import LakeResource
 
 MAP_SUMMARY_TABLE = "map_summary"
@@ -26,10 +26,12 @@ class MapReportConfig(dg.Config):
 
 
 def summary_pivot(summary: pl.DataFrame) -> pl.DataFrame:
-    """mAP (fraction retrieved) per representation, level and normalisation across settings."""
+    """mAP (fraction retrieved) per representation, level and normalisation across settings; a
+    setting that could not be scored shows its status (e.g. "no replicate pairs")."""
     cells = summary.with_columns(
-        (pl.col("mean_map").round(3).cast(pl.String) + " (" + (100 * pl.col("fraction_retrieved")).round(0).cast(pl.Int64)
-         .cast(pl.String) + "%)").alias("cell"))
+        pl.when(pl.col("status") == SCORED).then(
+            pl.col("mean_map").round(3).cast(pl.String) + " (" + (100 * pl.col("fraction_retrieved")).round(0)
+            .cast(pl.Int64).cast(pl.String) + "%)").otherwise(pl.col("status")).alias("cell"))
     return cells.pivot(on="setting", index=["representation", "level", "normalization"], values="cell").sort(
         ["representation", "level", "normalization"])
 
@@ -47,14 +49,18 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
     non-zero distances); image level (the study) and well level (CPJUMP1); un-normalised (the
     study) and DMSO-normalised with feature selection (the field). Per treatment: mAP, permutation
     p-value, Benjamini-Hochberg q-value, retrieved if q < 0.05; "fraction retrieved" per setting.
-    Tables ``map_summary`` and ``map_per_treatment``.
+    Tables ``map_summary`` and ``map_per_treatment``. A setting without replicates (one plate has
+    no "same well on another plate") is a row of ``map_summary`` with status "no replicate pairs"
+    and the counts that explain it; a study where no setting has any is reported, not failed.
     """
     store = lake.lake()
-    runs, tables = [], []
+    runs, tables, profiled = [], [], None
     for representation in SOURCE_TABLES:
         if not store.plates_present(profile_table("well", representation)):
             continue
         by_level = {level: pl.read_parquet(store.table_glob(profile_table(level, representation))) for level in LEVELS}
+        if representation == "cellprofiler":
+            profiled = by_level["well"].select("Metadata_Plate", "Metadata_Well")
         kept = selected_feature_names(
             store, representation, by_level["well"].filter(pl.col(NORMALIZATION) == "mad_robustize"))
         for level, profiles in by_level.items():
@@ -66,9 +72,11 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
                 runs.extend(found)
                 tables.append(per_treatment)
     if not runs:
-        raise dg.Failure(description="nothing to score: no well profiles in the lake (materialize well_profiles first)")
+        tables_looked_at = ", ".join(profile_table("well", representation) for representation in SOURCE_TABLES)
+        raise dg.Failure(description=f"nothing to score: no plate has well profiles in the lake ({tables_looked_at}); "
+                         "materialize well_profiles for a plate first")
     summary = runs_table(runs)
-    per_treatment = pl.concat([t for t in tables if t.height], how="diagonal_relaxed")
+    per_treatment = pl.concat(tables, how="diagonal_relaxed")
     store.write_study(MAP_SUMMARY_TABLE, summary)
     store.write_study(MAP_PER_TREATMENT_TABLE, per_treatment)
     headline = per_treatment.filter(
@@ -78,7 +86,16 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
         "dagster/row_count": per_treatment.height,
         "summary": dg.MetadataValue.md("mAP (fraction retrieved at q < 0.05)\n\n" + frame_to_markdown(summary_pivot(summary), max_rows=100)),
         "runs": dg.MetadataValue.md(frame_to_markdown(summary, max_rows=200)),
+        "settings_scored": int((summary["status"] == SCORED).sum()),
+        "settings_not_scored": int((summary["status"] != SCORED).sum()),
     }
+    unscored = summary.filter(pl.col("status") != SCORED)
+    if unscored.height:
+        reasons = unscored.group_by("status", "setting", "level").agg(pl.len().alias("profile_sets"),
+                                                                     pl.col("reason").first())
+        metadata["not_scored"] = dg.MetadataValue.md(frame_to_markdown(reasons.sort("status", "setting", "level")))
+        context.log.info(f"{unscored.height} of {summary.height} retrieval settings not scored "
+                         f"({', '.join(sorted(set(unscored['status'])))}); see map_summary.reason")
     if headline.height:
         metadata["cellprofiler_well_normalised_pooled"] = dg.MetadataValue.md(png_markdown(map_scatter_png(
             headline, title="CellProfiler Mean_, well level, DMSO-normalised, pooled"), "mAP vs -log10 p"))
@@ -87,4 +104,5 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
                 "Metadata_treatment", "Metadata_pert_iname", "Metadata_target_list", "mean_average_precision",
                 "p_value", "corrected_p_value"), max_rows=15))
     layout = pl.read_parquet(store.table_glob("plate_layout"))
-    return dg.MaterializeResult(metadata=metadata, check_results=[positive_controls_result(per_treatment, layout)])
+    return dg.MaterializeResult(metadata=metadata,
+                                check_results=[positive_controls_result(per_treatment, layout, profiled)])
