@@ -146,8 +146,12 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
     table = reports_table(reports)
     store.write_study(CLASSIFIER_TABLE, table)
     write_skipped(store, "treatment_classifiers", skipped)
+    wells_per_treatment = index.group_by(TREATMENT).agg(pl.struct("Metadata_Plate", "Metadata_Well").n_unique())
+    testable = int((wells_per_treatment["Metadata_Plate"] >= 2).sum())
     metadata = {"dagster/row_count": table.height, "models_folder": dg.MetadataValue.path(str(folder)),
-                "models_trained": len(reports), "models_skipped": len(skipped)}
+                "models_trained": len(reports), "models_skipped": len(skipped),
+                # only treatments in two or more wells can reach a test split (splits are by well)
+                "treatments_testable": f"{testable} of {wells_per_treatment.height} are in two or more wells"}
     if skipped:
         metadata["skipped"] = dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(skipped), max_rows=20))
     if reports:
