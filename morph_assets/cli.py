@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -21,6 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from morph_assets.lib.table_text import FORMATS, render
 from morph_assets.paths import PROJECT_ROOT, default_lake_root, default_source_root
 
 
@@ -356,6 +358,37 @@ def _query(sql: str) -> pl.DataFrame:
         return connection.sql(sql).pl()
 
 
+#: Rows ``sql`` prints by default in the formats meant for reading (table, markdown).
+TABLE_ROWS = 50
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width, or None when stdout is not a terminal (a file or a pipe keeps whole lines)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def print_query_result(result: pl.DataFrame, fmt: str = "table", max_rows: int | None = None) -> None:
+    """Print a query's rows in ``fmt`` (see :data:`morph_assets.lib.table_text.FORMATS`), values whole.
+
+    Parameters
+    ----------
+    result : pl.DataFrame
+        The rows.
+    fmt : str
+        ``"table"`` (aligned, one block per row when wider than the terminal), ``"csv"``,
+        ``"markdown"`` or ``"json"``.
+    max_rows : int, optional
+        Rows printed; default :data:`TABLE_ROWS` for table and markdown, every row for csv and
+        json. The count of rows left out goes to stderr, so csv and json output stays parseable.
+    """
+    limit = max_rows if max_rows is not None else (TABLE_ROWS if fmt in ("table", "markdown") else None)
+    shown = result if limit is None else result.head(limit)
+    print(render(shown, fmt, width=_terminal_width()))
+    if shown.height < result.height:
+        print(f"({result.height - shown.height} more rows of {result.height}; --max-rows {result.height} shows all)",
+              file=sys.stderr)
+
+
 def _views() -> list[str]:
     """The views of the lake's database (none when it does not exist yet or cannot be opened)."""
     if not (default_lake_root() / "lake.duckdb").exists():
@@ -409,27 +442,28 @@ def summary(started: float, plates: Sequence[str], report: IngestReport | None =
     """
     counts = plate_counts(plates)
     views = _views()
-    with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, tbl_rows=100, tbl_width_chars=200):
-        print("\nPlates\n" + str(counts))
-        rows = []
-        for name in views:
+    width = _terminal_width()
+    print("\nPlates\n" + render(counts, "table", width=width))
+    rows = []
+    for name in views:
+        try:
+            rows.append({"view": name, "rows": _query(f'select count(*) as n from "{name}"')["n"][0]})
+        except duckdb.Error as error:  # a view whose Parquet files went away: say so, go on
+            rows.append({"view": name, "rows": None})
+            _say(f"view {name} cannot be read: {' '.join(str(error).split())}")
+    if rows:
+        print(f"\nRows per table (DuckDB views in {default_lake_root() / 'lake.duckdb'})\n"
+              + render(pl.DataFrame(rows, schema={"view": pl.String, "rows": pl.Int64}), "table", width=width))
+    for name, title in (
+        ("segmentation_by_plate", "Segmentation (AP@0.5 and F1 against the generator's ground truth)"),
+        ("map_headline", "Replicate retrieval (mAP = mean over treatments of each treatment's mAP; "
+                         "retrieved = fraction of treatments with q < 0.05)"),
+    ):
+        if name in views:
             try:
-                rows.append({"view": name, "rows": _query(f'select count(*) as n from "{name}"')["n"][0]})
-            except duckdb.Error as error:  # a view whose Parquet files went away: say so, go on
-                rows.append({"view": name, "rows": None})
+                print(f"\n{title}\n" + render(_query(f"select * from {name}"), "table", width=width))
+            except duckdb.Error as error:
                 _say(f"view {name} cannot be read: {' '.join(str(error).split())}")
-        if rows:
-            print(f"\nRows per table (DuckDB views in {default_lake_root() / 'lake.duckdb'})\n"
-                  + str(pl.DataFrame(rows)))
-        for name, title in (
-            ("segmentation_by_plate", "Segmentation (AP@0.5 and F1 against the generator's ground truth)"),
-            ("map_headline", "Replicate retrieval (mAP; fraction of treatments retrieved at q < 0.05)"),
-        ):
-            if name in views:
-                try:
-                    print(f"\n{title}\n" + str(_query(f"select * from {name}")))
-                except duckdb.Error as error:
-                    _say(f"view {name} cannot be read: {' '.join(str(error).split())}")
     failed_runs = report.failed_runs if report is not None else []
     n_runs = len(report.runs) if report is not None else 0
     failed_wells = int(counts["wells_failed"].sum())
@@ -487,7 +521,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("views", help="rebuild the DuckDB views from dbt_style_sql/")
     sql = commands.add_parser("sql", help="run a read-only SQL query against the lake and print the result")
     sql.add_argument("query")
-    sql.add_argument("--max-rows", type=int, default=50)
+    sql.add_argument("--format", default="table", choices=FORMATS,
+                     help="table: aligned columns, one block per row when wider than the terminal (default); "
+                          "csv, markdown, json: for files and other programs. Values are never shortened.")
+    sql.add_argument("--max-rows", type=int, default=None,
+                     help=f"rows printed (default: {TABLE_ROWS} for table and markdown, all for csv and json)")
     args = parser.parse_args(argv)
     with warnings.catch_warnings():  # the settings below last as long as the command
         # Beta/preview notices about Dagster's own API (backfill policies) are for us, not for users.
@@ -498,13 +536,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "sql":
-        # Text in full: an error's reason or a file path cut at 30 characters says nothing.
-        with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=250, tbl_hide_dataframe_shape=False,
-                       fmt_str_lengths=1000):
-            try:
-                print(_query(args.query))
-            except duckdb.Error as error:
-                raise SystemExit(f"morph-assets sql: {' '.join(str(error).split())}") from error
+        try:
+            result = _query(args.query)
+        except duckdb.Error as error:
+            raise SystemExit(f"morph-assets sql: {' '.join(str(error).split())}") from error
+        print_query_result(result, args.format, args.max_rows)
         return 0
     if args.command == "views":
         from morph_assets.lib.lake import Lake

@@ -178,3 +178,52 @@ def test_a_real_8bit_plate_in_the_readme_format_goes_through_every_stage(real_pl
     assert all(tensors[:, CHANNEL_ORDER.index(name)].any() for name in ("DNA", "AGP"))
     assert set(_runs_by_job(isolated_platform)) == {
         "plate_job", "plate_wells_job", "plate_profiles_job", "study_job", "lake_views_job"}
+
+
+def _lake_with_long_values(isolated_platform: Path) -> Path:
+    """A lake database holding what the terminal used to cut: long names, '|' lists, commas, nulls."""
+    import duckdb
+
+    database = isolated_platform / "lake" / "lake.duckdb"
+    database.parent.mkdir(parents=True)
+    with duckdb.connect(str(database)) as connection:
+        connection.sql("create table features as select * from (values "
+                       f"('{'Cells_Texture_InfoMeas1_AGP_3_02_256_' + 'x' * 100}', 'EGFR|ERBB2|ERBB4', 0.123456789012345, 3),"
+                       "('Nuclei_AreaShape_Area', null, -1.5e-20, null),"
+                       "('QC: saturated, out of focus', 'HTR2A', 2.0, 7)"
+                       ") as t(feature, target_list, value, n)")
+    return database
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "markdown", "json"])
+def test_sql_prints_whole_values_in_each_format(isolated_platform: Path, capsys, fmt: str):
+    import csv
+    import io
+    import json
+
+    import duckdb
+
+    from morph_assets_tests.lib.test_markdown import parse_table
+
+    database = _lake_with_long_values(isolated_platform)
+    query = "select feature, target_list, value, n from features order by feature"
+    with duckdb.connect(str(database), read_only=True) as connection:
+        expected = connection.sql(query).fetchall()
+    assert main(["sql", query, "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert "shape:" not in out and "str" not in out.split("\n")[1]  # no polars shape or dtype rows
+    if fmt == "csv":
+        header, *rows = list(csv.reader(io.StringIO(out)))
+        assert header == ["feature", "target_list", "value", "n"]
+        assert [(f, t or None, float(v), int(n) if n else None) for f, t, v, n in rows] == expected
+    elif fmt == "json":
+        assert [tuple(row.values()) for row in json.loads(out)] == expected
+    elif fmt == "markdown":
+        header, rows = parse_table(out)
+        assert header == ["feature", "target_list", "value", "n"] and all(len(row) == 4 for row in rows)
+        assert [(f, t or None, float(v), int(n) if n else None) for f, t, v, n in rows] == expected
+    else:
+        lines = out.splitlines()
+        assert lines[0].split() == ["feature", "target_list", "value", "n"]
+        for line, (feature, targets, value, n) in zip(lines[2:], expected, strict=True):
+            assert line.startswith(feature) and (targets or "null") in line and repr(value) in line
