@@ -57,7 +57,7 @@ def not_computed_markdown(summary: pl.DataFrame | None, skipped: dict[str, pl.Da
                          + frame_to_markdown(grouped, max_rows=40))
     for asset, table in skipped.items():
         if table is not None and table.height:
-            shown = table.select("item", "variant", "reason").unique(maintain_order=True)
+            shown = table.select("item", "variant", "detail", "reason")
             parts.append(f"**{asset}** skipped {table.height} item(s):\n\n" + frame_to_markdown(shown, max_rows=40))
     return "\n\n".join(parts) if parts else None
 
