@@ -94,7 +94,10 @@ def usable_features(
     """Features a cosine similarity can use: finite in nearly every row, and not constant.
 
     A row missing a usable feature (a site without cells) is dropped later by
-    :func:`drop_incomplete_rows`, rather than one bad well removing every feature.
+    :func:`drop_incomplete_rows`, rather than one bad well removing every feature. For the same
+    reason the missing fraction is counted over the rows that hold at least one finite candidate:
+    a cell-less well (zero counts, every per-cell feature null) is a result, not a sign that a
+    feature is unreliable, so twenty toxic wells on a plate cannot empty the feature set.
 
     Parameters
     ----------
@@ -103,7 +106,8 @@ def usable_features(
     features : sequence of str, optional
         Candidates; default every feature column.
     max_missing : float, default 0.05
-        Largest fraction of rows with a missing or infinite value a feature may have.
+        Largest fraction of rows with a missing or infinite value a feature may have, among the
+        rows where any candidate is finite.
 
     Returns
     -------
@@ -115,7 +119,10 @@ def usable_features(
         return []
     x = profiles.select(pl.col(names).cast(pl.Float64)).to_numpy()
     finite = np.isfinite(x)
-    enough = finite.mean(axis=0) >= 1 - max_missing
+    measured = finite.any(axis=1)  # rows of cell-less sites/wells hold no finite candidate at all
+    if not measured.any():
+        return []
+    enough = finite[measured].mean(axis=0) >= 1 - max_missing
     masked = np.where(finite, x, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are not `enough` anyway

@@ -136,6 +136,20 @@ def test_usable_features() -> None:
     assert usable_features(frame.head(0)) == []
 
 
+def test_usable_features_ignore_cell_less_rows() -> None:
+    # 30 measured wells and 10 wells where a toxic compound left no cells (every feature null).
+    # Counted over all 40 rows each feature would be 25 % missing and none would survive; over the
+    # 30 measured rows, "a" misses 1/30 (3.3 %, kept) and "b" misses 3/30 (10 %, dropped).
+    rng = np.random.default_rng(3)
+    a, b, c = (rng.normal(size=40) for _ in range(3))
+    a[30:], b[30:], c[30:] = np.nan, np.nan, np.nan
+    a[0] = np.nan
+    b[:3] = np.nan
+    frame = pl.DataFrame({"Metadata_Well": [f"W{i}" for i in range(40)], "a": a, "b": b, "c": c})
+    assert usable_features(frame) == ["a", "c"]
+    assert usable_features(frame.filter(pl.col("Metadata_Well").is_in(["W30", "W31"]))) == []
+
+
 def test_selected_features_matches_pycytominer_and_is_finite() -> None:
     rng = np.random.default_rng(2)
     n = 60
