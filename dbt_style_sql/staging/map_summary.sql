@@ -1,4 +1,4 @@
--- One row per representation, level, normalisation and position setting: mAP and fraction retrieved,
+-- One row per representation, level, normalisation and position setting: mAP (mean_map) and fraction retrieved,
 -- or, where nothing could be scored, the status (e.g. 'no replicate pairs') with the reason and counts.
 select
     representation,
@@ -18,7 +18,10 @@ select
     n_replicate_pairs,
     n_zero_norm,
     n_treatments,
-    mean_ap,
+    -- mean_map is THE mAP: the mean over treatments of each treatment's mean average precision (the
+    -- headline everywhere); mean_ap_over_profiles averages the AP of every query profile instead, so a
+    -- treatment with more profiles weighs more
     mean_map,
+    mean_ap as mean_ap_over_profiles,
     fraction_retrieved
 from {{ lake('map_summary') }}

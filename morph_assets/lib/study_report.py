@@ -6,6 +6,7 @@ CPJUMP1 Dataset": Table 1 (treatment classification) and Table 2 (mAP of image-l
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import re
@@ -14,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
+
+from morph_assets.lib.markdown import markdown_table
 
 #: Table 1 of the study: test-set accuracy and weighted precision / recall / F1 (plate BR00116991).
 STUDY_TABLE1: list[dict[str, str | float]] = [
@@ -55,12 +58,6 @@ def _number(value: object, digits: int) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     return f"{float(value):.{digits}f}"
-
-
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _require(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -114,7 +111,7 @@ def table1_markdown(ours: pl.DataFrame) -> str:
             rows.append([str(key[0]), str(key[1]), MISSING, MISSING, *our_cells(row)])
     header = ["Model", "Version", "Study accuracy", "Study P / R / F1", "Ours accuracy", "Ours P / R / F1 (weighted)",
               "Ours balanced accuracy", "Majority baseline"]  # fmt: skip
-    return _markdown_table(header, rows)
+    return markdown_table(header, rows)
 
 
 def _column_order(combination: tuple[str, str, bool]) -> tuple[int, str, str, bool]:
@@ -134,14 +131,17 @@ def table2_markdown(ours: pl.DataFrame) -> str:
     (``level == "image"`` and ``normalised`` false), since the study ranked per-image vectors by
     cosine similarity without per-plate normalisation; those columns come first. Our well-level,
     normalised numbers (the CPJUMP1 recipe) follow as extra columns, then any other combination.
-    Each cell is the mAP with the fraction of treatments retrieved (significant mAP) in brackets.
+    Each cell is the mAP, the mean over treatments of each treatment's mean average precision
+    (the field's headline number), with the fraction of treatments retrieved (significant mAP) in
+    brackets.
 
     Parameters
     ----------
     ours : pl.DataFrame
         Columns ``setting`` ("pooled", "same", "different" or others), ``representation``
         ("regionprops", "vae" or others), ``level`` ("image", "well"...), ``normalised`` (bool),
-        ``mean_average_precision`` and ``fraction_retrieved``; one row per combination. An optional
+        ``mean_average_precision`` (the mAP: ``map_summary.mean_map``, not the mean AP over
+        profiles) and ``fraction_retrieved``; one row per combination. An optional
         ``status`` other than ``"scored"`` (e.g. ``"no replicate pairs"``) is shown in the cell.
 
     Returns
@@ -180,12 +180,15 @@ def table2_markdown(ours: pl.DataFrame) -> str:
     note = (
         "\n\nLike-for-like with the study: the *(image, raw)* columns (per-image vectors, no plate "
         "normalisation, as the study ranked them). The *(well, normalised)* columns follow the CPJUMP1 "
-        "recipe (well-level profiles normalised per plate) and are not directly comparable. FR = fraction of "
+        "recipe (well-level profiles normalised per plate) and are not directly comparable. mAP = the mean over "
+        "treatments of each treatment's mean average precision (`mean_map` in `map_summary`); the mean AP over "
+        "all query profiles (`mean_ap_over_profiles`) weights treatments by their number of profiles and is not "
+        "shown here. FR = fraction of "
         "treatments whose mAP is significant (corrected p < 0.05). The study's three rows use its own "
         "definition of position (well distance at most the 10th percentile of non-zero distances); rows marked "
         "cpjump1 use CPJUMP1's (the same well on a replicate plate)."
     )
-    return _markdown_table(header, rows) + note
+    return markdown_table(header, rows) + note
 
 
 def figure_link(name: str, alt: str | None = None) -> str:
@@ -211,6 +214,45 @@ def figure_link(name: str, alt: str | None = None) -> str:
     if not _FIGURE_NAME.match(name):
         raise ValueError(f"figure name {name!r} must be letters, digits, '_', '.', '-' (not starting with those)")
     return f"![{alt if alt is not None else name}](figures/{name}.png)"
+
+
+def embed_figures(text: str, images: Mapping[str, bytes]) -> str:
+    """The report's Markdown with each ``figures/<name>.png`` link replaced by the PNG itself.
+
+    The file on disk links its figures relatively (they sit beside it); a copy shown anywhere
+    else, such as Dagster's metadata view, has no ``figures/`` folder next to it and needs the
+    pictures inside the text, as ``data:image/png;base64`` URIs.
+
+    Parameters
+    ----------
+    text : str
+        Markdown whose figure links come from :func:`figure_link`.
+    images : mapping of str to bytes
+        Figure name to PNG bytes, as given to :func:`render_report`.
+
+    Returns
+    -------
+    str
+        The same text, every figure link a data URI.
+
+    Raises
+    ------
+    ValueError
+        If a link names a figure that is not in ``images``.
+
+    Examples
+    --------
+    >>> embed_figures("![a](figures/a.png)", {"a": b"PNG"})
+    '![a](data:image/png;base64,UE5H)'
+    """
+    missing = sorted(set(_FIGURE_LINK.findall(text)) - set(images))
+    if missing:
+        raise ValueError(f"the report links to figures that are not in images: {missing}")
+
+    def inline(match: re.Match) -> str:
+        return f"](data:image/png;base64,{base64.b64encode(bytes(images[match.group(1)])).decode('ascii')})"
+
+    return _FIGURE_LINK.sub(inline, text)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

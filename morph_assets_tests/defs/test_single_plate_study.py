@@ -2,6 +2,7 @@
 study asset completes, settings without replicate pairs are reported with their counts, and
 what cannot be evaluated is skipped with its reason (issue 9, item 7)."""
 
+import base64
 import re
 
 import dagster as dg
@@ -176,3 +177,29 @@ def test_two_plates_without_replicates_complete_and_skip_with_reasons(distinct_p
     report = (lake.root / "reports" / "study" / "report.md").read_text()
     assert "treatment_classifiers** skipped 11 item(s)" in report and "80 of 80 retrieval settings" in report
     assert "no positive control" in check_results(runs["study"])["positive_controls_retrieved"].description
+
+
+def test_one_plate_report_metadata_is_whole_with_its_figures_inside(one_plate):
+    lake, runs = one_plate
+    shown = _metadata(runs["study"], "study_report")["report"].value
+    on_disk = (lake.root / "reports" / "study" / "report.md").read_text()
+    # every section of the file, the last one included, and no link the UI cannot follow
+    assert re.findall(r"^## .*$", shown, flags=re.M) == re.findall(r"^## .*$", on_disk, flags=re.M)
+    assert "## What differs from the study, and why" in shown and "figures/" not in shown
+    linked = re.findall(r"\]\(figures/([^)]+)\)", on_disk)
+    embedded = re.findall(r"\]\(data:image/png;base64,([^)]+)\)", shown)
+    figures = lake.root / "reports" / "study" / "figures"
+    assert len(embedded) == len(linked) > 0
+    assert [base64.b64decode(data) for data in embedded] == [(figures / name).read_bytes() for name in linked]
+
+
+def test_one_plate_top_treatments_are_the_best_first(one_plate):
+    lake, runs = one_plate
+    table = _metadata(runs["study"], "map_report")["top_treatments"].value
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")][1:]
+    best_first = pl.read_parquet(lake.study_file("map_per_treatment")).filter(
+        (pl.col("representation") == "cellprofiler") & (pl.col("level") == "well")
+        & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled")
+    ).sort(["mean_average_precision", "Metadata_treatment"], descending=[True, False],
+           nulls_last=True)["Metadata_treatment"].to_list()
+    assert rows == best_first[:15]

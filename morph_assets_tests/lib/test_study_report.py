@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from morph_assets.lib.study_report import (
     STUDY_TABLE1,
     STUDY_TABLE2,
+    embed_figures,
     figure_link,
     render_report,
     table1_markdown,
@@ -137,3 +139,16 @@ def test_render_report_writes_files_with_resolving_links(tmp_path: Path):
 def test_render_report_writes_the_title_first(tmp_path):
     report = render_report([("Data", "text")], {}, tmp_path, title="A title")
     assert report.read_text().splitlines()[0] == "# A title"
+
+
+def test_embed_figures_puts_each_png_in_the_text(tmp_path: Path):
+    other = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16
+    sections = [("Retrieval", figure_link("map", "mAP vs p")), ("Clusters", figure_link("umap")),
+                ("Last", "text")]
+    text = render_report(sections, {"map": PNG, "umap": other}, tmp_path).read_text()
+    shown = embed_figures(text, {"map": PNG, "umap": other})
+    assert "figures/" not in shown and shown.rstrip().endswith("## Last\n\ntext")
+    encoded = re.findall(r"!\[([^\]]*)\]\(data:image/png;base64,([^)]+)\)", shown)
+    assert [(alt, base64.b64decode(data)) for alt, data in encoded] == [("mAP vs p", PNG), ("umap", other)]
+    with pytest.raises(ValueError, match=r"not in images: \['umap'\]"):
+        embed_figures(text, {"map": PNG})

@@ -29,7 +29,9 @@ PER_WELL = dict(
 )
 
 
-@dg.asset(deps=["masks"], **PER_WELL)
+@dg.asset(description="Per cell: size, shape and intensity of nucleus, cell and cytoplasm (scikit-image "
+                      "regionprops).",
+          deps=["masks"], **PER_WELL)
 def regionprops_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """The study's per-object features: scikit-image regionprops for nuclei, cells and cytoplasm.
 
@@ -63,7 +65,9 @@ class CellProfilerConfig(dg.Config):
     )
 
 
-@dg.asset(deps=["masks"], **PER_WELL)
+@dg.asset(description="Per site: CellProfiler's Mean_ features (shape, intensity, texture of each object) and "
+                      "counts.",
+          deps=["masks"], **PER_WELL)
 def cellprofiler_mean(context: dg.AssetExecutionContext, config: CellProfilerConfig, lake: LakeResource) -> dg.MaterializeResult:
     """CellProfiler's per-image table: ``Mean_<Object>_<Measurement>`` and ``Count_<Object>``.
 

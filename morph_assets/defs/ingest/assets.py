@@ -28,6 +28,7 @@ PLATE_LAYOUT_TABLE = "plate_layout"
 
 
 @dg.asset(
+    description="Which perturbation sits in each well of the plate (platemap joined to compound metadata).",
     partitions_def=plates_partitions,
     tags=PLATE_LEVEL,
     group_name="ingest",
@@ -70,8 +71,9 @@ def plate_layout(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
         check_name=DMSO_WELLS_PRESENT,
         passed=n_dmso > 0,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"n_dmso_wells": n_dmso},
-        description=None if n_dmso else f"{folder}: the platemap has no DMSO (negcon) well",
+        metadata={"plate": plate, "n_dmso_wells": n_dmso},
+        description=f"plate {plate}: {n_dmso} DMSO (negcon) wells" if n_dmso
+        else f"plate {plate}: {folder}: the platemap has no DMSO (negcon) well",
     )
 
 
@@ -90,6 +92,7 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
 
 
 @dg.asset(
+    description="Every image file of each well, with pixel statistics and QC flags (saturation, focus).",
     partitions_def=plate_well_partitions,
     # One run per plate: Dagster spends seconds per run, which would be minutes per plate per well.
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -142,5 +145,5 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
             "lake_paths": dg.MetadataValue.md("\n".join(f"- `{store.plate_file(raw_images_lib.TABLE, p)}`" for p in plates)),
         }
     )
-    yield wells_ingested_result(errors, requested)
+    yield wells_ingested_result(errors, requested, plates)
     yield image_qc_result(table)

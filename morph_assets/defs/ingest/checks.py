@@ -1,6 +1,8 @@
 """Asset checks of the ingest stage (evaluated in the same run as their asset)."""
 
 
+from collections.abc import Iterable
+
 import dagster as dg
 import polars as pl
 
@@ -16,14 +18,30 @@ MAX_SATURATED_FRACTION = 0.01
 FOCUS_ROBUST_Z = -4.0
 
 
-def wells_ingested_result(errors: pl.DataFrame, requested: int) -> dg.AssetCheckResult:
-    """Pass when no requested well failed; otherwise list each failed well, file and reason."""
+def plates_label(plates: Iterable[str]) -> str:
+    """``"plate P1"`` or ``"plates P1, P2"``: which plates a check result speaks for.
+
+    A plate's check result replaces the previous plate's in the UI's latest-result view, so each
+    result says whose it is.
+    """
+    names = sorted(set(plates))
+    return f"plate{'s' if len(names) != 1 else ''} {', '.join(names) or 'none'}"
+
+
+def wells_ingested_result(errors: pl.DataFrame, requested: int, plates: Iterable[str] = ()) -> dg.AssetCheckResult:
+    """Pass when no requested well failed; otherwise list each failed well, file and reason.
+
+    ``plates`` are the run's plates, named in the description and metadata.
+    """
     failed = errors.filter(pl.col("Metadata_Well").is_not_null())
+    label = plates_label(plates)
     return dg.AssetCheckResult(
         check_name=ALL_WELLS_INGESTED,
         passed=failed.is_empty(),
         severity=dg.AssetCheckSeverity.WARN,
+        description=f"{label}: {failed['Metadata_Well'].n_unique()} of {requested} requested wells failed to ingest",
         metadata={
+            "plates": label,
             "n_wells_requested": requested,
             "n_wells_failed": failed["Metadata_Well"].n_unique(),
             "failures": dg.MetadataValue.md(frame_to_markdown(failed.drop("table")) if not failed.is_empty() else "none"),
@@ -47,11 +65,14 @@ def image_qc_result(table: pl.DataFrame) -> dg.AssetCheckResult:
     """Warn about saturated or out-of-focus images (they stay in the lake, flagged)."""
     flagged = flag_images(table)
     columns = ["Metadata_Plate", "Metadata_Well", "Metadata_Site", "channel_name", "saturated_fraction", "focus_robust_z"]
+    label = plates_label(table["Metadata_Plate"].unique().to_list() if "Metadata_Plate" in table.columns else [])
     return dg.AssetCheckResult(
         check_name=IMAGE_QC,
         passed=flagged.is_empty(),
         severity=dg.AssetCheckSeverity.WARN,
+        description=f"{label}: {flagged.height} of {table.height} images saturated or out of focus",
         metadata={
+            "plates": label,
             "n_images": table.height,
             "n_flagged": flagged.height,
             "flagged": dg.MetadataValue.md(frame_to_markdown(flagged.select(columns)) if not flagged.is_empty() else "none"),

@@ -73,7 +73,8 @@ def _cnn_images(tensors: np.ndarray, kind: str) -> np.ndarray:
     return with_mask(tensors, n_channels, grayscale=kind == "grayscale+mask")
 
 
-@dg.asset(deps=["well_profiles", "treatment_profiles", "image_tensors"], tags=STUDY_LEVEL, group_name="models",
+@dg.asset(description="Random Forest and CNN classifiers of treatment, split by well, with metrics.",
+          deps=["well_profiles", "treatment_profiles", "image_tensors"], tags=STUDY_LEVEL, group_name="models",
           kinds={"sklearn", "pytorch", "parquet"}, pool="gpu")
 def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierConfig, lake: LakeResource) -> dg.MaterializeResult:
     """Predict each image's treatment, as the study did, but split by well (sites of one well

@@ -60,7 +60,8 @@ def _treatment_matrix(store: Lake, representation: str) -> tuple[pl.DataFrame, l
     return aggregates.filter(pl.Series(finite)), features
 
 
-@dg.asset(deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="clusters", kinds={"sklearn", "parquet"})
+@dg.asset(description="KMeans clusters of treatments per representation, with UMAP and t-SNE maps.",
+          deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="clusters", kinds={"sklearn", "parquet"})
 def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, lake: LakeResource) -> dg.MaterializeResult:
     """KMeans on treatment-level profiles (median of DMSO-normalised, selected well profiles) for
     k = 2..15, k chosen by silhouette (all silhouettes kept in ``cluster_silhouettes``), with UMAP
@@ -136,7 +137,9 @@ def true_phenotypes(lake: LakeResource, plates: list[str]) -> pl.DataFrame | Non
     return None
 
 
-@dg.asset(deps=["treatment_clusters", "treatment_profiles", "cellprofiler_mean"], tags=STUDY_LEVEL, group_name="clusters",
+@dg.asset(description="Are clusters real? Within vs between similarity and agreement with the true phenotype "
+                      "groups.",
+          deps=["treatment_clusters", "treatment_profiles", "cellprofiler_mean"], tags=STUDY_LEVEL, group_name="clusters",
           kinds={"scipy", "parquet"})
 def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Are clusters real? For each representation's clusters: cosine similarity of the treatments'

@@ -11,7 +11,7 @@ from morph_assets.defs.profiles.map_assets import MAP_PER_TREATMENT_TABLE, MAP_S
 from morph_assets.lib.clustering import scatter_png, silhouette_png
 from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.retrieval_report import map_scatter_png
-from morph_assets.lib.study_report import figure_link, render_report, table1_markdown, table2_markdown
+from morph_assets.lib.study_report import embed_figures, figure_link, render_report, table1_markdown, table2_markdown
 from morph_assets.resources import LakeResource
 
 REPORT_FOLDER = "reports/study"
@@ -39,7 +39,8 @@ def table2_rows(summary: pl.DataFrame) -> pl.DataFrame:
     return chosen.select(
         pl.col("setting").replace(STUDY_SETTING_ROWS).alias("setting"), "representation", "level",
         (pl.col("normalization") != "none").alias("normalised"),
-        pl.col("mean_ap").alias("mean_average_precision"), "fraction_retrieved", "status",
+        # the mAP (mean over treatments of each treatment's mAP), the number every other table heads with
+        pl.col("mean_map").alias("mean_average_precision"), "fraction_retrieved", "status",
     )
 
 
@@ -66,7 +67,8 @@ def _read(store, table: str) -> pl.DataFrame | None:  # noqa: ANN001
     return pl.read_parquet(store.study_file(table)) if store.has_table(table) else None
 
 
-@dg.asset(deps=["treatment_classifiers", "map_report", "treatment_clusters", "cluster_validation"], tags=STUDY_LEVEL,
+@dg.asset(description="The study's Tables 1 and 2 with our numbers beside them, figures and what differs.",
+          deps=["treatment_classifiers", "map_report", "treatment_clusters", "cluster_validation"], tags=STUDY_LEVEL,
           group_name="report", kinds={"markdown"})
 def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """A readable report (``data_lake/reports/study/report.md`` with its figures): the study's
@@ -106,7 +108,10 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
                                         & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
         if headline.height:
             images["map_cellprofiler"] = map_scatter_png(headline, title="CellProfiler, well level, normalised, pooled")
-            sections.append(("Which treatments are retrieved", figure_link("map_cellprofiler", "mAP vs -log10 p")))
+            sections.append(("Which treatments are retrieved", figure_link("map_cellprofiler", "mAP vs -log10 p") + (
+                "\n\nEach point is a treatment: its mAP (x) against its permutation p-value (y, -log10); red "
+                "points are retrieved (Benjamini-Hochberg q < 0.05). CellProfiler Mean_ profiles, well level, "
+                "DMSO-normalised, pooled setting.")))
     if clusters is not None and silhouettes is not None:
         body = []
         for (representation,), members in clusters.group_by(["representation"], maintain_order=True):
@@ -128,8 +133,9 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     path = render_report(sections, images, store.root / REPORT_FOLDER,
                          title="morph_assets: the study reproduced, and what the field's recipe adds")
     context.log.info(f"report written to {path}")
-    text = path.read_text()
-    return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(text.split("## Clusters")[0]),
+    # The whole report, its figures inside the text: the UI has no figures/ folder beside it.
+    text = embed_figures(path.read_text(), images)
+    return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(text),
                                           "path": dg.MetadataValue.path(str(path)), "figures": len(images)})
 
 

@@ -19,6 +19,8 @@ class ImageTensorsConfig(dg.Config):
 
 
 @dg.asset(
+    description="Per site: small multichannel image crops (64 x 64, five stains + cell mask) for the "
+                "networks.",
     deps=["masks", "illumination_correction"],
     partitions_def=plate_well_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),

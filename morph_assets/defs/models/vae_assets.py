@@ -45,7 +45,8 @@ def _inputs(tensors: np.ndarray, kind: str) -> np.ndarray:
     return with_mask(tensors, len(CHANNEL_ORDER), grayscale=kind == "grayscale+mask")
 
 
-@dg.asset(deps=["image_tensors"], tags=STUDY_LEVEL, group_name="models", kinds={"pytorch"}, pool="gpu")
+@dg.asset(description="A variational autoencoder trained on the image tensors of every plate.",
+          deps=["image_tensors"], tags=STUDY_LEVEL, group_name="models", kinds={"pytorch"}, pool="gpu")
 def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeResource) -> dg.MaterializeResult:
     """A convolutional VAE trained on every site's image + cell mask (64 x 64), wells held out
     for validation, early stopping on validation loss, saved to ``data_lake/models/vae/vae.pt``.
@@ -80,7 +81,8 @@ def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeRe
     })
 
 
-@dg.asset(deps=["vae_model", "plate_layout"], tags=STUDY_LEVEL, group_name="models", kinds={"parquet", "pytorch"},
+@dg.asset(description="VAE latent means per site and well, scored like any other representation.",
+          deps=["vae_model", "plate_layout"], tags=STUDY_LEVEL, group_name="models", kinds={"parquet", "pytorch"},
           pool="gpu")
 def vae_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Each site's latent mean (``VAE_00`` .. ``VAE_31``) per plate, and the same as a profile

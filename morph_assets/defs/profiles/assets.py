@@ -61,6 +61,8 @@ def selected_feature_names(store: Lake, representation: str, normalized_wells: p
 
 
 @dg.asset(
+    description="Per plate: image- and well-level profiles of each representation, raw and normalised to "
+                "DMSO.",
     partitions_def=plates_partitions,
     deps=["plate_layout", "raw_images", "regionprops_features", "cellprofiler_mean"],
     tags=PLATE_PROFILES_LEVEL,
@@ -128,7 +130,8 @@ def _distance_from_dmso(normalized_wells: pl.DataFrame) -> dict[str, float]:
     return dict(zip(normalized_wells[WELL].to_list(), medians.tolist(), strict=True))
 
 
-@dg.asset(deps=["well_profiles"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"})
+@dg.asset(description="Over all plates: selected features and one consensus profile per treatment.",
+          deps=["well_profiles"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"})
 def treatment_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Consensus profile of every treatment over its wells and replicate plates, per representation.
 

@@ -38,7 +38,7 @@ def dmso_wells_result(normalised_wells: pl.DataFrame, plate: str) -> dg.AssetChe
         check_name=DMSO_WELLS_CONSISTENT, passed=fraction <= MAX_DMSO_OUTLIER_FRACTION,
         severity=dg.AssetCheckSeverity.WARN,
         description=f"plate {plate}: {len(outliers)} of {dmso.height} DMSO wells have median |z| > {DMSO_OUTLIER_Z}",
-        metadata={"dmso_wells": dmso.height, "outlier_fraction": fraction, "outlier_wells": ", ".join(outliers) or "none",
+        metadata={"plate": plate, "dmso_wells": dmso.height, "outlier_fraction": fraction, "outlier_wells": ", ".join(outliers) or "none",
                   "median_abs_z_of_dmso": float(np.median(distance))},
     )
 

@@ -7,7 +7,7 @@ from pydantic import Field
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.profiles.assets import LEVELS, profile_table, selected_feature_names
 from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, positive_controls_result
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
 from morph_assets.lib.plots import png_markdown
 from morph_assets.lib.profile_sets import NORMALIZATION, usable_features
 from morph_assets.lib.representations import SOURCE_TABLES
@@ -16,6 +16,13 @@ from morph_assets.resources import LakeResource
 
 MAP_SUMMARY_TABLE = "map_summary"
 MAP_PER_TREATMENT_TABLE = "map_per_treatment"
+#: How many treatments ``top_treatments`` lists.
+TOP_TREATMENTS = 15
+#: The headline metric's definition, as the report, the SQL views and the README word it.
+MAP_DEFINITION = "mAP = mean over treatments of each treatment's mean average precision"
+#: ``map_summary.mean_ap`` shown under its meaning: the mean AP over every query profile (each
+#: treatment weighted by its number of profiles), not the headline mAP.
+MEAN_AP_OVER_PROFILES = "mean_ap_over_profiles"
 
 
 class MapReportConfig(dg.Config):
@@ -36,7 +43,8 @@ def summary_pivot(summary: pl.DataFrame) -> pl.DataFrame:
         ["representation", "level", "normalization"])
 
 
-@dg.asset(deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"},
+@dg.asset(description="Replicate retrieval: mAP, p-value and fraction retrieved per representation and setting.",
+          deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"},
           check_specs=[dg.AssetCheckSpec(POSITIVE_CONTROLS_RETRIEVED, asset="map_report",
                                          description="at least half the positive controls are retrieved (q < 0.05)")])
 def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake: LakeResource) -> dg.MaterializeResult:
@@ -84,8 +92,9 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
         & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
     metadata = {
         "dagster/row_count": per_treatment.height,
-        "summary": dg.MetadataValue.md("mAP (fraction retrieved at q < 0.05)\n\n" + frame_to_markdown(summary_pivot(summary), max_rows=100)),
-        "runs": dg.MetadataValue.md(frame_to_markdown(summary, max_rows=200)),
+        "summary": dg.MetadataValue.md(f"{MAP_DEFINITION} (fraction retrieved at q < 0.05)\n\n"
+                                       + frame_to_markdown(summary_pivot(summary), max_rows=100)),
+        "runs": dg.MetadataValue.md(frame_to_markdown(summary.rename({"mean_ap": MEAN_AP_OVER_PROFILES}), max_rows=200)),
         "settings_scored": int((summary["status"] == SCORED).sum()),
         "settings_not_scored": int((summary["status"] != SCORED).sum()),
     }
@@ -97,12 +106,18 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
         context.log.info(f"{unscored.height} of {summary.height} retrieval settings not scored "
                          f"({', '.join(sorted(set(unscored['status'])))}); see map_summary.reason")
     if headline.height:
-        metadata["cellprofiler_well_normalised_pooled"] = dg.MetadataValue.md(png_markdown(map_scatter_png(
-            headline, title="CellProfiler Mean_, well level, DMSO-normalised, pooled"), "mAP vs -log10 p"))
-        metadata["top_treatments"] = dg.MetadataValue.md(frame_to_markdown(
-            headline.sort("mean_average_precision", descending=True).select(
+        metadata["plot_map_vs_p_cellprofiler"] = dg.MetadataValue.md(figure_markdown(png_markdown(map_scatter_png(
+            headline, title="CellProfiler Mean_, well level, DMSO-normalised, pooled"), "mAP vs -log10 p"),
+            "Each treatment's mAP against its permutation p-value (-log10); red: retrieved (q < 0.05). "
+            "CellProfiler Mean_ profiles, well level, DMSO-normalised, pooled setting."))
+        # Best first; a treatment without a score (no replicate ranked) goes last, not first.
+        ranked = headline.sort(["mean_average_precision", "Metadata_treatment"], descending=[True, False],
+                               nulls_last=True)
+        metadata["top_treatments"] = dg.MetadataValue.md(
+            f"The {min(TOP_TREATMENTS, ranked.height)} treatments with the highest mAP (CellProfiler Mean_, well "
+            "level, DMSO-normalised, pooled), best first\n\n" + frame_to_markdown(ranked.select(
                 "Metadata_treatment", "Metadata_pert_iname", "Metadata_target_list", "mean_average_precision",
-                "p_value", "corrected_p_value"), max_rows=15))
+                "p_value", "corrected_p_value"), max_rows=TOP_TREATMENTS))
     layout = pl.read_parquet(store.table_glob("plate_layout"))
     return dg.MaterializeResult(metadata=metadata,
                                 check_results=[positive_controls_result(per_treatment, layout, profiled)])

@@ -60,6 +60,7 @@ def _readable_images(context: dg.AssetExecutionContext, paths: list[str]) -> Ite
 
 
 @dg.asset(
+    description="Per plate and channel: the flat-field (illumination) function that corrects uneven lighting.",
     partitions_def=plates_partitions,
     tags=PLATE_LEVEL,
     group_name="segment",
@@ -112,7 +113,9 @@ class SegmentationModelConfig(dg.Config):
     cell_channel: str = Field(default="AGP", description="Channel the cell model segments, with DNA.")
 
 
-@dg.asset(group_name="segment", kinds={"pytorch"})
+@dg.asset(description="Cellpose models trained on the generated plates' ground truth (only the cellpose method uses"
+                      " them).",
+          group_name="segment", kinds={"pytorch"})
 def segmentation_model(context: dg.AssetExecutionContext, config: SegmentationModelConfig, lake: LakeResource) -> dg.MaterializeResult:
     """Cellpose nuclei and cell models trained from scratch on sites with ground-truth masks.
 
@@ -185,6 +188,7 @@ def _imported_masks(index: PlateIndex, folder_name: str, context: dg.AssetExecut
 
 
 @dg.asset(
+    description="Nuclei, cells and cytoplasm label images per site, and objects found per site.",
     partitions_def=plate_well_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     tags=WELL_LEVEL,

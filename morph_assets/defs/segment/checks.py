@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from morph_assets.defs.ingest.checks import plates_label
 from morph_assets.lib.markdown import frame_to_markdown
 
 OBJECTS_PER_SITE = "objects_per_site"
@@ -52,8 +53,9 @@ def objects_per_site_result(table: pl.DataFrame) -> dg.AssetCheckResult:
         on="Metadata_Plate",
     ).sort("Metadata_Plate")
     failing = per_plate.filter(pl.col("empty_fraction") > MAX_EMPTY_SITE_FRACTION)
+    label = plates_label(per_plate["Metadata_Plate"].to_list())
     if failing.is_empty():
-        description = (f"every plate has cells in at least {1 - MAX_EMPTY_SITE_FRACTION:.0%} of its sites; "
+        description = (f"{label}: every plate has cells in at least {1 - MAX_EMPTY_SITE_FRACTION:.0%} of its sites; "
                        f"{int(wells['cell_less'].sum())} cell-less well(s) go on with zero counts")
     else:
         description = "; ".join(
@@ -64,7 +66,7 @@ def objects_per_site_result(table: pl.DataFrame) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=OBJECTS_PER_SITE, passed=failing.is_empty(), severity=dg.AssetCheckSeverity.ERROR,
         description=description,
-        metadata={"worst_empty_site_fraction": float(per_plate["empty_fraction"].max()),
+        metadata={"plates": label, "worst_empty_site_fraction": float(per_plate["empty_fraction"].max()),
                   "n_cell_less_wells": int(wells["cell_less"].sum()),
                   "per_plate": dg.MetadataValue.md(frame_to_markdown(per_plate))},
     )
@@ -74,7 +76,9 @@ def quality_result(table: pl.DataFrame) -> dg.AssetCheckResult:
     """Agreement with ground truth where it exists; passes with a note where it does not."""
     scored = table.filter(pl.col("cells_ap50").is_not_null()) if "cells_ap50" in table.columns else table.clear()
     if scored.is_empty():
-        return dg.AssetCheckResult(check_name=SEGMENTATION_QUALITY, passed=True, description="no ground truth on these plates")
+        plates = table["Metadata_Plate"].unique().to_list() if "Metadata_Plate" in table.columns else []
+        return dg.AssetCheckResult(check_name=SEGMENTATION_QUALITY, passed=True,
+                                   description=f"{plates_label(plates)}: no ground truth on these plates")
     per_plate = scored.group_by("Metadata_Plate").agg(
         pl.len().alias("sites"),
         pl.col("nuclei_ap50").median().alias("nuclei_ap50"), pl.col("nuclei_f1").median().alias("nuclei_f1"),
@@ -82,7 +86,10 @@ def quality_result(table: pl.DataFrame) -> dg.AssetCheckResult:
         pl.col("cells_count_error").abs().median().alias("abs_count_error"),
     ).sort("Metadata_Plate")
     worst = float(per_plate["cells_ap50"].min())
+    label = plates_label(per_plate["Metadata_Plate"].to_list())
     return dg.AssetCheckResult(
         check_name=SEGMENTATION_QUALITY, passed=worst >= MIN_MEDIAN_AP50, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"worst_plate_median_cells_ap50": worst, "per_plate": dg.MetadataValue.md(frame_to_markdown(per_plate))},
+        description=f"{label}: median cell AP@0.5 against ground truth {worst:.2f} on the worst plate "
+                    f"(at least {MIN_MEDIAN_AP50} passes)",
+        metadata={"plates": label, "worst_plate_median_cells_ap50": worst, "per_plate": dg.MetadataValue.md(frame_to_markdown(per_plate))},
     )
