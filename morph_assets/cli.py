@@ -280,25 +280,112 @@ def _report_failed_wells(plate: str, run_id: str | None) -> None:
              f"({run}{SEE_ERRORS})")
 
 
+#: Run tag naming what a run of the command was for (``plate-level``, ``wells``, ``profiles``, ...).
+CLI_RUN_TAG = "morph_assets/cli_run"
+#: Evaluations of the automation conditions after which the command gives up (each one launches
+#: runs; a plate set settles in about four).
+MAX_EVALUATIONS = 30
+
+
+def _evaluate(defs, instance, cursor):
+    """One evaluation of every automation condition, without Dagster's per-evaluation notes on
+    the terminal (e.g. "has 768 updated partitions ... Using tick timestamp as fallback")."""
+    import logging
+
+    import dagster as dg
+
+    dagster_logger = logging.getLogger("dagster")
+    level = dagster_logger.level
+    dagster_logger.setLevel(logging.ERROR)
+    try:
+        return dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    finally:
+        dagster_logger.setLevel(level)
+
+
+def _with_downstream(graph, keys: set, keep) -> set:
+    """``keys`` and every asset downstream of them for which ``keep(key)`` holds, through such assets."""
+    found, stack = set(keys), list(keys)
+    while stack:
+        for child in graph.get(stack.pop()).child_keys:
+            if child not in found and keep(child):
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _networks_to_build(instance, graph, study: set, names: Sequence[str]) -> set:
+    """The networks never built whose inputs all exist or are in the ``study`` run; none unless
+    every network can be built (a plate set without profiles trains nothing)."""
+    import dagster as dg
+
+    def present(key) -> bool:
+        return key in study or instance.get_latest_materialization_event(key) is not None
+
+    keys = {dg.AssetKey(name) for name in names}
+    if not all(present(parent) for key in keys for parent in graph.get(key).parent_keys):
+        return set()
+    return {key for key in keys if instance.get_latest_materialization_event(key) is None}
+
+
+def _run_label(run) -> str:
+    """What a planned run is for, in the words the command prints."""
+    if run.level == "well":
+        return "wells"
+    if run.level == "plate":
+        return "profiles"
+    return "views" if all(key.path[0] == "sql" for key in run.assets) else "study"
+
+
+def _announce(run, label: str, plates: Sequence[str]) -> None:
+    from morph_assets.lib.naming import WELLS_384
+
+    if run.plate is not None:
+        where = f"plate {run.plate}"
+        if run.plate in plates:
+            where += f" ({plates.index(run.plate) + 1}/{len(plates)})"
+        if label == "wells":
+            span = "the plate" if run.wells == tuple(WELLS_384) else f"wells {run.wells[0]}..{run.wells[-1]}"
+            _say(f"{where}: well-level assets, one run over {span}")
+        else:
+            _say(f"{where}: {label}")
+    elif label == "views":
+        _say(f"SQL views ({len(run.assets)})")
+    else:
+        names = [key.to_user_string() for key in run.assets if key.path[0] != "sql"]
+        views = len(run.assets) - len(names)
+        _say(f"study-level assets over every plate in the lake: {', '.join(names)}"
+             + (f" and {views} SQL view(s)" if views else ""))
+
+
 def ingest(
     plates: Sequence[str], *, workers: int | None = None, segmenter: str = "classical", log_level: str = "WARNING",
 ) -> IngestReport:
-    """Register ``plates`` as partitions and materialize every asset of each, then the SQL views.
+    """Register ``plates`` as partitions, run their plate-level assets, then let the automation
+    conditions bring everything downstream up to date, as ``dagster dev`` would.
 
-    Each plate goes through its chain of runs as the sensors launch them (plate-level, wells,
-    profiles); the chain stops at the first run that fails. The study run follows when at least
-    one plate got through. Failures are printed one line each (plate, well, file, reason, where
-    to see more); Dagster's stack traces stay in the instance's event log for the UI. With
-    ``segmenter="cellpose"`` the Cellpose models are trained first if the lake has none.
+    The same definitions as the UI: after each plate's plate-level run, the assets' automation
+    conditions are evaluated in process (``dagster.evaluate_automation_conditions``) and what
+    they request is executed (one run per plate for the per-well assets, one per plate for its
+    profiles, then one study run), until nothing more is requested. A plate whose run fails
+    stops there (its later runs are skipped). Study-level requests wait until no plate run is
+    pending, so the study runs once over every plate. The networks (classifiers, VAE) are trained
+    in the study run when they have never been built; afterwards they retrain nightly or on
+    request (``study_job`` in the UI). Failures are printed one line each (plate, well, file,
+    reason, where to see more); Dagster's stack traces stay in the instance's event log for the
+    UI. With ``segmenter="cellpose"`` the Cellpose models are trained first if the lake has none.
     ``log_level`` is the lowest level of the assets' own messages shown on the terminal.
 
     Returns
     -------
     IngestReport
-        Every run launched, with its failures, and the plates whose chain completed.
+        Every run launched, with its failures, and the plates none of whose runs failed.
     """
+    import dagster as dg
+
     from morph_assets.definitions import defs
-    from morph_assets.defs.partitions import plate_range_tags, plates_partitions
+    from morph_assets.defs.automation import NETWORK_ASSETS, PlannedRun, plan_runs
+    from morph_assets.defs.partitions import plates_partitions
     from morph_assets.lib.naming import NamingError, validate_barcode
 
     for plate in plates:
@@ -307,46 +394,92 @@ def ingest(
         except NamingError as error:  # before anything is registered: the message says what to rename
             raise SystemExit(f"morph-assets ingest: {error}") from error
     instance = _dagster_instance()
+    graph = defs.resolve_asset_graph()
+    # A first evaluation before anything changes: a fresh cursor forgets what happened before it,
+    # so without this baseline the runs below would look like old news and request nothing.
+    cursor = _evaluate(defs, instance, None).cursor
     known = set(instance.get_dynamic_partitions(plates_partitions.name))
     new = [plate for plate in plates if plate not in known]
     if new:
         instance.add_dynamic_partitions(plates_partitions.name, new)
         _say(f"registered plate partition(s): {', '.join(new)}")
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    base_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     if workers:
-        run_config["resources"] = {"lake": {"config": {"workers": workers}}}
-    wells_config = {**run_config, "ops": {"masks": {"config": {"method": segmenter}}}}
+        base_config["resources"] = {"lake": {"config": {"workers": workers}}}
     report = IngestReport()
+
+    def execute(label: str, plate: str | None, job, **arguments) -> bool:
+        tags = {**arguments.pop("tags", {}), CLI_RUN_TAG: label}
+        return _run(report, label, plate, job, instance=instance, tags=tags, **arguments)
+
     if segmenter == "cellpose" and not (default_lake_root() / "models" / "cellpose" / "cells").exists():
         _say("training the Cellpose models (segmentation_model; a few CPU minutes)")
-        if not _run(report, "Cellpose training", None, defs.resolve_job_def("segmentation_model_job"),
-                    instance=instance, run_config=run_config):
+        training = defs.resolve_job_def("segmentation_model_job")
+        if not execute("Cellpose training", None, training, run_config=base_config):
             return report
+    stopped: set[str] = set()
+
+    def stop(plate: str) -> None:
+        stopped.add(plate)
+        _say(f"plate {plate}: its remaining runs are skipped")
+
     for number, plate in enumerate(plates, start=1):
-        chain = (
-            ("plate-level", "plate-level assets", "plate_job", {"partition_key": plate, "run_config": run_config}),
-            ("wells", "well-level assets, one run over the plate", "plate_wells_job",
-             {"tags": plate_range_tags(plate), "run_config": wells_config}),
-            ("profiles", "profiles", "plate_profiles_job", {"partition_key": plate, "run_config": run_config}),
-        )
-        completed = True
-        for label, what, job_name, execute in chain:
-            _say(f"plate {plate} ({number}/{len(plates)}): {what}")
-            completed = _run(report, label, plate, defs.resolve_job_def(job_name), instance=instance, **execute)
+        _say(f"plate {plate} ({number}/{len(plates)}): plate-level assets")
+        plate_job = defs.resolve_job_def("plate_job")
+        if not execute("plate-level", plate, plate_job, partition_key=plate, run_config=base_config):
+            stop(plate)
+    waiting: set[dg.AssetKey] = set()  # study-level requests held until no plate run is pending
+    plate_runs_last = False  # the last evaluation launched per-plate runs
+    networks_added = study_ran = False
+    for _ in range(MAX_EVALUATIONS):
+        result = _evaluate(defs, instance, cursor)
+        cursor = result.cursor
+        requested = {key: result.get_requested_partitions(key) for key in graph.get_all_asset_keys()
+                     if result.get_num_requested(key)}
+        runs = [run for run in plan_runs(requested, graph) if run.plate not in stopped]
+        plate_runs = [run for run in runs if run.level != "study"]
+        waiting |= {key for run in runs if run.level == "study" for key in run.assets}
+        if plate_runs or (waiting and plate_runs_last):
+            # Study requests join the next evaluation's: one after the last plate runs, the study
+            # assets that waited for them (a plate dep pending) are requested too.
+            plate_runs_last = bool(plate_runs)
+            if not plate_runs:
+                continue
+        elif waiting:
+            # The views over requested views too: held back, their inputs were not built when they
+            # were last evaluated, so the next evaluation would request them in a run of their own.
+            keys = _with_downstream(graph, waiting, lambda key: key.path[0] == "sql")
+            if not networks_added:  # never-built networks are trained once, with the study
+                networks_added = True
+                networks = _networks_to_build(instance, graph, keys, NETWORK_ASSETS)
+                keys |= _with_downstream(graph, networks, lambda key: graph.get(key).partitions_def is None)
+            order = {key: rank for rank, key in enumerate(graph.toposorted_asset_keys)}
+            plate_runs = [PlannedRun(tuple(sorted(keys, key=order.__getitem__)), "study")]
+            waiting = set()
+        else:
+            break
+        for run in plate_runs:
+            if run.plate in stopped:
+                continue
+            label = _run_label(run)
+            _announce(run, label, plates)
+            run_config = dict(base_config)
+            if dg.AssetKey("masks") in run.assets:  # op config only for a selected op
+                run_config["ops"] = {"masks": {"config": {"method": segmenter}}}
+            succeeded = execute(label, run.plate, defs.resolve_implicit_job_def_def_for_assets(run.assets),
+                                asset_selection=list(run.assets), partition_key=run.partition_key, tags=dict(run.tags),
+                                run_config=run_config)
+            study_ran = study_ran or run.level == "study"
             if label == "wells":
-                _report_failed_wells(plate, report.runs[-1].run_id)
-            if not completed:
-                _say(f"plate {plate}: its remaining runs are skipped")
-                break
-        if completed:
-            report.completed_plates.append(plate)
-    if report.completed_plates:
-        _say(f"study-level assets over {len(report.completed_plates)} plate(s): treatment profiles, mAP report, "
-             "models, clusters, report")
-        _run(report, "study", None, defs.resolve_job_def("study_job"), instance=instance, run_config=run_config)
+                _report_failed_wells(run.plate, report.runs[-1].run_id)
+            if not succeeded and run.plate is not None:
+                stop(run.plate)
     else:
+        _say(f"the automation still requests runs after {MAX_EVALUATIONS} evaluations; stopped here "
+             "(see the automation's evaluations in the Dagster UI)")
+    report.completed_plates = [plate for plate in plates if plate not in stopped]
+    if not study_ran and not report.completed_plates:
         _say("study-level assets skipped: no plate got through its runs")
-    _run(report, "views", None, defs.resolve_job_def("lake_views_job"), instance=instance, run_config=run_config)
     return report
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from morph_assets.cli import main, plate_counts
+from morph_assets.cli import CLI_RUN_TAG, main, plate_counts
+from morph_assets.defs.automation import NETWORK_ASSETS
 from morph_assets.lib.lake import Lake
 from morph_assets.lib import well_features
 from morph_assets.lib.image_tensors import CHANNEL_ORDER
@@ -32,6 +33,9 @@ def test_demo_generates_ingests_and_summarises_then_sql_answers(isolated_platfor
     assert (lake / "raw_images" / "plate=SYNJT0001" / "part-0.parquet").exists()
     # The runs went into the persistent instance, so the UI shows them afterwards.
     assert any((isolated_platform / "dagster_home").rglob("*.db"))
+    # As the automation requests them: per plate one plate-level, one wells and one profiles run; one study.
+    assert {label: len(runs) for label, runs in _runs_by_label(isolated_platform).items()} == {
+        "plate-level": 2, "wells": 2, "profiles": 2, "study": 1}
 
     assert main(["sql", "select count(*) as n from raw_images"]) == 0
     assert "30" in capsys.readouterr().out
@@ -71,13 +75,14 @@ def real_plate(isolated_platform: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     return build_plate(source)
 
 
-def _runs_by_job(isolated_platform: Path) -> dict[str, list]:
+def _runs_by_label(isolated_platform: Path) -> dict[str, list]:
+    """The command's runs by what they were for (its run tag: plate-level, wells, profiles, study, views)."""
     import dagster as dg
 
     runs: dict[str, list] = {}
     with dg.DagsterInstance.get() as instance:
         for run in instance.get_runs():
-            runs.setdefault(run.job_name, []).append(run)
+            runs.setdefault(run.tags[CLI_RUN_TAG], []).append(run)
     return runs
 
 
@@ -94,12 +99,12 @@ def test_a_broken_layout_stops_the_plate_in_one_line_and_exits_non_zero(real_pla
     failures = [line for line in out.splitlines() if FAILED in line]
     # plate_layout and illumination_correction fail for the same reason: one line names both.
     assert len(failures) == 1, failures
-    runs = _runs_by_job(isolated_platform)
-    assert set(runs) == {"plate_job", "lake_views_job"}  # the wells, profiles and study runs never started
+    runs = _runs_by_label(isolated_platform)
+    assert set(runs) == {"plate-level"}  # the automation requested nothing after it: no wells, profiles, study
     assert f"plate {BARCODE}: plate-level run" in failures[0]
     assert " ".join(str(raised.value).split()) in failures[0]
-    assert runs["plate_job"][0].run_id in failures[0]
-    assert "1 plates, 0 wells, 0 images ingested; 0 wells failed; 1 of 2 runs failed (plate-level of " in out
+    assert runs["plate-level"][0].run_id in failures[0]
+    assert "1 plates, 0 wells, 0 images ingested; 0 wells failed; 1 of 1 runs failed (plate-level of " in out
     assert not (isolated_platform / "lake" / "raw_images").exists()
 
 
@@ -118,7 +123,7 @@ def test_wells_failing_at_any_stage_are_counted_and_listed(real_plate: Path, iso
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err and "Stack Trace" not in out + err
     failures = [line for line in out.splitlines() if FAILED in line]
-    wells_run = _runs_by_job(isolated_platform)["plate_wells_job"][0].run_id
+    wells_run = _runs_by_label(isolated_platform)["wells"][0].run_id
     # Hand count: 8 wells in load_data.csv, A02 lost at ingestion, the other 7 at cellprofiler_mean.
     assert "1 plates, 7 wells, 28 images ingested; 8 wells failed; 1 of 3 runs failed (wells of " in out
     by_well = [line for line in failures if " well A02, raw_images: " in line]
@@ -130,7 +135,13 @@ def test_wells_failing_at_any_stage_are_counted_and_listed(real_plate: Path, iso
     run_line = [line for line in failures if "wells run, cellprofiler_mean:" in line]
     assert len(run_line) == 1 and "no well succeeded" in run_line[0]
     assert "first: well A01: ValueError: Images of type float must be between -1 and 1." in run_line[0]
-    assert set(_runs_by_job(isolated_platform)) == {"plate_job", "plate_wells_job", "lake_views_job"}
+    # No profiles (cellprofiler_mean is missing), so no study over profiles: one study run indexes the tensors
+    # and builds the views of what was ingested.
+    runs = _runs_by_label(isolated_platform)
+    assert {label: len(runs) for label, runs in runs.items()} == {"plate-level": 1, "wells": 1, "study": 1}
+    assert {key.to_user_string() for key in runs["study"][0].asset_selection} >= {"image_tensor_index", "sql/errors"}
+    assert not {"treatment_profiles", "map_report", *NETWORK_ASSETS} & {
+        key.to_user_string() for key in runs["study"][0].asset_selection}
 
     # The same words in the lake's errors view (what the UI's run page and the errors table show).
     assert main(["sql", "select Metadata_Well, lake_table, error from errors where lake_table = 'cellprofiler_mean' "
@@ -164,7 +175,7 @@ def test_a_real_8bit_plate_in_the_readme_format_goes_through_every_stage(real_pl
     assert "Traceback" not in out + err and "Stack Trace" not in out + err
     assert FAILED not in out
     # Hand count from load_data.csv: 8 wells x 2 sites x 2 stains.
-    assert "1 plates, 8 wells, 32 images ingested; 0 wells failed; 0 of 5 runs failed" in out
+    assert "1 plates, 8 wells, 32 images ingested; 0 wells failed; 0 of 4 runs failed" in out
     lake = isolated_platform / "lake"
     for table in ("raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors",
                   "plate_layout", "illumination"):
@@ -176,8 +187,9 @@ def test_a_real_8bit_plate_in_the_readme_format_goes_through_every_stage(real_pl
     absent = [number for number, name in enumerate(CHANNEL_ORDER) if name not in ("DNA", "AGP")]
     assert not tensors[:, absent].any()
     assert all(tensors[:, CHANNEL_ORDER.index(name)].any() for name in ("DNA", "AGP"))
-    assert set(_runs_by_job(isolated_platform)) == {
-        "plate_job", "plate_wells_job", "plate_profiles_job", "study_job", "lake_views_job"}
+    # One run each, as the automation requested them (the views in the study run).
+    assert {label: len(runs) for label, runs in _runs_by_label(isolated_platform).items()} == {
+        "plate-level": 1, "wells": 1, "profiles": 1, "study": 1}
 
 
 def _lake_with_long_values(isolated_platform: Path) -> Path:

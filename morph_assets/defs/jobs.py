@@ -1,7 +1,9 @@
-"""Jobs shared by every stage. Assets with different partitions cannot share a run, so a plate
-is processed in three runs: its plate-level assets, all its well-level assets (one range run),
-then its profiles; the study-level assets (over every plate) follow in a fourth.
-Each asset joins its job by tag, so a new stage only has to tag its assets."""
+"""Level tags and the jobs users launch by name. What follows what is not chained here: the
+assets' automation conditions (``morph_assets.defs.automation``) do that, however a run started.
+Assets with different partitions cannot share a run, so a plate is processed in three runs: its
+plate-level assets, all its well-level assets (one range run), then its profiles; the
+study-level assets (over every plate) follow in a fourth. Each asset joins its job by tag, so a
+new stage only has to tag its assets."""
 
 import dagster as dg
 
@@ -14,23 +16,18 @@ SQL_GROUP = "sql"
 
 plate_job = dg.define_asset_job(
     "plate_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "plate"),
-    description="One plate's plate-level assets (layout, ...). On success the wells run follows.",
+    description="One plate's plate-level assets (layout, illumination); the automation brings its wells, "
+    "profiles and the study after it (the new-plate sensor launches it).",
 )
 plate_wells_job = dg.define_asset_job(
     "plate_wells_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "well"),
-    description="Every per-well asset of one plate, in one run (wells in a process pool).",
-)
-plate_profiles_job = dg.define_asset_job(
-    "plate_profiles_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "plate_profiles"),
-    description="One plate's well and image profiles (every representation), once its wells are done.",
+    description="Every per-well asset of one plate, in one run (wells in a process pool): the Launchpad "
+    "route to choose the segmenter; the hourly schedule re-runs missing wells with it.",
 )
 study_job = dg.define_asset_job(
     "study_job", selection=dg.AssetSelection.tag(LEVEL_TAG, "study"),
-    description="Everything computed over all plates: treatment profiles, the mAP report, models, clusters, report.",
-)
-lake_views_job = dg.define_asset_job(
-    "lake_views_job", selection=dg.AssetSelection.groups(SQL_GROUP),
-    description="Rebuild the DuckDB views of the lake from dbt_style_sql/ (one asset per SQL model).",
+    description="Everything computed over all plates, the networks included (the automation retrains those "
+    "only nightly): treatment profiles, the mAP report, models, clusters, report.",
 )
 segmentation_model_job = dg.define_asset_job(
     "segmentation_model_job", selection=dg.AssetSelection.assets("segmentation_model"),

@@ -39,6 +39,42 @@ def ingest_plate(
     return layout, wells
 
 
+#: One plate's profiles, and the SQL views: the runs the automation requests after a plate's wells.
+PROFILES = dg.AssetSelection.assets("well_profiles")
+VIEWS = dg.AssetSelection.groups("sql")
+
+
+def materialize_selection(defs: dg.Definitions, instance: dg.DagsterInstance, selection: dg.AssetSelection,
+                          **execute) -> dg.ExecuteInProcessResult:
+    """Materialize the assets of ``selection`` in one in-process run (``partition_key=``,
+    ``run_config=`` pass through), as a run the automation requests would."""
+    keys = list(selection.resolve(defs.resolve_asset_graph()))
+    job = defs.resolve_implicit_job_def_def_for_assets(keys)
+    return job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=False, **execute)
+
+
+def run_plates_and_study(defs: dg.Definitions, instance: dg.DagsterInstance, plates, study_config: dict) -> dict:
+    """Each plate's plate-level and wells runs (which must succeed) and its profiles, then the
+    study (``study_job``, networks included, with ``study_config``) and the SQL views, in the
+    order the automation requests them.
+
+    Returns
+    -------
+    dict of str to dagster.ExecuteInProcessResult
+        ``"wells <plate>"``, ``"profiles <plate>"``, ``"study"`` and ``"views"``.
+    """
+    runs = {}
+    for plate in plates:
+        plate_run, wells_run = ingest_plate(defs, instance, plate)
+        assert plate_run.success and wells_run.success
+        runs[f"wells {plate}"] = wells_run
+        runs[f"profiles {plate}"] = materialize_selection(defs, instance, PROFILES, partition_key=plate)
+    runs["study"] = defs.resolve_job_def("study_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=study_config)
+    runs["views"] = materialize_selection(defs, instance, VIEWS)
+    return runs
+
+
 def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
     """The asset check evaluations of a run, by check name."""
     return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}

@@ -13,11 +13,10 @@ def test_definitions_load_and_list_assets_checks_jobs_sensors_schedules():
             "regionprops_features", "cellprofiler_mean", "well_profiles", "treatment_profiles", "map_report",
             "image_tensors", "treatment_classifiers", "vae_model", "vae_embeddings", "treatment_clusters",
             "cluster_validation", "study_report", "sql/compound_summary", "sql/map_headline"} <= keys
-    assert {"plate_job", "plate_wells_job", "plate_profiles_job", "study_job", "segmentation_model_job",
-            "lake_views_job"} <= {job.name for job in repository.get_all_jobs()}
-    assert {sensor.name for sensor in repository.sensor_defs} == {
-        "new_plate_sensor", "wells_after_plate_assets", "profiles_after_wells", "study_after_profiles",
-        "refresh_views_after_ingest"}
+    assert {"plate_job", "plate_wells_job", "study_job", "segmentation_model_job"} <= {
+        job.name for job in repository.get_all_jobs()}
+    # What follows what is the assets' automation conditions, evaluated by one sensor; no job-name chain.
+    assert {sensor.name for sensor in repository.sensor_defs} == {"new_plate_sensor", "automation"}
     assert [schedule.name for schedule in repository.schedule_defs] == ["incomplete_plates_schedule"]
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert {"dmso_wells_present", "all_wells_ingested", "image_qc", "objects_per_site", "segmentation_quality",

@@ -12,7 +12,7 @@ import tifffile
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.naming import format_image_name
 from morph_assets_tests.conftest import SMALL_WELLS
-from morph_assets_tests.defs.helpers import check_results, definitions_for, ingest_plate
+from morph_assets_tests.defs.helpers import VIEWS, check_results, definitions_for, ingest_plate, materialize_selection
 
 PLATE = "SYNJT0001"
 #: The ingest stage alone: these tests need no segmentation or features.
@@ -49,7 +49,7 @@ def test_views_answer_sql_after_two_plates(source_root: Path, lake_root: Path):
     with dg.instance_for_test() as instance:
         for plate in ("SYNJT0001", "SYNJT0002"):
             assert all(run.success for run in ingest_plate(defs, instance, plate, only=INGEST))
-        assert defs.resolve_job_def("lake_views_job").execute_in_process(instance=instance).success
+        assert materialize_selection(defs, instance, VIEWS).success
     with duckdb.connect(str(Lake(lake_root).duckdb_path), read_only=True) as connection:
         assert connection.sql("select count(*) from raw_images").fetchall()[0][0] == 2 * len(SMALL_WELLS) * 2 * 5
         status = connection.sql("select Metadata_Plate, wells_ingested, dmso_wells, wells_failed from plate_ingest_status").fetchall()

@@ -7,12 +7,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from morph_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
-from morph_assets.defs.profiles.sensors import profiles_after_wells, study_after_profiles
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.naming import WELLS_384
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
-from morph_assets_tests.defs.helpers import check_results, definitions_for, ingest_plate
+from morph_assets_tests.defs.helpers import check_results, definitions_for, run_plates_and_study
 
 #: Rows A and B of JUMP-Target-1: 5 DMSO wells (A02, A09, A17, B03, B14) and 43 compounds per plate.
 WELLS = tuple(well for well in WELLS_384 if well[0] in "AB")
@@ -21,25 +19,16 @@ PLATES = ("SYNJT0001", "SYNJT0002", "SYNJT0003")
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory):
-    """Three replicate plates run through every job, as the sensors chain them; yields (lake, runs)."""
+    """Three replicate plates run through every stage in the order the automation requests them; yields (lake, runs)."""
     root = tmp_path_factory.mktemp("study")
     generate_plates(SyntheticConfig(n_plates=3, wells=WELLS, sites_per_well=1, image_size=160, seed=11), root / "source")
     defs = definitions_for(root / "lake", root / "source", workers=2)
-    runs = {}
     with dg.instance_for_test() as instance:
-        for plate in PLATES:
-            plate_run, wells_run = ingest_plate(defs, instance, plate)
-            assert plate_run.success and wells_run.success
-            runs[f"wells {plate}"] = wells_run
-            runs[f"profiles {plate}"] = defs.resolve_job_def("plate_profiles_job").execute_in_process(
-                instance=instance, partition_key=plate, raise_on_error=False)
-        runs["study"] = defs.resolve_job_def("study_job").execute_in_process(
-            instance=instance, raise_on_error=False, run_config={"ops": {
-                "treatment_classifiers": {"config": {"n_estimators": 50, "max_epochs": 4}},
-                "vae_model": {"config": {"max_epochs": 3}},
-                "map_report": {"config": {"null_size": 2000}},
-            }})
-        runs["views"] = defs.resolve_job_def("lake_views_job").execute_in_process(instance=instance, raise_on_error=False)
+        runs = run_plates_and_study(defs, instance, PLATES, {"ops": {
+            "treatment_classifiers": {"config": {"n_estimators": 50, "max_epochs": 4}},
+            "vae_model": {"config": {"max_epochs": 3}},
+            "map_report": {"config": {"null_size": 2000}},
+        }})
         yield Lake(root / "lake"), runs, instance
 
 
@@ -137,20 +126,4 @@ def test_sql_models_are_assets_and_answer_questions(study):
         assert dmso == [(plate, 5) for plate in PLATES]
         changed = connection.sql("select max(rank), count(distinct treatment) from features_most_changed").fetchall()[0]
         assert changed == (5, 43)
-
-
-def test_sensors_chain_profiles_after_wells_and_study_after_profiles(study):
-    _, runs, instance = study
-    wells_run = runs["wells SYNJT0003"]
-    assert (wells_run.dagster_run.tags[RANGE_START_TAG], wells_run.dagster_run.tags[RANGE_END_TAG]) == (
-        "SYNJT0003|A01", "SYNJT0003|P24")
-    context = dg.build_run_status_sensor_context(
-        sensor_name="profiles_after_wells", dagster_instance=instance,
-        dagster_run=wells_run.dagster_run, dagster_event=wells_run.get_run_success_event())
-    assert profiles_after_wells(context).partition_key == "SYNJT0003"
-    profiles_run = runs["profiles SYNJT0003"]
-    context = dg.build_run_status_sensor_context(
-        sensor_name="study_after_profiles", dagster_instance=instance,
-        dagster_run=profiles_run.dagster_run, dagster_event=profiles_run.get_run_success_event())
-    assert study_after_profiles(context).run_key.startswith("study-after:")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from morph_assets.defs.ingest.schedules import incomplete_plates_schedule
-from morph_assets.defs.ingest.sensors import new_plate_sensor, wells_after_plate_assets
+from morph_assets.defs.ingest.sensors import new_plate_sensor
 from morph_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.naming import format_image_name
@@ -87,15 +87,3 @@ def test_schedule_rerequests_only_plates_with_missing_wells_worth_retrying(sourc
         assert ranges == [("SYNJT0001|A03", "SYNJT0001|A03"), ("SYNJT0002|B01", "SYNJT0002|B01")]
         assert instance.get_dynamic_partitions("plates") == ["SYNJT0001", "SYNJT0002"]  # never adds plates
 
-
-def test_a_successful_plate_run_is_followed_by_one_range_run_over_its_wells(source_root: Path, lake_root: Path):
-    defs = definitions_for(lake_root, source_root)
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("plates", ["SYNJT0001"])
-        plate_run = defs.resolve_job_def("plate_job").execute_in_process(instance=instance, partition_key="SYNJT0001")
-        context = dg.build_run_status_sensor_context(
-            sensor_name="wells_after_plate_assets", dagster_instance=instance,
-            dagster_run=plate_run.dagster_run, dagster_event=plate_run.get_run_success_event(),
-        )
-        request = wells_after_plate_assets(context)
-    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("SYNJT0001|A01", "SYNJT0001|P24")

@@ -13,7 +13,7 @@ import pytest
 
 from morph_assets.lib.lake import Lake
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
-from morph_assets_tests.defs.helpers import check_results, definitions_for, ingest_plate
+from morph_assets_tests.defs.helpers import check_results, definitions_for, run_plates_and_study
 
 copairs_map = pytest.importorskip("copairs.map")
 
@@ -38,16 +38,7 @@ SMALL = {"image_size": 96, "cell_diameter_px": 24.0}
 
 
 def _run_study(defs: dg.Definitions, instance: dg.DagsterInstance, plates: list[str]) -> dict:
-    runs = {}
-    for plate in plates:
-        plate_run, wells_run = ingest_plate(defs, instance, plate)
-        assert plate_run.success and wells_run.success
-        runs[f"profiles {plate}"] = defs.resolve_job_def("plate_profiles_job").execute_in_process(
-            instance=instance, partition_key=plate, raise_on_error=False)
-    runs["study"] = defs.resolve_job_def("study_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=STUDY_CONFIG)
-    runs["views"] = defs.resolve_job_def("lake_views_job").execute_in_process(instance=instance, raise_on_error=False)
-    return runs
+    return run_plates_and_study(defs, instance, plates, STUDY_CONFIG)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from morph_assets.defs.automation import PER_PLATE
 from morph_assets.defs.jobs import WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.segment.assets import illumination_files
@@ -23,6 +24,7 @@ STUDY_FAMILIES = ("sizeshape", "intensity", "texture")
 PER_WELL = dict(
     partitions_def=plate_well_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=PER_PLATE,
     tags=WELL_LEVEL,
     group_name="features",
     kinds={"parquet"},

@@ -13,6 +13,7 @@ from morph_assets.defs.ingest.checks import (
     image_qc_result,
     wells_ingested_result,
 )
+from morph_assets.defs.automation import PER_PLATE
 from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
 from morph_assets.defs.well_runs import plate_failure, plate_tables, run_per_well, summary_metadata
@@ -96,6 +97,9 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
     partitions_def=plate_well_partitions,
     # One run per plate: Dagster spends seconds per run, which would be minutes per plate per well.
     backfill_policy=dg.BackfillPolicy.single_run(),
+    # Follows its plate's layout: the new-plate sensor's plate-level run brings the wells after it.
+    deps=["plate_layout"],
+    automation_condition=PER_PLATE,
     tags=WELL_LEVEL,
     group_name="ingest",
     kinds={"parquet"},

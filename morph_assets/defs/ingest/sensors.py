@@ -1,12 +1,13 @@
-"""Automation: register plate folders as they arrive and ingest each in its own runs."""
+"""Register plate folders as they arrive and start each one's plate-level run (the assets' automation
+conditions bring its wells, profiles and the study after it)."""
 
 
 import json
 
 import dagster as dg
 
-from morph_assets.defs.jobs import plate_job, plate_wells_job
-from morph_assets.defs.partitions import plate_range_tags, plates_partitions
+from morph_assets.defs.jobs import plate_job
+from morph_assets.defs.partitions import plates_partitions
 from morph_assets.lib.naming import NamingError, validate_barcode
 from morph_assets.lib.plates import (
     PlateError,
@@ -23,7 +24,7 @@ from morph_assets.resources import LakeResource
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers each complete, valid plate folder under the source root as a new 'plates' "
-    "partition and requests its plate-level run (the wells run follows it). Known plates are never re-added; "
+    "partition and requests its plate-level run (the automation brings its wells after it). Known plates are never re-added; "
     "invalid folders are logged once.",
 )
 def new_plate_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult | dg.SkipReason:
@@ -66,19 +67,3 @@ def new_plate_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) ->
         ],
         cursor=cursor,
     )
-
-
-
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[plate_job],
-    request_job=plate_wells_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When a plate's plate-level run succeeds, run all its wells in one range run.",
-)
-def wells_after_plate_assets(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
-    """Chain the plate's wells run after its plate-level run (per-well assets need plate-level ones)."""
-    plate = context.dagster_run.tags.get("dagster/partition")
-    if plate is None:  # a plate_job run without a single plate (e.g. launched over a range)
-        return dg.SkipReason(f"run {context.dagster_run.run_id} targets no single plate")
-    return dg.RunRequest(run_key=f"{plate}:wells-after:{context.dagster_run.run_id}", tags=plate_range_tags(plate))

@@ -8,6 +8,7 @@ from, and a subset of models can be rebuilt from the UI.
 import dagster as dg
 import duckdb
 
+from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import SQL_GROUP
 from morph_assets.lib.lake import ALL_ERRORS
 from morph_assets.lib.markdown import frame_to_markdown
@@ -77,7 +78,7 @@ def _specs() -> list[dg.AssetSpec]:
             sql_asset_key(ref) for ref in model.refs]
         description = model.sql.splitlines()[0].removeprefix("--").strip() if model.sql.startswith("--") else None
         specs.append(dg.AssetSpec(sql_asset_key(name), deps=deps, description=description, group_name=SQL_GROUP,
-                                  kinds={"duckdb", "sql"}, skippable=True,
+                                  kinds={"duckdb", "sql"}, skippable=True, automation_condition=STUDY,
                                   metadata={"model_file": str(model.path.relative_to(sql_models_dir().parent))}))
     return specs
 

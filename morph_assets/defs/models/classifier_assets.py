@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index, skip_row, write_skipped
 from morph_assets.lib.classifiers import (
@@ -74,8 +75,9 @@ def _cnn_images(tensors: np.ndarray, kind: str) -> np.ndarray:
 
 
 @dg.asset(description="Random Forest and CNN classifiers of treatment, split by well, with metrics.",
-          deps=["well_profiles", "treatment_profiles", "image_tensors"], tags=STUDY_LEVEL, group_name="models",
-          kinds={"sklearn", "pytorch", "parquet"}, pool="gpu")
+          deps=["well_profiles", "treatment_profiles", "image_tensor_index"], tags=STUDY_LEVEL, group_name="models",
+          kinds={"sklearn", "pytorch", "parquet"}, pool="gpu", automation_condition=NIGHTLY,
+          code_version=NETWORK_CODE_VERSION)
 def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierConfig, lake: LakeResource) -> dg.MaterializeResult:
     """Predict each image's treatment, as the study did, but split by well (sites of one well
     never straddle train and test) and with a majority-class baseline beside every model.

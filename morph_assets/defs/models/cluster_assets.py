@@ -5,6 +5,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table, selected_feature_names, treatment_table
@@ -61,7 +62,8 @@ def _treatment_matrix(store: Lake, representation: str) -> tuple[pl.DataFrame, l
 
 
 @dg.asset(description="KMeans clusters of treatments per representation, with UMAP and t-SNE maps.",
-          deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="clusters", kinds={"sklearn", "parquet"})
+          deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="clusters", kinds={"sklearn", "parquet"},
+          automation_condition=STUDY)
 def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig, lake: LakeResource) -> dg.MaterializeResult:
     """KMeans on treatment-level profiles (median of DMSO-normalised, selected well profiles) for
     k = 2..15, k chosen by silhouette (all silhouettes kept in ``cluster_silhouettes``), with UMAP
@@ -140,7 +142,7 @@ def true_phenotypes(lake: LakeResource, plates: list[str]) -> pl.DataFrame | Non
 @dg.asset(description="Are clusters real? Within vs between similarity and agreement with the true phenotype "
                       "groups.",
           deps=["treatment_clusters", "treatment_profiles", "cellprofiler_mean"], tags=STUDY_LEVEL, group_name="clusters",
-          kinds={"scipy", "parquet"})
+          kinds={"scipy", "parquet"}, automation_condition=STUDY)
 def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Are clusters real? For each representation's clusters: cosine similarity of the treatments'
     CellProfiler profiles within vs between clusters (one-sided Mann-Whitney U, within > between),

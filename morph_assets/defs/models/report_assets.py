@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.classifier_assets import CLASSIFIER_TABLE
 from morph_assets.defs.models.inputs import read_skipped
@@ -69,7 +70,7 @@ def _read(store, table: str) -> pl.DataFrame | None:  # noqa: ANN001
 
 @dg.asset(description="The study's Tables 1 and 2 with our numbers beside them, figures and what differs.",
           deps=["treatment_classifiers", "map_report", "treatment_clusters", "cluster_validation"], tags=STUDY_LEVEL,
-          group_name="report", kinds={"markdown"})
+          group_name="report", kinds={"markdown"}, automation_condition=STUDY)
 def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """A readable report (``data_lake/reports/study/report.md`` with its figures): the study's
     Table 1 (classifiers) and Table 2 (mAP) laid out as published with our numbers beside them,

@@ -1,13 +1,16 @@
 """image_tensors: every site downsampled to 64 x 64 with its cell mask, for the networks."""
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
-from morph_assets.defs.jobs import WELL_LEVEL
+from morph_assets.defs.automation import PER_PLATE, STUDY
+from morph_assets.defs.jobs import STUDY_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.segment.assets import illumination_files
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import well_tensors
+from morph_assets.lib.markdown import frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.resources import LakeResource
 
@@ -24,6 +27,7 @@ class ImageTensorsConfig(dg.Config):
     deps=["masks", "illumination_correction"],
     partitions_def=plate_well_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=PER_PLATE,
     tags=WELL_LEVEL,
     group_name="models",
     kinds={"numpy", "parquet"},
@@ -44,3 +48,27 @@ def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig,
     summaries = run_per_well(context, lake, well_tensors.TABLE, well_tensors.tensor_well, arguments, wells_needing="masks")
     table = plate_tables(lake, well_tensors.TABLE, [summary.plate for summary in summaries])
     return dg.MaterializeResult(metadata={**summary_metadata(summaries, table), "size": config.size})
+
+
+@dg.asset(description="Every plate's image tensors in one list: what the networks train on.",
+          deps=["image_tensors"], automation_condition=STUDY, tags=STUDY_LEVEL, group_name="models", kinds={"parquet"})
+def image_tensor_index(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """Every plate's image tensors, counted: plates, wells and sites in the ``image_tensors`` table.
+
+    Cheap and unpartitioned, it stands between the per-well tensors and the networks, so the UI
+    marks ``vae_model`` and ``treatment_classifiers`` Unsynced when any plate's tensors change
+    (Dagster does not trace staleness through deps with 100 or more partitions).
+    """
+    store = lake.lake()
+    plates = store.plates_present(well_tensors.TABLE)
+    if not plates:
+        context.log.warning("lake table image_tensors has no plate yet")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0, "n_plates": 0})
+    index = pl.read_parquet(store.table_glob(well_tensors.TABLE), columns=["Metadata_Plate", "Metadata_Well"])
+    per_plate = (index.group_by("Metadata_Plate").agg(pl.col("Metadata_Well").n_unique().alias("wells"),
+                                                      pl.len().alias("sites")).sort("Metadata_Plate"))
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": index.height,
+        "n_plates": len(plates),
+        "per_plate": dg.MetadataValue.md(frame_to_markdown(per_plate, max_rows=len(plates))),
+    })

@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY, STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import labelled_tensor_index, read_skipped, skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table
@@ -46,7 +47,8 @@ def _inputs(tensors: np.ndarray, kind: str) -> np.ndarray:
 
 
 @dg.asset(description="A variational autoencoder trained on the image tensors of every plate.",
-          deps=["image_tensors"], tags=STUDY_LEVEL, group_name="models", kinds={"pytorch"}, pool="gpu")
+          deps=["image_tensor_index"], tags=STUDY_LEVEL, group_name="models", kinds={"pytorch"}, pool="gpu",
+          automation_condition=NIGHTLY, code_version=NETWORK_CODE_VERSION)
 def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeResource) -> dg.MaterializeResult:
     """A convolutional VAE trained on every site's image + cell mask (64 x 64), wells held out
     for validation, early stopping on validation loss, saved to ``data_lake/models/vae/vae.pt``.
@@ -82,8 +84,8 @@ def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeRe
 
 
 @dg.asset(description="VAE latent means per site and well, scored like any other representation.",
-          deps=["vae_model", "plate_layout"], tags=STUDY_LEVEL, group_name="models", kinds={"parquet", "pytorch"},
-          pool="gpu")
+          deps=["vae_model", "image_tensor_index", "plate_layout"], tags=STUDY_LEVEL, group_name="models",
+          kinds={"parquet", "pytorch"}, pool="gpu", automation_condition=STUDY)
 def vae_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Each site's latent mean (``VAE_00`` .. ``VAE_31``) per plate, and the same as a profile
     representation (``profiles_image_vae``, ``profiles_well_vae``: un-normalised and

@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from morph_assets.defs.automation import PER_PLATE, STUDY
 from morph_assets.defs.jobs import PLATE_PROFILES_LEVEL, STUDY_LEVEL
 from morph_assets.defs.partitions import plates_partitions
 from morph_assets.defs.profiles.checks import DMSO_WELLS_CONSISTENT, dmso_wells_result
@@ -65,6 +66,7 @@ def selected_feature_names(store: Lake, representation: str, normalized_wells: p
                 "DMSO.",
     partitions_def=plates_partitions,
     deps=["plate_layout", "raw_images", "regionprops_features", "cellprofiler_mean"],
+    automation_condition=PER_PLATE,
     tags=PLATE_PROFILES_LEVEL,
     group_name="profiles",
     kinds={"parquet", "polars"},
@@ -131,7 +133,8 @@ def _distance_from_dmso(normalized_wells: pl.DataFrame) -> dict[str, float]:
 
 
 @dg.asset(description="Over all plates: selected features and one consensus profile per treatment.",
-          deps=["well_profiles"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"})
+          deps=["well_profiles"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"},
+          automation_condition=STUDY)
 def treatment_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Consensus profile of every treatment over its wells and replicate plates, per representation.
 

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.profiles.assets import LEVELS, profile_table, selected_feature_names
 from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, positive_controls_result
@@ -45,6 +46,7 @@ def summary_pivot(summary: pl.DataFrame) -> pl.DataFrame:
 
 @dg.asset(description="Replicate retrieval: mAP, p-value and fraction retrieved per representation and setting.",
           deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"},
+          automation_condition=STUDY,
           check_specs=[dg.AssetCheckSpec(POSITIVE_CONTROLS_RETRIEVED, asset="map_report",
                                          description="at least half the positive controls are retrieved (q < 0.05)")])
 def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake: LakeResource) -> dg.MaterializeResult:

@@ -10,6 +10,7 @@ import polars as pl
 import tifffile
 from pydantic import Field
 
+from morph_assets.defs.automation import PER_PLATE
 from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
 from morph_assets.defs.segment.checks import (
@@ -194,7 +195,10 @@ def _imported_masks(index: PlateIndex, folder_name: str, context: dg.AssetExecut
     tags=WELL_LEVEL,
     group_name="segment",
     kinds={"tiff", "parquet"},
-    deps=["raw_images", "illumination_correction", "segmentation_model"],
+    # Not segmentation_model: only the cellpose method reads it (from the lake, by path), and an
+    # edge would block the classical default behind a model it never uses.
+    deps=["raw_images", "illumination_correction"],
+    automation_condition=PER_PLATE,
     check_specs=[
         dg.AssetCheckSpec(OBJECTS_PER_SITE, asset="masks", blocking=True,
                           description="Sites have cells: a plate where segmentation found nothing stops here."),
@@ -207,7 +211,8 @@ def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeReso
 
     Segmented on illumination-corrected images by the configured method (classical CellProfiler
     recipe by default; ``cellpose`` with the trained or a local model; ``imported`` masks matched
-    by file-name prefix). Label images are compressed TIFFs beside each well's index, which has
+    by file-name prefix; ``cellpose`` reads the ``segmentation_model`` asset's output unless
+    ``cellpose_model_path`` names another). Label images are compressed TIFFs beside each well's index, which has
     object counts per site and, on plates with ground truth, AP@0.5 / F1 / count error.
     A montage of a few sites with outlines shows in the UI: judge it before trusting features.
     """
@@ -235,6 +240,7 @@ def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeReso
     yield dg.MaterializeResult(metadata={
         **summary_metadata(summaries, table.drop([c for c in table.columns if c.endswith("_path")]) if table.height else table),
         "method": config.method,
+        **({"cellpose_model": dg.MetadataValue.path(settings.cellpose_model_path)} if settings.cellpose_model_path else {}),
         "median_cells_per_site": float(table["Count_Cells"].median()) if table.height else 0.0,
         "montage": dg.MetadataValue.md("\n\n".join(montages) or "no sites"),
     })
