@@ -74,6 +74,7 @@ def _cnn_images(tensors: np.ndarray, kind: str) -> np.ndarray:
     return with_mask(tensors, n_channels, grayscale=kind == "grayscale+mask")
 
 
+# Costly (the CNNs): retrained on request or nightly when an input changed, never after each plate.
 @dg.asset(description="Random Forest and CNN classifiers of treatment, split by well, with metrics.",
           deps=["well_profiles", "treatment_profiles", "image_tensor_index"], tags=STUDY_LEVEL, group_name="models",
           kinds={"sklearn", "pytorch", "parquet"}, pool="gpu", automation_condition=NIGHTLY,

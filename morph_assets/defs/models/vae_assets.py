@@ -46,6 +46,7 @@ def _inputs(tensors: np.ndarray, kind: str) -> np.ndarray:
     return with_mask(tensors, len(CHANNEL_ORDER), grayscale=kind == "grayscale+mask")
 
 
+# Costly: retrained on request or nightly when the tensors changed, never after each plate.
 @dg.asset(description="A variational autoencoder trained on the image tensors of every plate.",
           deps=["image_tensor_index"], tags=STUDY_LEVEL, group_name="models", kinds={"pytorch"}, pool="gpu",
           automation_condition=NIGHTLY, code_version=NETWORK_CODE_VERSION)
