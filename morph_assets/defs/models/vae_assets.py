@@ -84,6 +84,7 @@ def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeRe
     })
 
 
+# The tensors as a dep too: a new plate is embedded by the current model once its tensors exist.
 @dg.asset(description="VAE latent means per site and well, scored like any other representation.",
           deps=["vae_model", "image_tensor_index", "plate_layout"], tags=STUDY_LEVEL, group_name="models",
           kinds={"parquet", "pytorch"}, pool="gpu", automation_condition=STUDY)
