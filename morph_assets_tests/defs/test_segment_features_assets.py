@@ -37,8 +37,8 @@ def test_plate_and_well_runs_segment_and_measure_every_well(source_root: Path, l
         # The classical recipe finds the generator's cells (border objects excluded on both sides).
         assert checks["segmentation_quality"].passed
         assert checks["segmentation_quality"].metadata["worst_plate_median_cells_ap50"].value >= 0.8
-        montage = wells_run.asset_materializations_for_node("masks")[0].metadata["montage"].value
-        assert montage.startswith("![")
+        montage = wells_run.asset_materializations_for_node("masks")[0].metadata["plot_segmentation_montage"].value
+        assert montage.startswith("**A few sites per plate") and f"![{PLATE} montage](data:image/png;base64," in montage
 
     lake = Lake(lake_root)
     illumination = pl.read_parquet(lake.plate_file("illumination", PLATE))

@@ -20,7 +20,7 @@ from morph_assets.defs.well_runs import plate_failure, plate_tables, run_per_wel
 from morph_assets.lib import raw_images as raw_images_lib
 from morph_assets.lib.lake import atomic_write_parquet
 from morph_assets.lib.layout import NEGATIVE_CONTROL
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate_layout
 from morph_assets.lib.plots import plate_heatmap_png, png_markdown
 from morph_assets.resources import LakeResource
@@ -145,7 +145,9 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
         metadata={
             **summary_metadata(summaries, table.drop("path")),
             "per_channel": dg.MetadataValue.md(frame_to_markdown(per_channel)),
-            "dna_intensity_by_well": dg.MetadataValue.md(_intensity_heatmaps(table)),
+            "plot_dna_intensity_by_well": dg.MetadataValue.md(figure_markdown(_intensity_heatmaps(table),
+                "Mean DNA intensity per well on the 384-well plate map, one map per plate: edge and gradient effects "
+                "show as patterns.")),
             "lake_paths": dg.MetadataValue.md("\n".join(f"- `{store.plate_file(raw_images_lib.TABLE, p)}`" for p in plates)),
         }
     )

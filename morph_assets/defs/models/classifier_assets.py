@@ -23,7 +23,7 @@ from morph_assets.lib.classifiers import (
 )
 from morph_assets.lib.cnn import pick_device, save_model, train_cnn
 from morph_assets.lib.image_tensors import CHANNEL_ORDER, grayscale, with_mask
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
 from morph_assets.lib.plots import png_markdown
 from morph_assets.lib.profile_sets import TREATMENT, drop_incomplete_rows
 from morph_assets.lib.well_tensors import load_tensors
@@ -165,6 +165,10 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
         metadata.update({
             "metrics": dg.MetadataValue.md(frame_to_markdown(shown, max_rows=50, float_precision=3)),
             "best_model": f"{best.model} {best.variant} ({best.class_weighting})",
-            "confusion_of_best": dg.MetadataValue.md(png_markdown(confusion_png(best, top=20), "confusion matrix")),
+            "plot_confusion_matrix_best_model": dg.MetadataValue.md(figure_markdown(png_markdown(
+                confusion_png(best, top=20), "confusion matrix"),
+                f"Confusion matrix of the best model by balanced accuracy ({best.model} {best.variant}, "
+                f"{best.class_weighting}) on the test wells: the 20 most frequent labels, each row as fractions "
+                "of its true label.")),
         })
     return dg.MaterializeResult(metadata=metadata)

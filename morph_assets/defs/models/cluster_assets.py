@@ -18,7 +18,7 @@ from morph_assets.lib.cluster_validation import (
 )
 from morph_assets.lib.clustering import choose_kmeans, embed_2d, scatter_png, silhouette_png, treatment_aggregates
 from morph_assets.lib.lake import Lake
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
 from morph_assets.lib.plots import png_markdown
 from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, drop_incomplete_rows, usable_features
 from morph_assets.lib.representations import annotate, image_features
@@ -104,14 +104,20 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
         clusters = [str(c) for c in selection.labels]
         context.log.info(f"{representation}: {len(aggregates)} treatments x {len(features)} features, best k {selection.best_k}")
         metadata[f"{representation}_best_k"] = selection.best_k
-        metadata[f"{representation}_silhouette"] = dg.MetadataValue.md(png_markdown(silhouette_png(
-            selection.silhouettes, selection.best_k, title=f"{representation}: silhouette by k"), "silhouette"))
+        # Each plot under its own key with a caption: the UI hides long Markdown behind a link named by the key.
+        metadata[f"plot_silhouette_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(silhouette_png(
+            selection.silhouettes, selection.best_k, title=f"{representation}: silhouette by k"), "silhouette"),
+            f"{representation}: silhouette score (and KMeans inertia) against k; the vertical line marks the "
+            "chosen k."))
         for name, xy in (("umap", umap_xy), ("tsne", tsne_xy)):
-            metadata[f"{representation}_{name}_by_cluster"] = dg.MetadataValue.md(png_markdown(scatter_png(
-                xy, clusters, title=f"{representation}: {name.upper()}, KMeans k={selection.best_k}",
-                legend_title="cluster"), f"{name} by cluster"))
-        metadata[f"{representation}_umap_by_target"] = dg.MetadataValue.md(png_markdown(scatter_png(
-            umap_xy, first_target, title=f"{representation}: UMAP by (first) target", legend_title="target"), "umap by target"))
+            metadata[f"plot_{name}_by_cluster_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
+                scatter_png(xy, clusters, title=f"{representation}: {name.upper()}, KMeans k={selection.best_k}",
+                            legend_title="cluster"), f"{name} by cluster"),
+                f"{representation}: treatments in 2-D by {name.upper()}, coloured by KMeans cluster "
+                f"(k={selection.best_k})."))
+        metadata[f"plot_umap_by_target_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
+            scatter_png(umap_xy, first_target, title=f"{representation}: UMAP by (first) target", legend_title="target"),
+            "umap by target"), f"{representation}: treatments in 2-D by UMAP, coloured by their first target gene."))
     write_skipped(store, "treatment_clusters", skipped)
     if skipped:
         metadata["skipped"] = dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(skipped).select("item", "reason")))
@@ -187,9 +193,12 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
             row["ari_active_vs_inactive"] = adjusted_rand(
                 (labelled["activity"] > 0.15).to_list(), labelled["cluster"].to_list())  # weak phenotypes look inactive
         rows.append(row)
-        metadata[f"{representation}_similarity"] = dg.MetadataValue.md(png_markdown(similarity_violin_png(
-            *cosine_similarity_pairs(x, joined["cluster"].to_numpy()), title=f"{representation} clusters: CellProfiler cosine similarity"),
-            "within vs between"))
+        metadata[f"plot_similarity_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
+            similarity_violin_png(*cosine_similarity_pairs(x, joined["cluster"].to_numpy()),
+                                  title=f"{representation} clusters: CellProfiler cosine similarity"),
+            "within vs between"),
+            f"{representation} clusters: CellProfiler cosine similarity of treatment pairs within vs between "
+            "clusters."))
         context.log.info(f"{representation}: within {separation.median_within:.3f} vs between "
                          f"{separation.median_between:.3f}, p {separation.p_value:.2e}")
     table = pl.DataFrame(rows) if rows else pl.DataFrame(schema={"representation": pl.String, "n_treatments": pl.Int64})
@@ -202,9 +211,10 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
         if store.plates_present("cellprofiler_mean") else pl.DataFrame()
     for feature in ("Mean_Cells_AreaShape_Area", "Mean_Cells_AreaShape_Compactness"):
         if feature in per_image.columns and per_image.drop_nulls([feature, "Metadata_pert_iname"]).height:
-            metadata[f"boxplot_{feature}"] = dg.MetadataValue.md(png_markdown(feature_boxplot_png(
+            metadata[f"plot_boxplot_{feature}"] = dg.MetadataValue.md(figure_markdown(png_markdown(feature_boxplot_png(
                 per_image.drop_nulls(feature), group_col="Metadata_pert_iname", feature=feature, top=5,
-                title=f"{feature}: five most frequent compounds"), feature))
+                title=f"{feature}: five most frequent compounds"), feature),
+                f"{feature} per image for the five most frequent compounds (box plots)."))
     return dg.MaterializeResult(metadata={"dagster/row_count": table.height,
                                           "validation": dg.MetadataValue.md(frame_to_markdown(table, float_precision=4)),
                                           **metadata})

@@ -12,7 +12,7 @@ from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import labelled_tensor_index, read_skipped, skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table
 from morph_assets.lib.image_tensors import CHANNEL_ORDER, with_mask
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
 from morph_assets.lib.plots import png_markdown
 from morph_assets.lib.profile_sets import plate_profiles
 from morph_assets.lib.representations import IMAGE_KEYS, annotate
@@ -79,7 +79,9 @@ def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeRe
         "images": len(index), "epochs": len(history), "best_epoch": int(best["epoch"]),
         "best_validation_loss": float(best["val_loss"]), "training_seconds": round(seconds, 1),
         "history": dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(history), max_rows=40, float_precision=2)),
-        "reconstructions": dg.MetadataValue.md(png_markdown(reconstruction_png(model, tensors[:64], n=6), "VAE reconstructions")),
+        "plot_vae_reconstructions": dg.MetadataValue.md(figure_markdown(png_markdown(
+            reconstruction_png(model, tensors[:64], n=6), "VAE reconstructions"),
+            "Six site crops (top row, DNA channel) above the trained VAE's reconstructions from their latent means.")),
         "model_file": dg.MetadataValue.path(str(path)),
     })
 

@@ -12,7 +12,7 @@ from morph_assets.defs.jobs import PLATE_PROFILES_LEVEL, STUDY_LEVEL
 from morph_assets.defs.partitions import plates_partitions
 from morph_assets.defs.profiles.checks import DMSO_WELLS_CONSISTENT, dmso_wells_result
 from morph_assets.lib.lake import Lake
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
 from morph_assets.lib.plots import plate_heatmap_png, png_markdown
 from morph_assets.lib.profile_sets import (
     NORMALIZATION,
@@ -115,9 +115,11 @@ def well_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
         "tables": dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(written))),
     }
     if heatmap is not None:
-        metadata["distance_from_dmso"] = dg.MetadataValue.md(png_markdown(plate_heatmap_png(
+        metadata["plot_distance_from_dmso"] = dg.MetadataValue.md(figure_markdown(png_markdown(plate_heatmap_png(
             heatmap, title=f"{plate}: median |robust z| of CellProfiler features per well",
-            colorbar_label="median |z| vs DMSO"), "distance from DMSO"))
+            colorbar_label="median |z| vs DMSO"), "distance from DMSO"),
+            f"{plate}: how far each well's CellProfiler profile lies from the plate's DMSO wells "
+            "(median absolute robust z over features) on the 384-well plate map."))
     return dg.MaterializeResult(metadata=metadata, check_results=[check] if check is not None else [])
 
 

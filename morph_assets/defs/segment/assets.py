@@ -24,7 +24,7 @@ from morph_assets.lib import well_masks
 from morph_assets.lib.illumination import compare_to_truth, estimate_illumination_function
 from morph_assets.lib.images import ImageReadError, read_scaled_image
 from morph_assets.lib.lake import Lake, atomic_write_parquet, atomic_write_tiff
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.lib.plots import illumination_png, png_markdown
 from morph_assets.lib.segment_imported import match_masks
@@ -101,7 +101,10 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
     return dg.MaterializeResult(metadata={
         "dagster/row_count": table.height,
         "functions": dg.MetadataValue.md(frame_to_markdown(table.drop("Metadata_Plate"))),
-        "picture": dg.MetadataValue.md(png_markdown(illumination_png(functions, title=f"{plate} illumination functions"), "illumination")),
+        "plot_illumination_functions": dg.MetadataValue.md(figure_markdown(png_markdown(
+            illumination_png(functions, title=f"{plate} illumination functions"), "illumination"),
+            f"{plate}: the flat-field function of each channel on one colour scale (bright = more light reached the "
+            "camera there); images are divided by it.")),
         "folder": dg.MetadataValue.path(str(folder)),
     })
 
@@ -242,7 +245,8 @@ def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeReso
         "method": config.method,
         **({"cellpose_model": dg.MetadataValue.path(settings.cellpose_model_path)} if settings.cellpose_model_path else {}),
         "median_cells_per_site": float(table["Count_Cells"].median()) if table.height else 0.0,
-        "montage": dg.MetadataValue.md("\n\n".join(montages) or "no sites"),
+        "plot_segmentation_montage": dg.MetadataValue.md(figure_markdown("\n\n".join(montages) or "no sites",
+            "A few sites per plate: nucleus (yellow) and cell (magenta) outlines over DNA (blue) and AGP (green).")),
     })
     yield objects_per_site_result(table)
     yield quality_result(table)
