@@ -1,3 +1,4 @@
+import tempfile
 """Playwright (PyPI) driving Debian's chromium via executable_path, no `playwright install`."""
 import base64, functools, http.server, struct, sys, threading, zlib
 from pathlib import Path
@@ -10,7 +11,7 @@ def png(w, h):  # a tiny valid RGB PNG, no Pillow needed
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-site = Path("/tmp/proto10/site")
+site = Path(tempfile.gettempdir()) / "proto10" / "site"
 (site / "fig.png").write_bytes(png(7, 5))
 uri = "data:image/png;base64," + base64.b64encode(png(11, 3)).decode()
 (site / "index.html").write_text(f'<h1>report</h1><img id="file" src="fig.png"><img id="data" src="{uri}">'

@@ -1,4 +1,4 @@
-import sys; sys.path.insert(0, "/work/main")
+import sys; sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[3]))
 from morph_assets.definitions import defs
 g = defs.resolve_asset_graph()
 for k in g.toposorted_asset_keys:

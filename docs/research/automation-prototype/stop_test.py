@@ -5,9 +5,9 @@ import os, signal, subprocess, sys, time
 reset = sys.argv[1] == "reset"
 if sys.argv[2] == "ignore_in_parent":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-env = {**os.environ, "DAGSTER_HOME": "/tmp/proto10/home_stop"}
+env = {**os.environ, "DAGSTER_HOME": os.path.join(__import__("tempfile").gettempdir(), "proto10_home_stop")}
 os.makedirs(env["DAGSTER_HOME"], exist_ok=True)
-p = subprocess.Popen(["/work/main/.venv/bin/dagster", "dev", "-f", "toy_dev.py", "-h", "127.0.0.1", "-p", "3998"],
+p = subprocess.Popen([".venv/bin/dagster", "dev", "-f", "toy_dev.py", "-h", "127.0.0.1", "-p", "3998"],
                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                      preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if reset else None)
 time.sleep(30)
