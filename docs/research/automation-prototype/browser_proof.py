@@ -1,5 +1,5 @@
-import tempfile
 """Playwright (PyPI) driving Debian's chromium via executable_path, no `playwright install`."""
+import tempfile
 import base64, functools, http.server, struct, sys, threading, zlib
 from pathlib import Path
 from playwright.sync_api import sync_playwright
