@@ -34,9 +34,9 @@ from types import SimpleNamespace  # noqa: E402
 import numpy as np  # noqa: E402
 from cp_measure.bulk import get_core_measurements  # noqa: E402
 
-from morph_assets.lib import cellprofiler_features as cpf  # noqa: E402
+from morph_assets.lib.features import cellprofiler as cpf  # noqa: E402
 from morph_assets.lib.features import measure_regionprops  # noqa: E402
-from morph_assets.lib.naming import CHANNEL_NAMES  # noqa: E402
+from morph_assets.lib.plates import CHANNEL_NAMES  # noqa: E402
 from morph_assets.lib.synthetic import SyntheticConfig, render_site  # noqa: E402
 
 

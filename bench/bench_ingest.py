@@ -26,10 +26,10 @@ import dagster as dg
 
 from morph_assets.definitions import build_definitions
 from morph_assets.defs.partitions import plate_range_tags
-from morph_assets.lib import raw_images
-from morph_assets.lib.lake import Lake
-from morph_assets.lib.naming import WELLS_384
-from morph_assets.lib.parallel import default_workers, map_wells
+from morph_assets.lib import tasks
+from morph_assets.lib.io import Lake
+from morph_assets.lib.plates import WELLS_384
+from morph_assets.lib.tasks import default_workers, map_wells
 from morph_assets.lib.plates import read_plate
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
 from morph_assets.resources import LakeResource
@@ -41,10 +41,10 @@ def plain_loop(source: Path, lake_root: Path, plate: str, workers: int) -> int:
     """The anchor: the lib calls the asset makes, without Dagster."""
     index = read_plate(source / plate)
     outcomes = map_wells(
-        raw_images.ingest_well, index.wells(),
+        tasks.ingest_well, index.wells(),
         lambda well: (str(lake_root), plate, index.well_images(well).to_dicts()), workers=workers,
     )
-    Lake(lake_root).compact_plate(raw_images.TABLE, plate)
+    Lake(lake_root).compact_plate(tasks.RAW_IMAGES_TABLE, plate)
     return sum(outcome.rows for outcome in outcomes)
 
 
@@ -98,7 +98,7 @@ def main() -> None:
         started = time.perf_counter()
         ok = through_dagster(source, lake_b, plate, wells, args.workers)
         dagster_seconds = time.perf_counter() - started
-        same = Lake(lake_a).plate_file(raw_images.TABLE, plate).stat().st_size > 0 and ok
+        same = Lake(lake_a).plate_file(tasks.RAW_IMAGES_TABLE, plate).stat().st_size > 0 and ok
 
     own, children = peak_memory_mb()
     print(f"plate {plate}: {len(wells)} wells, {rows} images, {args.workers} workers")

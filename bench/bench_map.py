@@ -1,4 +1,4 @@
-"""Benchmark per-profile average precision: copairs 0.5.5 vs ``morph_assets.lib.metrics``.
+"""Benchmark per-profile average precision: copairs 0.5.5 vs ``morph_assets.lib.retrieval``.
 
 Seeded profiles (default 20,000 x 300: 50 plates x 400 wells, 64 DMSO wells per plate, the
 other wells 4 replicates of each compound on 4 different plates). Query = every profile;
@@ -78,7 +78,7 @@ def _worker(which: str, plates: int, features: int, out: str) -> None:
         seconds = time.perf_counter() - t0
         ap = res["average_precision"].to_numpy(dtype=float)
     else:
-        from morph_assets.lib.metrics import average_precision
+        from morph_assets.lib.retrieval import average_precision
 
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()

@@ -41,15 +41,15 @@ def _load_inputs(lake_root: str, vae_inputs: str, folder: str) -> int:
     import numpy as np
     import polars as pl
 
-    from morph_assets.lib.image_tensors import CHANNEL_ORDER, with_mask
-    from morph_assets.lib.lake import Lake
-    from morph_assets.lib.well_tensors import TABLE, load_tensors
+    from morph_assets.lib.features import CHANNEL_ORDER, with_mask
+    from morph_assets.lib.io import Lake
+    from morph_assets.lib.tasks import TENSORS_TABLE, load_tensors
 
     lake = Lake(Path(lake_root))
-    if not lake.plates_present(TABLE) or not lake.has_table("plate_layout"):
-        sys.exit(f"lake {lake_root!r} has no {TABLE} (or plate_layout) table: run `make demo` first, "
+    if not lake.plates_present(TENSORS_TABLE) or not lake.has_table("plate_layout"):
+        sys.exit(f"lake {lake_root!r} has no {TENSORS_TABLE} (or plate_layout) table: run `make demo` first, "
                  "or pass --lake PATH of a lake that has one")
-    index = pl.read_parquet(lake.table_glob(TABLE))
+    index = pl.read_parquet(lake.table_glob(TENSORS_TABLE))
     layout = pl.read_parquet(lake.table_glob("plate_layout")).select(
         "Metadata_Plate", "Metadata_Well",
         pl.coalesce("Metadata_broad_sample", "Metadata_pert_iname").alias("label"))
@@ -103,9 +103,9 @@ def _worker(step: str, device_name: str, data_folder: str, epochs: int, threads:
     import numpy as np
     import torch
 
-    from morph_assets.lib.classifiers import grouped_stratified_split
-    from morph_assets.lib.cnn import SmallCNN, pick_device, predict, train_cnn
-    from morph_assets.lib.vae import ConvVAE, latent_means, split_by_group, train_vae
+    from morph_assets.lib.models import grouped_stratified_split
+    from morph_assets.lib.models import SmallCNN, pick_device, predict, train_cnn
+    from morph_assets.lib.models import ConvVAE, latent_means, split_by_group, train_vae
 
     torch.set_num_threads(threads)
     device = pick_device(device_name)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from morph_assets.lib.segment_quality import score_segmentation
-from morph_assets.lib.segmentation import SegmentationSettings, segment_site
+from morph_assets.lib.segment import score_segmentation
+from morph_assets.lib.segment import SegmentationSettings, segment_site
 from morph_assets.lib.synthetic import SyntheticConfig, render_site
 
 CHANNELS = ("Mito", "AGP", "RNA", "ER", "DNA")

@@ -5,7 +5,7 @@ on CPU-only machines, so this script is what exercises the CUDA branches. On a s
 task (6 classes, 120 wells of 4 sites, 2 channels of 64 x 64 px: a bright blob whose position and
 size follow the class, over noise; a well's sites share its class, as a treatment's sites do) it
 
-* trains :func:`morph_assets.lib.cnn.train_cnn` and :func:`morph_assets.lib.vae.train_vae` with
+* trains :func:`morph_assets.lib.models.train_cnn` and :func:`morph_assets.lib.models.train_vae` with
   the same seed and a fixed number of epochs on each device;
 * checks that every loss is finite, that both CNNs beat chance on the held-out wells, and that the
   CUDA CNN's balanced accuracy is within 0.15 of the CPU one's (GPU kernels are not bit-identical,
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from morph_assets.lib.cnn import load_model, predict, save_model, train_cnn
-from morph_assets.lib.vae import latent_means, load_vae, save_vae, train_vae
+from morph_assets.lib.models import load_model, predict, save_model, train_cnn
+from morph_assets.lib.models import latent_means, load_vae, save_vae, train_vae
 
 N_CLASSES, WELLS_PER_CLASS, SITES_PER_WELL, SIZE = 6, 20, 4, 64
 

@@ -1,4 +1,4 @@
-"""Retrieval on a real LINCS Cell Painting plate: ``morph_assets.lib.metrics`` vs copairs 0.5.5.
+"""Retrieval on a real LINCS Cell Painting plate: ``morph_assets.lib.retrieval`` vs copairs 0.5.5.
 
 Plate ``SQ00015054`` (cytominer-eval's normalised, feature-selected profiles: 384 wells x 454
 features; 58 compounds x 6 doses, 24 DMSO wells with ``Metadata_broad_sample == "DMSO"``):
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from morph_assets.lib import metrics
+from morph_assets.lib import retrieval
 from morph_assets.lib.profiles import feature_columns, select_features
 
 PLATE_FILE = (
@@ -63,7 +63,7 @@ def load_plate(path: Path = PLATE_FILE) -> tuple[pl.DataFrame, np.ndarray, list[
 
 
 def run_ours(meta: pl.DataFrame, x: np.ndarray, rules: dict[str, list[str]], group: str) -> dict[str, object]:
-    """AP and mAP with ``morph_assets.lib.metrics``.
+    """AP and mAP with ``morph_assets.lib.retrieval``.
 
     Parameters
     ----------
@@ -82,8 +82,8 @@ def run_ours(meta: pl.DataFrame, x: np.ndarray, rules: dict[str, list[str]], gro
         ``ap`` (per row, NaN where undefined), ``map`` table (sorted by ``group``) and ``seconds``.
     """
     started = time.perf_counter()
-    ap = metrics.average_precision(meta, x, **rules)
-    mean_ap = metrics.mean_average_precision(ap, [group], null_size=NULL_SIZE, seed=SEED)
+    ap = retrieval.average_precision(meta, x, **rules)
+    mean_ap = retrieval.mean_average_precision(ap, [group], null_size=NULL_SIZE, seed=SEED)
     seconds = time.perf_counter() - started
     values = ap["average_precision"].fill_null(np.nan).to_numpy()
     return {"ap": values, "map": mean_ap, "seconds": seconds}

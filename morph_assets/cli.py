@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from morph_assets.lib.table_text import FORMATS, render
+from morph_assets.lib.report import FORMATS, render
 from morph_assets.paths import PROJECT_ROOT, default_lake_root, default_source_root
 
 
@@ -59,7 +59,7 @@ def _progress_printer(label: str):
 
 def generate(args: argparse.Namespace) -> list[str]:
     """Generate the embedded plates into the source root unless they are there already."""
-    from morph_assets.lib.parallel import default_workers
+    from morph_assets.lib.tasks import default_workers
     from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
 
     overrides = {key: value for key, value in (
@@ -158,7 +158,7 @@ def run_failures(result) -> dict[str, list[str]]:
     """
     import dagster as dg
 
-    from morph_assets.lib.parallel import one_line
+    from morph_assets.lib.tasks import one_line
 
     failed_checks: dict[str, list[str]] = defaultdict(list)
     for event in result.all_events:
@@ -248,7 +248,7 @@ def _report_failed_wells(plate: str, run_id: str | None) -> None:
     wells it hit listed on the line), each well at its first failing stage in pipeline order."""
     from morph_assets.defs.lake.assets import PER_WELL_ASSETS
     from morph_assets.defs.well_runs import file_note
-    from morph_assets.lib.lake import Lake
+    from morph_assets.lib.io import Lake
 
     errors = Lake(default_lake_root()).read_errors(plate)
     if errors.is_empty():
@@ -338,7 +338,7 @@ def _run_label(run) -> str:
 
 
 def _announce(run, label: str, plates: Sequence[str]) -> None:
-    from morph_assets.lib.naming import WELLS_384
+    from morph_assets.lib.plates import WELLS_384
 
     if run.plate is not None:
         where = f"plate {run.plate}"
@@ -386,7 +386,7 @@ def ingest(
     from morph_assets.definitions import defs
     from morph_assets.defs.automation import NETWORK_ASSETS, PlannedRun, plan_runs
     from morph_assets.defs.partitions import plates_partitions
-    from morph_assets.lib.naming import NamingError, validate_barcode
+    from morph_assets.lib.plates import NamingError, validate_barcode
 
     for plate in plates:
         try:
@@ -501,7 +501,7 @@ def _terminal_width() -> int | None:
 
 
 def print_query_result(result: pl.DataFrame, fmt: str = "table", max_rows: int | None = None) -> None:
-    """Print a query's rows in ``fmt`` (see :data:`morph_assets.lib.table_text.FORMATS`), values whole.
+    """Print a query's rows in ``fmt`` (see :data:`morph_assets.lib.report.FORMATS`), values whole.
 
     Parameters
     ----------
@@ -547,7 +547,7 @@ def plate_counts(plates: Sequence[str]) -> pl.DataFrame:
         Columns ``Metadata_Plate``, ``wells_ingested``, ``images``, ``wells_failed``,
         ``failed_stages`` (the tables with failures, comma-separated).
     """
-    from morph_assets.lib.lake import Lake
+    from morph_assets.lib.io import Lake
 
     lake = Lake(default_lake_root())
     rows = []
@@ -676,8 +676,8 @@ def _command(args: argparse.Namespace) -> int:
         print_query_result(result, args.format, args.max_rows)
         return 0
     if args.command == "views":
-        from morph_assets.lib.lake import Lake
-        from morph_assets.lib.sql_models import build_views
+        from morph_assets.lib.io import Lake
+        from morph_assets.lib.io import build_views
         from morph_assets.paths import sql_models_dir
 
         report = build_views(Lake(default_lake_root()), sql_models_dir())
@@ -692,7 +692,7 @@ def _command(args: argparse.Namespace) -> int:
         generate(args)
         return 0
     plates = generate(args) if args.command == "demo" else args.plates
-    from morph_assets.lib.parallel import shared_worker_pool
+    from morph_assets.lib.tasks import shared_worker_pool
 
     with shared_worker_pool():  # every plate's per-well steps run in this process: keep workers warm
         report = ingest(plates, workers=args.workers, segmenter=args.segmenter, log_level=args.log_level)

@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from morph_assets.lib.lake import Lake
-from morph_assets.lib.parallel import default_workers
+from morph_assets.lib.io import Lake
+from morph_assets.lib.tasks import default_workers
 from morph_assets.paths import default_lake_root, default_source_root
 
 

@@ -7,11 +7,11 @@ import pytest
 
 from morph_assets.cli import CLI_RUN_TAG, main, plate_counts
 from morph_assets.defs.automation import NETWORK_ASSETS
-from morph_assets.lib.lake import Lake
-from morph_assets.lib import well_features
-from morph_assets.lib.image_tensors import CHANNEL_ORDER
+from morph_assets.lib.io import Lake
+from morph_assets.lib import tasks
+from morph_assets.lib.features import CHANNEL_ORDER
 from morph_assets.lib.plates import PlateError, read_plate_layout
-from morph_assets.lib.well_tensors import load_tensors
+from morph_assets.lib.tasks import load_tensors
 from morph_assets_tests.example_human_plate import BARCODE, build_plate
 
 

@@ -25,7 +25,7 @@ import dagster as dg
 
 from morph_assets.defs.jobs import LEVEL_TAG
 from morph_assets.defs.partitions import plate_range_tags, plate_well_partitions, plates_partitions
-from morph_assets.lib.naming import WELLS_384
+from morph_assets.lib.plates import WELLS_384
 
 AC = dg.AutomationCondition
 

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import dagster as dg
 
-from morph_assets.lib.naming import WELLS_384, validate_barcode
+from morph_assets.lib.plates import WELLS_384, validate_barcode
 
 plates_partitions = dg.DynamicPartitionsDefinition(name="plates")
 wells_partitions = dg.StaticPartitionsDefinition(list(WELLS_384))
@@ -21,7 +21,7 @@ def plate_range_tags(plate: str, first_well: str = WELLS_384[0], last_well: str 
 
     Raises
     ------
-    morph_assets.lib.naming.NamingError
+    morph_assets.lib.plates.NamingError
         If ``plate`` is not a barcode Dagster can hold in a partition key (a ``|`` in it would
         make ``"<plate>|<well>"`` ambiguous).
     """

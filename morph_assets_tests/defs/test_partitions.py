@@ -11,7 +11,7 @@ from dagster._core.definitions.partitions.utils.multi import (
 )
 
 from morph_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, plate_range_tags
-from morph_assets.lib.naming import RESERVED_BARCODE_SUBSTRINGS, WELLS_384, NamingError, validate_barcode
+from morph_assets.lib.plates import RESERVED_BARCODE_SUBSTRINGS, WELLS_384, NamingError, validate_barcode
 
 DAGSTER_RESERVED = sorted(
     {*INVALID_PARTITION_SUBSTRINGS, *INVALID_STATIC_PARTITIONS_KEY_CHARACTERS, MULTIPARTITION_KEY_DELIMITER}

@@ -7,8 +7,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from morph_assets.lib.lake import Lake
-from morph_assets.lib.naming import WELLS_384
+from morph_assets.lib.io import Lake
+from morph_assets.lib.plates import WELLS_384
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
 from morph_assets_tests.defs.helpers import check_results, definitions_for, run_plates_and_study
 

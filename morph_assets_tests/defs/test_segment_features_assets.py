@@ -13,11 +13,11 @@ import pytest
 import tifffile
 
 from morph_assets.defs.partitions import plate_range_tags
-from morph_assets.lib import synthetic
-from morph_assets.lib.cellprofiler_csv import mean_table_from_export
-from morph_assets.lib.lake import Lake
-from morph_assets.lib.naming import ImageName, format_image_name
-from morph_assets.lib.sql_models import build_views
+from morph_assets.lib.synthetic import _plate as synthetic  # patched where render_site looks render_cells up
+from morph_assets.lib.features.cellprofiler import mean_table_from_export
+from morph_assets.lib.io import Lake
+from morph_assets.lib.plates import ImageName, format_image_name
+from morph_assets.lib.io import build_views
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
 from morph_assets.paths import sql_models_dir
 from morph_assets_tests.conftest import SMALL_WELLS

@@ -17,12 +17,12 @@ from morph_assets.defs.automation import PER_PLATE
 from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
 from morph_assets.defs.well_runs import plate_failure, plate_tables, run_per_well, summary_metadata
-from morph_assets.lib import raw_images as raw_images_lib
-from morph_assets.lib.lake import atomic_write_parquet
-from morph_assets.lib.layout import NEGATIVE_CONTROL
-from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
+from morph_assets.lib import tasks
+from morph_assets.lib.io import atomic_write_parquet
+from morph_assets.lib.plates import NEGATIVE_CONTROL
+from morph_assets.lib.report import figure_markdown, frame_to_markdown
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate_layout
-from morph_assets.lib.plots import plate_heatmap_png, png_markdown
+from morph_assets.lib.plot import plate_heatmap_png, png_markdown
 from morph_assets.resources import LakeResource
 
 PLATE_LAYOUT_TABLE = "plate_layout"
@@ -123,12 +123,12 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
     def arguments(index: PlateIndex, well: str) -> tuple:
         return (str(store.root), index.barcode, index.well_images(well).to_dicts())
 
-    summaries = run_per_well(context, lake, raw_images_lib.TABLE, raw_images_lib.ingest_well, arguments,
+    summaries = run_per_well(context, lake, tasks.RAW_IMAGES_TABLE, tasks.ingest_well, arguments,
                              record_plate_problems=True)
     plates = [summary.plate for summary in summaries]
-    table = plate_tables(lake, raw_images_lib.TABLE, plates)
+    table = plate_tables(lake, tasks.RAW_IMAGES_TABLE, plates)
     if table.is_empty():
-        table = pl.DataFrame(schema=raw_images_lib.RAW_IMAGES_SCHEMA)
+        table = pl.DataFrame(schema=tasks.RAW_IMAGES_SCHEMA)
     per_channel = (
         table.group_by("channel", "channel_name").agg(
             pl.len().alias("images"),
@@ -148,7 +148,7 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
             "plot_dna_intensity_by_well": dg.MetadataValue.md(figure_markdown(_intensity_heatmaps(table),
                 "Mean DNA intensity per well on the 384-well plate map, one map per plate: edge and gradient effects "
                 "show as patterns.")),
-            "lake_paths": dg.MetadataValue.md("\n".join(f"- `{store.plate_file(raw_images_lib.TABLE, p)}`" for p in plates)),
+            "lake_paths": dg.MetadataValue.md("\n".join(f"- `{store.plate_file(tasks.RAW_IMAGES_TABLE, p)}`" for p in plates)),
         }
     )
     yield wells_ingested_result(errors, requested, plates)

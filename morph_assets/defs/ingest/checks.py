@@ -6,7 +6,7 @@ from collections.abc import Iterable
 import dagster as dg
 import polars as pl
 
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.report import frame_to_markdown
 
 DMSO_WELLS_PRESENT = "dmso_wells_present"
 ALL_WELLS_INGESTED = "all_wells_ingested"

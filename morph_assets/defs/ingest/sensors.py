@@ -8,7 +8,7 @@ import dagster as dg
 
 from morph_assets.defs.jobs import plate_job
 from morph_assets.defs.partitions import plates_partitions
-from morph_assets.lib.naming import NamingError, validate_barcode
+from morph_assets.lib.plates import NamingError, validate_barcode
 from morph_assets.lib.plates import (
     PlateError,
     discover_plate_folders,

@@ -14,19 +14,19 @@ from pydantic import Field
 from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index, skip_row, write_skipped
-from morph_assets.lib.classifiers import (
+from morph_assets.lib.models import (
     CLASS_WEIGHTINGS,
     confusion_png,
     held_out_shortfall,
     reports_table,
     train_random_forest,
 )
-from morph_assets.lib.cnn import pick_device, save_model, train_cnn
-from morph_assets.lib.image_tensors import CHANNEL_ORDER, grayscale, with_mask
-from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
-from morph_assets.lib.plots import png_markdown
-from morph_assets.lib.profile_sets import TREATMENT, drop_incomplete_rows
-from morph_assets.lib.well_tensors import load_tensors
+from morph_assets.lib.models import pick_device, save_model, train_cnn
+from morph_assets.lib.features import CHANNEL_ORDER, grayscale, with_mask
+from morph_assets.lib.report import figure_markdown, frame_to_markdown
+from morph_assets.lib.plot import png_markdown
+from morph_assets.lib.profiles import TREATMENT, drop_incomplete_rows
+from morph_assets.lib.tasks import load_tensors
 from morph_assets.resources import LakeResource
 
 CLASSIFIER_TABLE = "classifier_metrics"

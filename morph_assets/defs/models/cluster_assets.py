@@ -9,19 +9,19 @@ from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table, selected_feature_names, treatment_table
-from morph_assets.lib.cluster_validation import (
+from morph_assets.lib.models import (
     adjusted_rand,
     cosine_similarity_pairs,
     feature_boxplot_png,
     similarity_violin_png,
     within_vs_between,
 )
-from morph_assets.lib.clustering import choose_kmeans, embed_2d, scatter_png, silhouette_png, treatment_aggregates
-from morph_assets.lib.lake import Lake
-from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
-from morph_assets.lib.plots import png_markdown
-from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, drop_incomplete_rows, usable_features
-from morph_assets.lib.representations import annotate, image_features
+from morph_assets.lib.models import choose_kmeans, embed_2d, scatter_png, silhouette_png, treatment_aggregates
+from morph_assets.lib.io import Lake
+from morph_assets.lib.report import figure_markdown, frame_to_markdown
+from morph_assets.lib.plot import png_markdown
+from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, drop_incomplete_rows, usable_features
+from morph_assets.lib.profiles import annotate, image_features
 from morph_assets.resources import LakeResource
 
 CLUSTERS_TABLE = "treatment_clusters"

@@ -4,9 +4,9 @@ import dagster as dg
 import polars as pl
 
 from morph_assets.defs.profiles.assets import profile_table, selected_feature_names
-from morph_assets.lib import well_tensors
-from morph_assets.lib.lake import Lake
-from morph_assets.lib.profile_sets import NORMALIZATION, TREATMENT, usable_features, with_treatment
+from morph_assets.lib import tasks
+from morph_assets.lib.io import Lake
+from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, usable_features, with_treatment
 
 LABEL_COLUMNS = ("Metadata_Plate", "Metadata_Well", "Metadata_Site", TREATMENT, "Metadata_pert_iname",
                  "Metadata_target_list", "Metadata_control_type")
@@ -25,9 +25,9 @@ def image_profiles(store: Lake, representation: str, normalization: str) -> tupl
 
 def labelled_tensor_index(store: Lake) -> pl.DataFrame:
     """The image_tensors index of every plate joined to each site's treatment (sorted by plate, well, site)."""
-    if not store.plates_present(well_tensors.TABLE):
+    if not store.plates_present(tasks.TENSORS_TABLE):
         raise dg.Failure(description="lake table image_tensors has no plate yet: materialize image_tensors first")
-    index = pl.read_parquet(store.table_glob(well_tensors.TABLE))
+    index = pl.read_parquet(store.table_glob(tasks.TENSORS_TABLE))
     layout = with_treatment(pl.read_parquet(store.table_glob("plate_layout")))
     keep = [c for c in LABEL_COLUMNS if c in layout.columns and c != "Metadata_Site"]
     return index.join(layout.select(keep), on=["Metadata_Plate", "Metadata_Well"], how="inner").sort(

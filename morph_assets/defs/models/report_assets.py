@@ -9,10 +9,10 @@ from morph_assets.defs.models.classifier_assets import CLASSIFIER_TABLE
 from morph_assets.defs.models.inputs import read_skipped
 from morph_assets.defs.models.cluster_assets import CLUSTERS_TABLE, SILHOUETTES_TABLE, VALIDATION_TABLE
 from morph_assets.defs.profiles.map_assets import MAP_PER_TREATMENT_TABLE, MAP_SUMMARY_TABLE, summary_pivot
-from morph_assets.lib.clustering import scatter_png, silhouette_png
-from morph_assets.lib.markdown import frame_to_markdown
-from morph_assets.lib.retrieval_report import map_scatter_png
-from morph_assets.lib.study_report import embed_figures, figure_link, render_report, table1_markdown, table2_markdown
+from morph_assets.lib.models import scatter_png, silhouette_png
+from morph_assets.lib.report import frame_to_markdown
+from morph_assets.lib.retrieval import map_scatter_png
+from morph_assets.lib.report import embed_figures, figure_link, render_report, table1_markdown, table2_markdown
 from morph_assets.resources import LakeResource
 
 REPORT_FOLDER = "reports/study"

@@ -9,8 +9,8 @@ from morph_assets.defs.jobs import STUDY_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.segment.assets import illumination_files
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
-from morph_assets.lib import well_tensors
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib import tasks
+from morph_assets.lib.report import frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.resources import LakeResource
 
@@ -18,7 +18,7 @@ from morph_assets.resources import LakeResource
 class ImageTensorsConfig(dg.Config):
     """Size of the stored images."""
 
-    size: int = Field(default=well_tensors.DEFAULT_SIZE, description="Side in pixels (a multiple of 8 for the VAE).")
+    size: int = Field(default=tasks.DEFAULT_SIZE, description="Side in pixels (a multiple of 8 for the VAE).")
 
 
 @dg.asset(
@@ -45,8 +45,8 @@ def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig,
         return (str(store.root), index.barcode, index.well_images(well).to_dicts(),
                 illumination_files(store, index.barcode), config.size)
 
-    summaries = run_per_well(context, lake, well_tensors.TABLE, well_tensors.tensor_well, arguments, wells_needing="masks")
-    table = plate_tables(lake, well_tensors.TABLE, [summary.plate for summary in summaries])
+    summaries = run_per_well(context, lake, tasks.TENSORS_TABLE, tasks.tensor_well, arguments, wells_needing="masks")
+    table = plate_tables(lake, tasks.TENSORS_TABLE, [summary.plate for summary in summaries])
     return dg.MaterializeResult(metadata={**summary_metadata(summaries, table), "size": config.size})
 
 
@@ -60,11 +60,11 @@ def image_tensor_index(context: dg.AssetExecutionContext, lake: LakeResource) ->
     (Dagster does not trace staleness through deps with 100 or more partitions).
     """
     store = lake.lake()
-    plates = store.plates_present(well_tensors.TABLE)
+    plates = store.plates_present(tasks.TENSORS_TABLE)
     if not plates:
         context.log.warning("lake table image_tensors has no plate yet")
         return dg.MaterializeResult(metadata={"dagster/row_count": 0, "n_plates": 0})
-    index = pl.read_parquet(store.table_glob(well_tensors.TABLE), columns=["Metadata_Plate", "Metadata_Well"])
+    index = pl.read_parquet(store.table_glob(tasks.TENSORS_TABLE), columns=["Metadata_Plate", "Metadata_Well"])
     per_plate = (index.group_by("Metadata_Plate").agg(pl.col("Metadata_Well").n_unique().alias("wells"),
                                                       pl.len().alias("sites")).sort("Metadata_Plate"))
     return dg.MaterializeResult(metadata={

@@ -11,13 +11,13 @@ from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY, STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import labelled_tensor_index, read_skipped, skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table
-from morph_assets.lib.image_tensors import CHANNEL_ORDER, with_mask
-from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
-from morph_assets.lib.plots import png_markdown
-from morph_assets.lib.profile_sets import plate_profiles
-from morph_assets.lib.representations import IMAGE_KEYS, annotate
-from morph_assets.lib.vae import latent_means, load_vae, reconstruction_png, save_vae, train_vae
-from morph_assets.lib.well_tensors import load_tensors
+from morph_assets.lib.features import CHANNEL_ORDER, with_mask
+from morph_assets.lib.report import figure_markdown, frame_to_markdown
+from morph_assets.lib.plot import png_markdown
+from morph_assets.lib.profiles import plate_profiles
+from morph_assets.lib.profiles import IMAGE_KEYS, annotate
+from morph_assets.lib.models import latent_means, load_vae, reconstruction_png, save_vae, train_vae
+from morph_assets.lib.tasks import load_tensors
 from morph_assets.resources import LakeResource
 
 VAE_FILE = "models/vae/vae.pt"

@@ -11,10 +11,10 @@ from morph_assets.defs.automation import PER_PLATE, STUDY
 from morph_assets.defs.jobs import PLATE_PROFILES_LEVEL, STUDY_LEVEL
 from morph_assets.defs.partitions import plates_partitions
 from morph_assets.defs.profiles.checks import DMSO_WELLS_CONSISTENT, dmso_wells_result
-from morph_assets.lib.lake import Lake
-from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
-from morph_assets.lib.plots import plate_heatmap_png, png_markdown
-from morph_assets.lib.profile_sets import (
+from morph_assets.lib.io import Lake
+from morph_assets.lib.report import figure_markdown, frame_to_markdown
+from morph_assets.lib.plot import plate_heatmap_png, png_markdown
+from morph_assets.lib.profiles import (
     NORMALIZATION,
     plate_profiles,
     selected_features,
@@ -22,7 +22,7 @@ from morph_assets.lib.profile_sets import (
     usable_features,
 )
 from morph_assets.lib.profiles import WELL, feature_columns
-from morph_assets.lib.representations import SOURCE_TABLES, annotate, image_features
+from morph_assets.lib.profiles import SOURCE_TABLES, annotate, image_features
 from morph_assets.resources import LakeResource
 
 #: Representations computed per plate from the well-level feature tables (embeddings come later,

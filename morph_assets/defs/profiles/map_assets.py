@@ -8,11 +8,11 @@ from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.profiles.assets import LEVELS, profile_table, selected_feature_names
 from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, positive_controls_result
-from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
-from morph_assets.lib.plots import png_markdown
-from morph_assets.lib.profile_sets import NORMALIZATION, usable_features
-from morph_assets.lib.representations import SOURCE_TABLES
-from morph_assets.lib.retrieval_report import SCORED, map_scatter_png, runs_table, score_profiles
+from morph_assets.lib.report import figure_markdown, frame_to_markdown
+from morph_assets.lib.plot import png_markdown
+from morph_assets.lib.profiles import NORMALIZATION, usable_features
+from morph_assets.lib.profiles import SOURCE_TABLES
+from morph_assets.lib.retrieval import SCORED, map_scatter_png, runs_table, score_profiles
 from morph_assets.resources import LakeResource
 
 MAP_SUMMARY_TABLE = "map_summary"

@@ -20,17 +20,17 @@ from morph_assets.defs.segment.checks import (
     quality_result,
 )
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
-from morph_assets.lib import well_masks
-from morph_assets.lib.illumination import compare_to_truth, estimate_illumination_function
-from morph_assets.lib.images import ImageReadError, read_scaled_image
-from morph_assets.lib.lake import Lake, atomic_write_parquet, atomic_write_tiff
-from morph_assets.lib.markdown import figure_markdown, frame_to_markdown
+from morph_assets.lib import tasks
+from morph_assets.lib.segment import compare_to_truth, estimate_illumination_function
+from morph_assets.lib.plates import ImageReadError, read_scaled_image
+from morph_assets.lib.io import Lake, atomic_write_parquet, atomic_write_tiff
+from morph_assets.lib.report import figure_markdown, frame_to_markdown
 from morph_assets.lib.plates import PlateIndex
-from morph_assets.lib.plots import illumination_png, png_markdown
-from morph_assets.lib.segment_imported import match_masks
-from morph_assets.lib.segmentation import SegmentationSettings
-from morph_assets.lib.segmentation_review import segmentation_montage_png
-from morph_assets.lib.site_images import load_site, site_prefix
+from morph_assets.lib.plot import illumination_png, png_markdown
+from morph_assets.lib.segment import match_masks
+from morph_assets.lib.segment import SegmentationSettings
+from morph_assets.lib.report import segmentation_montage_png
+from morph_assets.lib.features import load_site, site_prefix
 from morph_assets.resources import LakeResource
 
 ILLUMINATION_TABLE = "illumination"
@@ -127,7 +127,7 @@ def segmentation_model(context: dg.AssetExecutionContext, config: SegmentationMo
     the default data. For real plates, copy a trained model folder (or cellpose's own weights)
     to a local path and give it as the ``masks`` asset's ``cellpose_model_path``.
     """
-    from morph_assets.lib.segment_cellpose import train_cellpose_models
+    from morph_assets.lib.segment import train_cellpose_models
 
     store = lake.lake()
     source = lake.source()
@@ -230,14 +230,14 @@ def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeReso
             context.log.warning(f"plate {index.barcode}: no illumination functions yet; segmenting uncorrected images")
 
     def arguments(index: PlateIndex, well: str) -> tuple:
-        truth = index.folder / well_masks.GROUND_TRUTH_FOLDER
+        truth = index.folder / tasks.GROUND_TRUTH_FOLDER
         return (str(store.root), index.barcode, index.well_images(well).to_dicts(), illumination_files(store, index.barcode),
                 config.method, settings, str(truth) if truth.is_dir() else None, imported.get(index.barcode))
 
-    summaries = run_per_well(context, lake, well_masks.TABLE, well_masks.segment_well, arguments,
+    summaries = run_per_well(context, lake, tasks.MASKS_TABLE, tasks.segment_well, arguments,
                              wells_needing="raw_images", before_plate=prepare)
     plates = [summary.plate for summary in summaries]
-    table = plate_tables(lake, well_masks.TABLE, plates)
+    table = plate_tables(lake, tasks.MASKS_TABLE, plates)
     montages = [png_markdown(segmentation_montage_png(store, plate, table.filter(pl.col("Metadata_Plate") == plate)), f"{plate} montage")
                 for plate in plates if table.height and table.filter(pl.col("Metadata_Plate") == plate).height]
     yield dg.MaterializeResult(metadata={

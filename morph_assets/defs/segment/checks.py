@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from morph_assets.defs.ingest.checks import plates_label
-from morph_assets.lib.markdown import frame_to_markdown
+from morph_assets.lib.report import frame_to_markdown
 
 OBJECTS_PER_SITE = "objects_per_site"
 SEGMENTATION_QUALITY = "segmentation_quality"

@@ -1,0 +1,188 @@
+"""The study's own per-cell features: scikit-image ``regionprops`` named in CellProfiler style.
+
+One row per cell: ``ObjectNumber`` is the label a cell shares with its nucleus and cytoplasm
+(cell ``k`` holds nucleus ``k``, cytoplasm ``k`` is the cell without its nucleus). For each
+compartment (Nuclei, Cells, Cytoplasm) the table has AreaShape columns
+(``Cells_AreaShape_Area``, ...) and, per channel, Intensity columns
+(``Nuclei_Intensity_MeanIntensity_DNA``, ...). Everything goes through
+:func:`skimage.measure.regionprops_table`, which is vectorised over objects.
+
+These are *not* CellProfiler's numbers (regionprops' perimeter, orientation and moments follow
+scikit-image conventions; see :mod:`morph_assets.lib.features.cellprofiler` for the faithful
+set); they only borrow the naming so that both tables read alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import numpy as np
+import polars as pl
+from skimage.measure import regionprops_table
+
+from morph_assets.lib.plates import contract_image
+
+COMPARTMENTS: tuple[str, ...] = ("Nuclei", "Cells", "Cytoplasm")
+
+#: regionprops property -> CellProfiler-style AreaShape feature name.
+AREASHAPE_PROPERTIES: dict[str, str] = {
+    "area": "Area",
+    "area_convex": "ConvexArea",
+    "area_bbox": "BoundingBoxArea",
+    "perimeter": "Perimeter",
+    "eccentricity": "Eccentricity",
+    "solidity": "Solidity",
+    "extent": "Extent",
+    "axis_major_length": "MajorAxisLength",
+    "axis_minor_length": "MinorAxisLength",
+    "orientation": "Orientation",
+    "equivalent_diameter_area": "EquivalentDiameter",
+    "euler_number": "EulerNumber",
+    "feret_diameter_max": "MaxFeretDiameter",
+}
+#: regionprops intensity property -> CellProfiler-style Intensity feature name.
+INTENSITY_PROPERTIES: dict[str, str] = {
+    "intensity_mean": "MeanIntensity",
+    "intensity_min": "MinIntensity",
+    "intensity_max": "MaxIntensity",
+    "intensity_std": "StdIntensity",
+}
+
+
+class Segmentation(Protocol):
+    """What the measurements need from a segmentation: three label images, shared labels."""
+
+    nuclei: np.ndarray
+    cells: np.ndarray
+    cytoplasm: np.ndarray
+
+
+def compartment_labels(segmentation: Segmentation) -> dict[str, np.ndarray]:
+    """Return ``{"Nuclei": ..., "Cells": ..., "Cytoplasm": ...}`` as int32 label images."""
+    labels = {
+        "Nuclei": np.asarray(segmentation.nuclei),
+        "Cells": np.asarray(segmentation.cells),
+        "Cytoplasm": np.asarray(segmentation.cytoplasm),
+    }
+    shapes = {image.shape for image in labels.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"label images must be 2-D and of one shape, got {sorted(shapes)}")
+    return {name: image.astype(np.int32, copy=False) for name, image in labels.items()}
+
+
+def _float_images(images: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    out = {}
+    for name, image in images.items():
+        image = np.asarray(image)
+        if image.shape != shape:
+            raise ValueError(f"image {name!r} has shape {image.shape}, labels have {shape}")
+        out[name] = contract_image(image, f"image {name!r}")
+    return out
+
+
+def _measure_compartment(
+    compartment: str, labels: np.ndarray, images: dict[str, np.ndarray]
+) -> pl.DataFrame:
+    channels = list(images)
+    properties = ["label", *AREASHAPE_PROPERTIES]
+    kwargs = {}
+    if channels:
+        properties += list(INTENSITY_PROPERTIES)
+        kwargs["intensity_image"] = np.stack([images[name] for name in channels], axis=-1)
+    table = regionprops_table(labels, properties=properties, **kwargs)
+    columns: dict[str, np.ndarray] = {"ObjectNumber": np.asarray(table["label"], dtype=np.int64)}
+    for prop, name in AREASHAPE_PROPERTIES.items():
+        columns[f"{compartment}_AreaShape_{name}"] = np.asarray(table[prop], dtype=np.float64)
+    area = columns[f"{compartment}_AreaShape_Area"]
+    for prop, name in INTENSITY_PROPERTIES.items():
+        for index, channel in enumerate(channels):
+            key = f"{prop}-{index}" if f"{prop}-{index}" in table else prop
+            columns[f"{compartment}_Intensity_{name}_{channel}"] = np.asarray(table[key], dtype=np.float64)
+    for channel in channels:
+        mean = columns[f"{compartment}_Intensity_MeanIntensity_{channel}"]
+        columns[f"{compartment}_Intensity_IntegratedIntensity_{channel}"] = mean * area
+    return pl.DataFrame(columns)
+
+
+def measure_regionprops(segmentation: Segmentation, images: Mapping[str, np.ndarray]) -> pl.DataFrame:
+    """Measure every cell's AreaShape and Intensity features in the three compartments.
+
+    Parameters
+    ----------
+    segmentation : Segmentation
+        ``nuclei``, ``cells`` and ``cytoplasm`` label images (cell ``k`` has nucleus ``k`` and
+        cytoplasm ``k``).
+    images : Mapping[str, np.ndarray]
+        Channel name (e.g. ``"DNA"``) -> 2-D image of the labels' shape, on the intensity
+        contract (:func:`morph_assets.lib.plates.contract_image`): uint8/uint16/int16 are
+        mapped to it (uint16 / 65535), floats are taken as already on it.
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per cell label, sorted by ``ObjectNumber``; a compartment a cell lacks (e.g. a
+        cytoplasm fully covered by the nucleus) has nulls.
+
+    Raises
+    ------
+    ValueError
+        If the labels are not 2-D of one shape, an image has another shape, or a float image
+        holds NaN, infinite or negative pixels (one line naming the channel).
+    """
+    labels = compartment_labels(segmentation)
+    shape = labels["Cells"].shape
+    float_images = _float_images(images, shape)
+    object_numbers = np.unique(np.concatenate([np.unique(image) for image in labels.values()]))
+    result = pl.DataFrame({"ObjectNumber": object_numbers[object_numbers > 0].astype(np.int64)})
+    for compartment in COMPARTMENTS:
+        table = _measure_compartment(compartment, labels[compartment], float_images)
+        result = result.join(table, on="ObjectNumber", how="left")
+    return result.sort("ObjectNumber")
+
+
+def image_keys_and_features(objects: pl.DataFrame, by: str | list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Split a per-object table's columns into image keys and numeric feature columns.
+
+    Keys are ``by``, or by default ``ImageNumber`` and every ``Metadata_*`` column present;
+    features are the other numeric columns except ``ObjectNumber``.
+    """
+    if by is None:
+        keys = [c for c in objects.columns if c == "ImageNumber" or c.startswith("Metadata_")]
+    else:
+        keys = [by] if isinstance(by, str) else list(by)
+    skip = set(keys) | {"ObjectNumber"}
+    schema = objects.schema  # built once: each .schema call walks every column
+    return keys, [c for c in objects.columns if c not in skip and schema[c].is_numeric()]
+
+
+def image_aggregates(objects: pl.DataFrame, by: str | list[str] | None = None) -> pl.DataFrame:
+    """Aggregate a per-object table to one row per image: object count and feature means.
+
+    Parameters
+    ----------
+    objects : pl.DataFrame
+        Per-object table, e.g. from :func:`measure_regionprops`, optionally with key columns.
+    by : str or list of str, optional
+        Image key columns. Default: ``ImageNumber`` and every ``Metadata_*`` column present;
+        ``[]`` (or none of them present) makes the whole table one image.
+
+    Returns
+    -------
+    pl.DataFrame
+        Key columns, ``Count_Objects`` (rows) and ``Count_<Compartment>`` (non-null objects per
+        compartment found in the columns), all Int64, then ``Mean_<feature>`` (Float64) for every
+        numeric feature. Without keys there is always one row: a table without objects (a
+        cell-less site) gives counts 0 and null means, as CellProfiler's per-image table does.
+        With keys, images are the key values present, so an image without objects has no row.
+    """
+    keys, features = image_keys_and_features(objects, by)
+    counts = [pl.len().cast(pl.Int64).alias("Count_Objects")]
+    for compartment in COMPARTMENTS:
+        area = f"{compartment}_AreaShape_Area"
+        if area in objects.columns:
+            counts.append(pl.col(area).is_not_null().sum().cast(pl.Int64).alias(f"Count_{compartment}"))
+    means = [pl.col(c).cast(pl.Float64).mean().alias(f"Mean_{c}") for c in features]
+    if keys:
+        return objects.group_by(keys, maintain_order=True).agg(counts + means).sort(keys)
+    return objects.select(counts + means)

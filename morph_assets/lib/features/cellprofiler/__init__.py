@@ -1,0 +1,116 @@
+"""CellProfiler's measurement modules, vectorised, with CellProfiler's feature names.
+
+Intensity, texture (Haralick), granularity and radial distribution per object of each
+compartment, their per-image means, and reading CellProfiler's own ExportToSpreadsheet output
+so that a plate measured in CellProfiler can be compared with or used instead of ours.
+"""
+
+from morph_assets.lib.features.cellprofiler._csv import (
+    OBJECTS,
+    KEY_COLUMNS,
+    NOT_AVERAGED_PREFIXES,
+    TEXT_PREFIXES,
+    SITE_COLUMN,
+    PLATE_COLUMN,
+    WELL_COLUMN,
+    NULL_TOKENS,
+    has_export,
+    read_cellprofiler_csv,
+    read_cellprofiler_export,
+    averaged_columns,
+    mean_table_from_export,
+    export_well_table,
+    plate_well_rows,
+)
+from morph_assets.lib.features.cellprofiler._granularity import (
+    SUBSAMPLE_SIZE,
+    IMAGE_SAMPLE_SIZE,
+    ELEMENT_SIZE,
+    SPECTRUM_LENGTH,
+    reconstruction,
+    GranularitySpectrum,
+    granularity_spectrum,
+    GranularityObjects,
+)
+from morph_assets.lib.features.cellprofiler._intensity import (
+    inner_boundaries,
+    IntensityObjects,
+    intensity_features,
+)
+from morph_assets.lib.features.cellprofiler._measure import (
+    MASK_FAMILIES,
+    CHANNEL_FAMILIES,
+    FAMILIES,
+    TEXTURE_SCALE,
+    GRAY_LEVELS,
+    NOT_IN_CELLPROFILER,
+    cellprofiler_name,
+    to_unit_float,
+    measure_cellprofiler,
+    measure_cellprofiler_means,
+    measure_cp_measure,
+    mean_table,
+)
+from morph_assets.lib.features.cellprofiler._radial import (
+    BIN_COUNT,
+    ZERNIKE_DEGREE,
+    RadialGeometry,
+    RadialZernikeBasis,
+)
+from morph_assets.lib.features.cellprofiler._texture import (
+    HARALICK_FEATURES,
+    DIRECTIONS,
+    bounding_boxes,
+    quantize,
+    haralick_features,
+)
+
+__all__ = [
+    "BIN_COUNT",
+    "CHANNEL_FAMILIES",
+    "DIRECTIONS",
+    "ELEMENT_SIZE",
+    "FAMILIES",
+    "GRAY_LEVELS",
+    "GranularityObjects",
+    "GranularitySpectrum",
+    "HARALICK_FEATURES",
+    "IMAGE_SAMPLE_SIZE",
+    "IntensityObjects",
+    "KEY_COLUMNS",
+    "MASK_FAMILIES",
+    "NOT_AVERAGED_PREFIXES",
+    "NOT_IN_CELLPROFILER",
+    "NULL_TOKENS",
+    "OBJECTS",
+    "PLATE_COLUMN",
+    "RadialGeometry",
+    "RadialZernikeBasis",
+    "SITE_COLUMN",
+    "SPECTRUM_LENGTH",
+    "SUBSAMPLE_SIZE",
+    "TEXTURE_SCALE",
+    "TEXT_PREFIXES",
+    "WELL_COLUMN",
+    "ZERNIKE_DEGREE",
+    "averaged_columns",
+    "bounding_boxes",
+    "cellprofiler_name",
+    "export_well_table",
+    "granularity_spectrum",
+    "haralick_features",
+    "has_export",
+    "inner_boundaries",
+    "intensity_features",
+    "mean_table",
+    "mean_table_from_export",
+    "measure_cellprofiler",
+    "measure_cellprofiler_means",
+    "measure_cp_measure",
+    "plate_well_rows",
+    "quantize",
+    "read_cellprofiler_csv",
+    "read_cellprofiler_export",
+    "reconstruction",
+    "to_unit_float",
+]

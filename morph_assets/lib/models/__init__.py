@@ -1,0 +1,102 @@
+"""Models: treatment classifiers, the VAE, clustering and cluster validation.
+
+Grouped train/test splits and honest evaluation, the random forest on features, the small CNN
+and the convolutional VAE on site tensors, KMeans with k chosen by silhouette and 2-D
+embeddings, and the validation of clusters with independent features. Nothing here plots.
+"""
+
+from morph_assets.lib.models._clustering import (
+    N_PROFILES,
+    OTHER_COLOUR,
+    treatment_aggregates,
+    KMeansSelection,
+    choose_kmeans,
+    embed_2d,
+    scatter_png,
+    silhouette_png,
+)
+from morph_assets.lib.models._cnn import (
+    SmallCNN,
+    pick_device,
+    predict,
+    train_cnn,
+    save_model,
+    load_model,
+)
+from morph_assets.lib.models._forest import (
+    CLASS_WEIGHTINGS,
+    grouped_stratified_split,
+    MIN_TEST_LABELS,
+    held_out_shortfall,
+    ClassifierReport,
+    evaluate,
+    training_medians,
+    impute_non_finite,
+    train_random_forest,
+    reports_table,
+    confusion_png,
+)
+from morph_assets.lib.models._vae import (
+    ENCODER_WIDTHS,
+    ConvVAE,
+    vae_loss,
+    split_by_group,
+    train_vae,
+    latent_means,
+    save_vae,
+    load_vae,
+    reconstruction_png,
+)
+from morph_assets.lib.models._validation import (
+    Alternative,
+    cosine_similarity_pairs,
+    ClusterSeparation,
+    within_vs_between,
+    similarity_violin_png,
+    feature_boxplot_png,
+    adjusted_rand,
+)
+
+__all__ = [
+    "Alternative",
+    "CLASS_WEIGHTINGS",
+    "ClassifierReport",
+    "ClusterSeparation",
+    "ConvVAE",
+    "ENCODER_WIDTHS",
+    "KMeansSelection",
+    "MIN_TEST_LABELS",
+    "N_PROFILES",
+    "OTHER_COLOUR",
+    "SmallCNN",
+    "adjusted_rand",
+    "choose_kmeans",
+    "confusion_png",
+    "cosine_similarity_pairs",
+    "embed_2d",
+    "evaluate",
+    "feature_boxplot_png",
+    "grouped_stratified_split",
+    "held_out_shortfall",
+    "impute_non_finite",
+    "latent_means",
+    "load_model",
+    "load_vae",
+    "pick_device",
+    "predict",
+    "reconstruction_png",
+    "reports_table",
+    "save_model",
+    "save_vae",
+    "scatter_png",
+    "silhouette_png",
+    "similarity_violin_png",
+    "split_by_group",
+    "train_cnn",
+    "train_random_forest",
+    "train_vae",
+    "training_medians",
+    "treatment_aggregates",
+    "vae_loss",
+    "within_vs_between",
+]

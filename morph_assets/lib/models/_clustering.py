@@ -1,0 +1,297 @@
+"""Treatment-level clustering: aggregates, KMeans with k chosen by silhouette, 2-D embeddings, figures.
+
+The study (section 3.2) aggregates per-image features (or VAE latent means) per treatment, runs
+KMeans for k = 2..15, keeps the k with the best silhouette score and draws the treatments with UMAP
+and t-SNE. These functions do each step on plain polars/numpy inputs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.metrics import silhouette_score  # noqa: E402
+
+from morph_assets.lib.plot import figure_png  # noqa: E402
+from morph_assets.lib.profiles import METADATA_PREFIX, feature_columns  # noqa: E402
+
+N_PROFILES = "Metadata_n_profiles"
+OTHER_COLOUR = "#bbbbbb"
+
+
+def treatment_aggregates(
+    profiles: pl.DataFrame,
+    *,
+    treatment_col: str = "Metadata_broad_sample",
+    features: list[str] | None = None,
+    method: Literal["median", "mean"] = "median",
+) -> pl.DataFrame:
+    """One profile per treatment: features aggregated over the treatment's rows.
+
+    Parameters
+    ----------
+    profiles : pl.DataFrame
+        Per-image (or per-well) rows with ``treatment_col`` and feature columns.
+    treatment_col : str
+        Column naming the treatment; rows where it is null are dropped.
+    features : list of str, optional
+        Columns to aggregate; default every numeric non-``Metadata_`` column.
+    method : {"median", "mean"}
+        Per-feature statistic over a treatment's rows (nulls ignored).
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per treatment, sorted by ``treatment_col``: the treatment, every other ``Metadata_``
+        column that is constant within each treatment (its first value), ``Metadata_n_profiles``
+        (rows aggregated), then the aggregated features.
+
+    Examples
+    --------
+    >>> rows = pl.DataFrame({"Metadata_broad_sample": ["a", "a", "b"], "x": [1.0, 3.0, 5.0]})
+    >>> treatment_aggregates(rows)["x"].to_list()
+    [2.0, 5.0]
+    """
+    if method not in ("median", "mean"):
+        raise ValueError(f"method must be 'median' or 'mean', not {method!r}")
+    if treatment_col not in profiles.columns:
+        raise ValueError(f"profiles lacks the treatment column {treatment_col!r}")
+    features = feature_columns(profiles) if features is None else list(features)
+    missing = [name for name in features if name not in profiles.columns]
+    if missing:
+        raise ValueError(f"profiles lacks the feature column(s) {missing}")
+    rows = profiles.filter(pl.col(treatment_col).is_not_null())
+    metadata = [
+        name
+        for name in rows.columns
+        if name.startswith(METADATA_PREFIX) and name not in (treatment_col, N_PROFILES) and name not in features
+    ]
+    constant: list[str] = []
+    if metadata and rows.height:
+        # a column is kept only if it has a single value in every treatment, so "first" loses nothing
+        most_values = rows.group_by(treatment_col).agg(pl.col(metadata).n_unique()).select(pl.col(metadata).max())
+        constant = [name for name in metadata if most_values[name][0] == 1]
+    aggregations: list[pl.Expr] = [pl.col(constant).first()] if constant else []
+    aggregations.append(pl.len().cast(pl.Int64).alias(N_PROFILES))
+    if features:
+        statistic = pl.col(features).median() if method == "median" else pl.col(features).mean()
+        aggregations.append(statistic)
+    return rows.group_by(treatment_col, maintain_order=True).agg(aggregations).sort(treatment_col)
+
+
+@dataclass
+class KMeansSelection:
+    """The outcome of :func:`choose_kmeans`.
+
+    Attributes
+    ----------
+    best_k : int
+        Number of clusters with the highest silhouette score.
+    labels : np.ndarray
+        Cluster of each sample under ``best_k``.
+    silhouettes : pl.DataFrame
+        Columns ``k``, ``silhouette``, ``inertia``, one row per k tried.
+    model : KMeans
+        The fitted model for ``best_k``.
+    """
+
+    best_k: int
+    labels: np.ndarray
+    silhouettes: pl.DataFrame
+    model: KMeans
+
+
+def choose_kmeans(
+    x: np.ndarray, *, k_range: Sequence[int] = range(2, 16), seed: int = 0, n_init: int = 10
+) -> KMeansSelection:
+    """Fit KMeans for each k and keep the k with the highest (Euclidean) silhouette score.
+
+    The matrix is used as given: scale or normalise it beforehand if features differ in units.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        (samples, features) matrix, finite.
+    k_range : sequence of int
+        Numbers of clusters to try; values below 2 or at least the number of samples are skipped
+        (the silhouette needs 2 <= k <= samples - 1).
+    seed : int
+        ``random_state`` of every KMeans fit.
+    n_init : int
+        KMeans restarts per k.
+
+    Returns
+    -------
+    KMeansSelection
+        Best k (ties go to the smaller k), its labels and model, and the silhouette per k.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D (samples, features) matrix, got shape {x.shape}")
+    if x.shape[0] < 3:
+        raise ValueError(f"clustering needs at least 3 samples, got {x.shape[0]}")
+    if not np.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    ks = sorted({int(k) for k in k_range if 2 <= int(k) < x.shape[0]})
+    if not ks:
+        raise ValueError(f"no k in {list(k_range)} is between 2 and {x.shape[0] - 1} (samples - 1)")
+    scores: list[float] = []
+    inertias: list[float] = []
+    models: dict[int, KMeans] = {}
+    for k in ks:
+        model = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit(x)
+        models[k] = model
+        inertias.append(float(model.inertia_))
+        # duplicate points can leave fewer distinct clusters than k, where the silhouette is undefined
+        n_found = len(np.unique(model.labels_))
+        scores.append(
+            float(silhouette_score(x, model.labels_, metric="euclidean")) if 2 <= n_found < x.shape[0] else np.nan
+        )
+    score_array = np.array(scores)
+    if np.isnan(score_array).all():
+        raise ValueError("no k gave at least 2 distinct clusters (are all samples identical?)")
+    best_k = ks[int(np.nanargmax(score_array))]  # nanargmax returns the first maximum: the smaller k
+    table = pl.DataFrame(
+        {"k": ks, "silhouette": scores, "inertia": inertias},
+        schema={"k": pl.Int64, "silhouette": pl.Float64, "inertia": pl.Float64},
+    )
+    best = models[best_k]
+    return KMeansSelection(best_k=best_k, labels=np.asarray(best.labels_), silhouettes=table, model=best)
+
+
+def embed_2d(x: np.ndarray, *, method: Literal["umap", "tsne"], seed: int = 0) -> np.ndarray:
+    """Project samples to 2-D with UMAP or t-SNE for plotting.
+
+    Neighbourhood sizes shrink with the sample count, since a few hundred treatments (or a small
+    test set) cannot support UMAP's default 15 neighbours or t-SNE's perplexity of 30.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        (samples, features) matrix with at least 3 samples.
+    method : {"umap", "tsne"}
+        ``"umap"``: ``umap.UMAP(n_neighbors=min(15, n - 1))``; ``"tsne"``: scikit-learn's TSNE with
+        ``perplexity=min(30, (n - 1) / 3)`` and PCA initialisation.
+    seed : int
+        ``random_state`` of the embedding (the same seed gives the same coordinates).
+
+    Returns
+    -------
+    np.ndarray
+        (samples, 2) coordinates.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D (samples, features) matrix, got shape {x.shape}")
+    n = x.shape[0]
+    if n < 3:
+        raise ValueError(f"a 2-D embedding needs at least 3 samples, got {n}")
+    if method == "umap":
+        import umap  # slow import (numba), so only when asked
+
+        reducer = umap.UMAP(n_components=2, random_state=seed, n_neighbors=min(15, n - 1), n_jobs=1)
+        return np.asarray(reducer.fit_transform(x), dtype=np.float64)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        tsne = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), random_state=seed, init="pca")
+        return np.asarray(tsne.fit_transform(x), dtype=np.float64)
+    raise ValueError(f"method must be 'umap' or 'tsne', not {method!r}")
+
+
+
+
+def scatter_png(
+    coords: np.ndarray, colours: Sequence[str], *, title: str, legend_title: str, max_legend: int = 12
+) -> bytes:
+    """Scatter 2-D coordinates coloured by category, the rarer categories in grey.
+
+    Parameters
+    ----------
+    coords : np.ndarray
+        (samples, 2) coordinates, e.g. from :func:`embed_2d`.
+    colours : sequence of str
+        Category of each sample (cluster, target, compound...); converted with ``str``.
+    title : str
+        Figure title.
+    legend_title : str
+        Legend heading, naming what the categories are.
+    max_legend : int
+        The most frequent categories up to this many get their own colour and legend entry; the
+        rest are drawn grey as "other".
+
+    Returns
+    -------
+    bytes
+        PNG image.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(f"coords must have shape (samples, 2), got {coords.shape}")
+    categories = [str(value) for value in colours]
+    if len(categories) != coords.shape[0]:
+        raise ValueError(f"{len(categories)} colours for {coords.shape[0]} points")
+    if max_legend < 1:
+        raise ValueError(f"max_legend must be at least 1, got {max_legend}")
+    ranked = [name for name, _ in sorted(Counter(categories).items(), key=lambda item: (-item[1], item[0]))]
+    shown = ranked[:max_legend]
+    palette = plt.get_cmap("tab20" if len(shown) > 10 else "tab10")
+    figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=90)
+    is_shown = np.isin(np.array(categories, dtype=object), shown)
+    if (~is_shown).any():
+        axes.scatter(*coords[~is_shown].T, s=12, c=OTHER_COLOUR, label=f"other ({len(ranked) - len(shown)} categories)")
+    for index, name in enumerate(shown):
+        member = np.array([category == name for category in categories])
+        axes.scatter(*coords[member].T, s=14, color=palette(index % palette.N), label=name)
+    axes.set_title(title, fontsize=9)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.legend(title=legend_title, fontsize=6, title_fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.tight_layout()
+    return figure_png(figure)
+
+
+def silhouette_png(silhouettes: pl.DataFrame, best_k: int, *, title: str) -> bytes:
+    """Plot the silhouette score (and KMeans inertia, when present) against k, marking the chosen k.
+
+    Parameters
+    ----------
+    silhouettes : pl.DataFrame
+        Columns ``k`` and ``silhouette`` (optionally ``inertia``), as in :class:`KMeansSelection`.
+    best_k : int
+        The chosen k, drawn as a vertical line.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    bytes
+        PNG image.
+    """
+    missing = [name for name in ("k", "silhouette") if name not in silhouettes.columns]
+    if missing:
+        raise ValueError(f"silhouettes lacks the column(s) {missing}")
+    ks = silhouettes["k"].to_numpy()
+    figure, axes = plt.subplots(figsize=(5.5, 3.4), dpi=90)
+    axes.plot(ks, silhouettes["silhouette"].to_numpy(), marker="o", color="tab:blue")
+    axes.axvline(best_k, color="tab:red", linestyle="--", label=f"chosen k = {best_k}")
+    axes.set_xlabel("k (clusters)")
+    axes.set_ylabel("silhouette score", color="tab:blue")
+    if "inertia" in silhouettes.columns:
+        # inertia always falls with k, so it goes on its own axis as context for the "elbow"
+        twin = axes.twinx()
+        twin.plot(ks, silhouettes["inertia"].to_numpy(), marker=".", color="tab:grey", alpha=0.7)
+        twin.set_ylabel("inertia", color="tab:grey")
+    axes.legend(fontsize=7, loc="upper right")
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure_png(figure)

@@ -1,0 +1,420 @@
+"""Treatment classification from per-image features, evaluated honestly.
+
+All images (sites) of one well share a *group* id; every split keeps a group whole, so a model is
+never tested on sites of a well it saw in training (which would inflate accuracy). Each report carries
+weighted and macro metrics, balanced accuracy and a majority-class baseline, because with ~300 classes
+and DMSO at ~20% of samples plain accuracy says little on its own.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
+
+from morph_assets.lib.plot import figure_png  # noqa: E402
+
+CLASS_WEIGHTINGS = ("none", "balanced")
+
+
+def grouped_stratified_split(
+    labels: np.ndarray, groups: np.ndarray, fractions: Sequence[float], seed: int
+) -> list[np.ndarray]:
+    """Split rows into parts that keep every group whole and follow the label mix.
+
+    Each group is stratified by its most frequent label (a well holds one treatment, so normally its
+    only label). Labels are visited in a seeded random order. A label with ``n`` groups gives each
+    split ``floor(n * fraction)`` of them; the leftover groups go to the splits furthest below their
+    running share over all labels visited so far (ties: the earlier split), so rounding does not pile up
+    in one split when labels have only a few groups each. Train always gets at least one group of every
+    label (taken from the split with most), so a label with fewer groups than splits is in training
+    first. The groups of a label are shuffled and dealt out by these counts. Shares are met in groups,
+    hence in rows when groups (wells) hold similar numbers of rows (sites).
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        Class label per row, shape (n,).
+    groups : np.ndarray
+        Group id per row (e.g. plate + well), shape (n,).
+    fractions : Sequence[float]
+        Target share per split, e.g. ``(0.8, 0.2)`` or ``(0.7, 0.15, 0.15)``; positive, summing to 1.
+    seed : int
+        Seed of the local random generator; the same inputs and seed give the same split.
+
+    Returns
+    -------
+    list[np.ndarray]
+        One sorted array of row indices per split, in the order of ``fractions``.
+    """
+    labels = np.asarray(labels)
+    groups = np.asarray(groups)
+    shares = np.asarray(fractions, dtype=float)
+    if labels.ndim != 1 or groups.shape != labels.shape:
+        raise ValueError(f"labels and groups must be 1-D of equal length, got {labels.shape} and {groups.shape}")
+    if labels.size == 0:
+        raise ValueError("cannot split zero rows")
+    if shares.ndim != 1 or shares.size < 2 or np.any(shares <= 0) or not np.isclose(shares.sum(), 1.0):
+        raise ValueError(f"fractions must be >= 2 positive numbers summing to 1, got {list(fractions)}")
+    shares = shares / shares.sum()
+    rng = np.random.default_rng(seed)
+    group_ids, row_group = np.unique(groups, return_inverse=True)
+    label_ids, row_label = np.unique(labels, return_inverse=True)
+    # Majority label of each group: count (group, label) pairs.
+    pair_counts = np.zeros((group_ids.size, label_ids.size), dtype=np.int64)
+    np.add.at(pair_counts, (row_group, row_label), 1)
+    group_label = pair_counts.argmax(axis=1)
+
+    group_split = np.empty(group_ids.size, dtype=np.int64)
+    expected = np.zeros(shares.size)  # running sum of n * fraction over labels visited
+    dealt = np.zeros(shares.size)
+    split_order = np.arange(shares.size)
+    for label_index in rng.permutation(label_ids.size):
+        members = rng.permutation(np.flatnonzero(group_label == label_index))
+        ideal = members.size * shares
+        counts = np.floor(ideal + 1e-9).astype(np.int64)
+        debt = np.round(expected + ideal - dealt - counts, 9)
+        leftover = members.size - int(counts.sum())
+        # lexsort: last key is primary; negate to take the largest debt first, earlier split on ties.
+        counts[np.lexsort((split_order, -debt))[:leftover]] += 1
+        if counts[0] == 0:
+            counts[int(np.argmax(counts))] -= 1
+            counts[0] = 1
+        group_split[members] = np.repeat(split_order, counts)
+        expected += ideal
+        dealt += counts
+    row_split = group_split[row_group]
+    return [np.flatnonzero(row_split == split) for split in range(shares.size)]
+
+
+#: A held-out evaluation needs at least this many labels in the test split (one label is a
+#: "classifier" that never has to choose).
+MIN_TEST_LABELS = 2
+
+
+def held_out_shortfall(
+    labels: np.ndarray, groups: np.ndarray, fractions: Sequence[float], seed: int, *, names: Sequence[str] = ()
+) -> str | None:
+    """Why a split by group cannot evaluate a classifier on these data, or ``None`` when it can.
+
+    A label held by one group (a treatment in one well of one plate) always goes to training, so
+    only labels with two or more groups can be tested. The split is the one
+    :func:`grouped_stratified_split` makes with the same ``fractions`` and ``seed``; it must leave
+    no part empty and put at least :data:`MIN_TEST_LABELS` labels in the last part (the test
+    split), else the "accuracy" would score one class against itself.
+
+    Parameters
+    ----------
+    labels, groups : np.ndarray
+        Label and group (plate + well) per row, shape (n,).
+    fractions : sequence of float
+        The shares the model will use, e.g. ``(0.8, 0.2)``.
+    seed : int
+        The seed the model will use.
+    names : sequence of str, optional
+        Names of the parts for the message (default ``train``, ``validation``..., ``test``).
+
+    Returns
+    -------
+    str or None
+        One sentence with the counts, or ``None``.
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if labels.size == 0:
+        return "no labelled row to train on"
+    pairs = np.unique(np.stack([labels.astype(str), groups.astype(str)]), axis=1)
+    label_names, groups_per_label = np.unique(pairs[0], return_counts=True)
+    repeated = label_names[groups_per_label >= 2]
+    if repeated.size < MIN_TEST_LABELS:
+        return (f"only {repeated.size} of {label_names.size} treatments ({', '.join(repeated[:3]) or 'none'}) are in "
+                f"two or more wells; a split by well cannot test the others, and at least {MIN_TEST_LABELS} are "
+                "needed (add replicate wells or plates)")
+    parts = grouped_stratified_split(labels, groups, fractions, seed)
+    names = list(names) or (["train", "test"] if len(parts) == 2 else ["train", "validation", "test"])
+    for name, rows in zip(names, parts, strict=False):
+        if rows.size == 0:
+            return (f"the {'/'.join(f'{f:g}' for f in fractions)} split by well leaves the {name} part empty "
+                    f"({np.unique(groups).size} wells, {repeated.size} treatments in two or more wells)")
+    tested = np.unique(labels[parts[-1]])
+    if tested.size < MIN_TEST_LABELS:
+        return (f"the test part holds wells of only {tested.size} treatment(s) ({', '.join(tested[:3].astype(str))}); "
+                f"at least {MIN_TEST_LABELS} are needed ({repeated.size} treatments are in two or more wells)")
+    return None
+
+
+@dataclass(frozen=True)
+class ClassifierReport:
+    """Test-set metrics of one classifier, with the majority-class baseline beside them."""
+
+    model: str
+    variant: str
+    class_weighting: str
+    n_train: int
+    n_test: int
+    n_classes: int
+    accuracy: float
+    balanced_accuracy: float
+    precision_weighted: float
+    recall_weighted: float
+    f1_weighted: float
+    precision_macro: float
+    recall_macro: float
+    f1_macro: float
+    majority_accuracy: float
+    majority_f1_weighted: float
+    labels: list[str] = field(default_factory=list, compare=False, repr=False)
+    confusion: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64), compare=False, repr=False)
+
+    def as_row(self) -> dict:
+        """Return the scalar fields as a dict (one table row), without ``labels`` and ``confusion``.
+
+        Returns
+        -------
+        dict
+            Field name to value for every scalar field.
+        """
+        return {name: getattr(self, name) for name in _SCALAR_FIELDS}
+
+
+_SCALAR_FIELDS = tuple(item.name for item in fields(ClassifierReport) if item.name not in ("labels", "confusion"))
+
+
+def evaluate(
+    model: str, variant: str, class_weighting: str, y_train: np.ndarray, y_test: np.ndarray, y_pred: np.ndarray
+) -> ClassifierReport:
+    """Score test predictions with scikit-learn (``zero_division=0``) and a majority-class baseline.
+
+    Weighted and macro averages run over the labels present in ``y_test`` or ``y_pred`` (scikit-learn's
+    default). The baseline always predicts the most frequent training label (ties: the first in sorted
+    order). The confusion matrix covers the sorted union of train, test and predicted labels.
+
+    Parameters
+    ----------
+    model, variant, class_weighting : str
+        Names copied into the report (e.g. ``"random_forest"``, ``"cellprofiler"``, ``"balanced"``).
+    y_train : np.ndarray
+        Training labels (only used for counts and the baseline).
+    y_test : np.ndarray
+        True test labels.
+    y_pred : np.ndarray
+        Predicted test labels, same length as ``y_test``.
+
+    Returns
+    -------
+    ClassifierReport
+        Metrics, baseline and confusion matrix (rows: true label, columns: predicted label).
+    """
+    if class_weighting not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class_weighting must be one of {CLASS_WEIGHTINGS}, got {class_weighting!r}")
+    y_train = np.asarray(y_train).astype(str)
+    y_test = np.asarray(y_test).astype(str)
+    y_pred = np.asarray(y_pred).astype(str)
+    if y_train.size == 0 or y_test.size == 0:
+        raise ValueError("evaluate needs at least one training and one test label")
+    if y_pred.shape != y_test.shape:
+        raise ValueError(f"y_pred has shape {y_pred.shape}, y_test {y_test.shape}")
+    train_names, train_counts = np.unique(y_train, return_counts=True)
+    majority = np.full(y_test.shape, train_names[np.argmax(train_counts)])
+    all_labels = np.unique(np.concatenate([y_train, y_test, y_pred]))
+    weighted = precision_recall_fscore_support(y_test, y_pred, average="weighted", zero_division=0)
+    macro = precision_recall_fscore_support(y_test, y_pred, average="macro", zero_division=0)
+    with warnings.catch_warnings():
+        # Predicted labels absent from y_test trigger a warning, not an error; the score is still defined.
+        warnings.simplefilter("ignore", UserWarning)
+        balanced = balanced_accuracy_score(y_test, y_pred)
+    return ClassifierReport(
+        model=model,
+        variant=variant,
+        class_weighting=class_weighting,
+        n_train=int(y_train.size),
+        n_test=int(y_test.size),
+        n_classes=int(np.unique(np.concatenate([y_train, y_test])).size),
+        accuracy=float(accuracy_score(y_test, y_pred)),
+        balanced_accuracy=float(balanced),
+        precision_weighted=float(weighted[0]),
+        recall_weighted=float(weighted[1]),
+        f1_weighted=float(weighted[2]),
+        precision_macro=float(macro[0]),
+        recall_macro=float(macro[1]),
+        f1_macro=float(macro[2]),
+        majority_accuracy=float(accuracy_score(y_test, majority)),
+        majority_f1_weighted=float(f1_score(y_test, majority, average="weighted", zero_division=0)),
+        labels=[str(name) for name in all_labels],
+        confusion=confusion_matrix(y_test, y_pred, labels=all_labels),
+    )
+
+
+def training_medians(features: np.ndarray) -> np.ndarray:
+    """Per-column median of the finite values (0 for a column with none), used to fill NaN/inf.
+
+    Parameters
+    ----------
+    features : np.ndarray
+        Training feature matrix, shape (n, p).
+
+    Returns
+    -------
+    np.ndarray
+        Medians, shape (p,).
+    """
+    finite = np.where(np.isfinite(features), features, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected; they become 0
+        medians = np.nanmedian(finite, axis=0)
+    return np.nan_to_num(medians, nan=0.0)
+
+
+def impute_non_finite(features: np.ndarray, medians: np.ndarray) -> np.ndarray:
+    """Replace NaN and +/-inf entries with the given per-column medians.
+
+    Parameters
+    ----------
+    features : np.ndarray
+        Feature matrix, shape (n, p).
+    medians : np.ndarray
+        Fill value per column, shape (p,), from :func:`training_medians` on the training rows.
+
+    Returns
+    -------
+    np.ndarray
+        A float64 copy with every entry finite.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    return np.where(np.isfinite(features), features, medians[np.newaxis, :])
+
+
+def train_random_forest(
+    features: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    *,
+    variant: str,
+    class_weighting: str = "balanced",
+    test_fraction: float = 0.2,
+    n_estimators: int = 300,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> tuple[RandomForestClassifier, ClassifierReport]:
+    """Fit a random forest on a grouped, stratified train split and score it on the held-out groups.
+
+    Parameters
+    ----------
+    features : np.ndarray
+        Per-image features, shape (n, p); NaN/inf are filled with training-split column medians.
+    labels : np.ndarray
+        Treatment label per row, shape (n,).
+    groups : np.ndarray
+        Well group id per row, shape (n,); a group never straddles train and test.
+    variant : str
+        Name of the feature set, copied into the report.
+    class_weighting : str
+        ``"balanced"`` (weights inverse to training class frequency) or ``"none"``.
+    test_fraction : float
+        Share of rows held out for testing, in (0, 1).
+    n_estimators : int
+        Number of trees.
+    seed : int
+        Seed of the split and of the forest.
+    n_jobs : int
+        Parallel jobs for fitting and predicting.
+
+    Returns
+    -------
+    tuple[RandomForestClassifier, ClassifierReport]
+        The fitted forest (its training medians in ``feature_medians_``) and its test report.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    labels = np.asarray(labels).astype(str)
+    if features.ndim != 2 or features.shape[0] != labels.shape[0]:
+        raise ValueError(f"features must be (n, p) with n == len(labels), got {features.shape} and {labels.shape}")
+    if class_weighting not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class_weighting must be one of {CLASS_WEIGHTINGS}, got {class_weighting!r}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    train_rows, test_rows = grouped_stratified_split(labels, groups, (1.0 - test_fraction, test_fraction), seed)
+    if test_rows.size == 0:
+        raise ValueError("the test split is empty: too few groups for the requested test_fraction")
+    medians = training_medians(features[train_rows])
+    forest = RandomForestClassifier(
+        n_estimators=n_estimators,
+        class_weight="balanced" if class_weighting == "balanced" else None,
+        random_state=seed,
+        n_jobs=n_jobs,
+    )
+    forest.fit(impute_non_finite(features[train_rows], medians), labels[train_rows])
+    forest.feature_medians_ = medians
+    predicted = forest.predict(impute_non_finite(features[test_rows], medians))
+    report = evaluate("random_forest", variant, class_weighting, labels[train_rows], labels[test_rows], predicted)
+    return forest, report
+
+
+def reports_table(reports: Sequence[ClassifierReport]) -> pl.DataFrame:
+    """Stack reports into one table, one row per model/variant/weighting.
+
+    Parameters
+    ----------
+    reports : Sequence[ClassifierReport]
+        Reports to tabulate.
+
+    Returns
+    -------
+    pl.DataFrame
+        Columns are the scalar report fields; empty (with those columns) when ``reports`` is empty.
+    """
+    if not reports:
+        return pl.DataFrame({name: [] for name in _SCALAR_FIELDS})
+    return pl.DataFrame([report.as_row() for report in reports]).select(_SCALAR_FIELDS)
+
+
+def confusion_png(report: ClassifierReport, *, top: int = 20) -> bytes:
+    """Render the confusion matrix of the ``top`` most frequent test labels as PNG bytes.
+
+    Each row is divided by that label's full test count, so a row sums to less than 1 when some of its
+    images were predicted as a label outside the ``top`` shown.
+
+    Parameters
+    ----------
+    report : ClassifierReport
+        Report carrying ``labels`` and ``confusion``.
+    top : int
+        Number of labels to show (the most frequent in the test split).
+
+    Returns
+    -------
+    bytes
+        PNG image.
+    """
+    if top < 1:
+        raise ValueError(f"top must be >= 1, got {top}")
+    if report.confusion.size == 0:
+        raise ValueError("the report has no confusion matrix")
+    test_counts = report.confusion.sum(axis=1)
+    shown = np.argsort(-test_counts, kind="stable")[: min(top, int(np.count_nonzero(test_counts)))]
+    matrix = report.confusion[np.ix_(shown, shown)] / np.maximum(test_counts[shown], 1)[:, np.newaxis]
+    names = [report.labels[index][:18] for index in shown]
+    size = 2.5 + 0.28 * len(shown)
+    figure, axes = plt.subplots(figsize=(size + 1.0, size), dpi=90)
+    image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(len(shown)), names, rotation=90, fontsize=6)
+    axes.set_yticks(range(len(shown)), names, fontsize=6)
+    axes.set_xlabel("predicted", fontsize=8)
+    axes.set_ylabel("true", fontsize=8)
+    axes.set_title(f"{report.model} / {report.variant} ({report.class_weighting})", fontsize=9)
+    figure.colorbar(image, ax=axes, shrink=0.8).set_label("fraction of true label", fontsize=7)
+    figure.tight_layout()
+    return figure_png(figure)

@@ -1,0 +1,78 @@
+"""Profiles: per-image tables of each representation made into normalised, selected profiles.
+
+Annotating per-image features with the layout, aggregating to wells by median, per-plate
+normalisation (standardise, robust MAD, inverse-normal), feature selection as pycytominer does
+it, and the profile tables the lake keeps for every representation and level.
+"""
+
+from morph_assets.lib.profiles._normalize import (
+    METADATA_PREFIX,
+    PLATE,
+    WELL,
+    NormalizeMethod,
+    DEFAULT_BLOCKLIST,
+    DEFAULT_OPERATIONS,
+    feature_columns,
+    aggregate_wells,
+    normalize,
+    rank_inverse_normal,
+    correlation_matrix,
+    correlated_features,
+    select_features,
+)
+from morph_assets.lib.profiles._representations import (
+    SITE,
+    IMAGE_KEYS,
+    LAYOUT_COLUMNS,
+    SOURCE_TABLES,
+    pixel_statistics_table,
+    image_features,
+    annotate,
+)
+from morph_assets.lib.profiles._sets import (
+    NORMALIZATION,
+    TREATMENT,
+    Level,
+    NORMALIZATIONS,
+    SELECTION_OPERATIONS,
+    with_treatment,
+    plate_profiles,
+    usable_features,
+    selected_features,
+    treatment_consensus,
+    drop_incomplete_rows,
+)
+
+__all__ = [
+    "DEFAULT_BLOCKLIST",
+    "DEFAULT_OPERATIONS",
+    "IMAGE_KEYS",
+    "LAYOUT_COLUMNS",
+    "Level",
+    "METADATA_PREFIX",
+    "NORMALIZATION",
+    "NORMALIZATIONS",
+    "NormalizeMethod",
+    "PLATE",
+    "SELECTION_OPERATIONS",
+    "SITE",
+    "SOURCE_TABLES",
+    "TREATMENT",
+    "WELL",
+    "aggregate_wells",
+    "annotate",
+    "correlated_features",
+    "correlation_matrix",
+    "drop_incomplete_rows",
+    "feature_columns",
+    "image_features",
+    "normalize",
+    "pixel_statistics_table",
+    "plate_profiles",
+    "rank_inverse_normal",
+    "select_features",
+    "selected_features",
+    "treatment_consensus",
+    "usable_features",
+    "with_treatment",
+]

@@ -1,0 +1,303 @@
+"""The mAP report: replicate retrieval of every representation in every setting the study used.
+
+Settings: pooled (any other replicate), same well position only, different well position only,
+each by CPJUMP1's meaning (same well on replicate plates) and, for the split settings, by the
+study's (well distance below the 10th percentile of non-zero distances); at image level (as the
+study) and at well level (as CPJUMP1); un-normalised (as the study) and DMSO-normalised with
+feature selection (as the field).
+
+Every cell of the grid gets a summary row. A setting without replicates (one plate has no "same
+well on another plate"; one site per well and no duplicated compound have no replicate at all) is a
+normal outcome of a small study: its row says ``"no replicate pairs"`` with the counts that explain
+it, and its scores are null.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from morph_assets.lib.retrieval._average_precision import (  # noqa: E402
+    UnpairedError,
+    fraction_retrieved,
+    replicate_retrieval,
+    zero_norm_rows,
+)
+from morph_assets.lib.plot import figure_png  # noqa: E402
+from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, drop_incomplete_rows  # noqa: E402
+
+
+@dataclass(frozen=True)
+class RetrievalSetting:
+    """One cell of the report's grid."""
+
+    position_filter: str  # "pooled", "same" or "different"
+    position_definition: str  # "cpjump1" or "study"
+
+    @property
+    def label(self) -> str:
+        """Short readable name, e.g. ``same (cpjump1)``."""
+        return self.position_filter if self.position_filter == "pooled" else f"{self.position_filter} ({self.position_definition})"
+
+
+#: Pooled once; the split settings by both definitions.
+DEFAULT_SETTINGS: tuple[RetrievalSetting, ...] = (
+    RetrievalSetting("pooled", "cpjump1"),
+    RetrievalSetting("same", "cpjump1"),
+    RetrievalSetting("different", "cpjump1"),
+    RetrievalSetting("same", "study"),
+    RetrievalSetting("different", "study"),
+)
+
+
+#: What each setting calls a replicate (a positive pair), for the "no replicate pairs" reason.
+SETTING_POSITIVES = {
+    "pooled": "another profile of the same treatment (another site of the well, another well, another plate)",
+    "same (cpjump1)": "the same treatment in the same well of another plate",
+    "different (cpjump1)": "the same treatment in another well",
+    "same (study)": "the same treatment within the 10th percentile of well distances (one well's sites included)",
+    "different (study)": "the same treatment beyond the 10th percentile of well distances",
+}
+#: ``RetrievalRun.status`` values.
+SCORED = "scored"
+NO_REPLICATE_PAIRS = "no replicate pairs"
+NO_NEGATIVE_CONTROLS = "no negative controls"
+NO_FEATURES = "no usable features"
+NO_PROFILES = "no complete profiles"
+#: Columns of the per-treatment table, also when nothing was scored (the SQL views need them).
+PER_TREATMENT_SCHEMA = {
+    TREATMENT: pl.String, "n_profiles": pl.UInt32, "mean_average_precision": pl.Float64, "p_value": pl.Float64,
+    "corrected_p_value": pl.Float64, "below_p": pl.Boolean, "below_corrected_p": pl.Boolean,
+    "Metadata_pert_iname": pl.String, "Metadata_target_list": pl.String, "representation": pl.String,
+    "level": pl.String, "normalization": pl.String, "setting": pl.String,
+}
+REQUIRED_METADATA = (TREATMENT, "Metadata_Plate", "Metadata_Well", "Metadata_control_type")
+
+
+@dataclass(frozen=True)
+class RetrievalRun:
+    """Summary of one retrieval: what was scored and how well, or why nothing was.
+
+    ``status`` is ``"scored"`` or the reason nothing was (``"no replicate pairs"``, ``"no negative
+    controls"``, ``"no usable features"``, ``"no complete profiles"``), spelled out in ``reason``
+    with the counts; the scores are then null. ``n_queries`` counts treated profiles,
+    ``n_queries_scored`` those with an AP (a replicate and a control to rank against),
+    ``n_replicate_pairs`` the unordered positive pairs, ``n_zero_norm`` the profiles left out of
+    the ranking because every feature is 0 (see :mod:`morph_assets.lib.retrieval`).
+    """
+
+    representation: str
+    level: str
+    normalization: str
+    setting: str
+    position_filter: str
+    position_definition: str
+    status: str
+    reason: str | None
+    n_features: int
+    n_profiles: int
+    n_rows_dropped: int
+    n_controls: int
+    n_queries: int
+    n_queries_scored: int
+    n_replicate_pairs: int
+    n_zero_norm: int
+    n_treatments: int
+    mean_ap: float | None
+    mean_map: float | None
+    fraction_retrieved: float | None
+    seconds: float
+
+
+def _unscored(status: str, reason: str, **fields: object) -> RetrievalRun:
+    """A summary row for a setting that could not be scored, with its counts."""
+    defaults = dict(n_queries_scored=0, n_replicate_pairs=0, n_treatments=0, mean_ap=None, mean_map=None,
+                    fraction_retrieved=None, seconds=0.0)
+    return RetrievalRun(status=status, reason=reason, **{**defaults, **fields})  # type: ignore[arg-type]
+
+
+def score_profiles(
+    profiles: pl.DataFrame,
+    features: Sequence[str],
+    *,
+    representation: str,
+    level: str,
+    settings: Sequence[RetrievalSetting] = DEFAULT_SETTINGS,
+    null_size: int = 10000,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> tuple[list[RetrievalRun], pl.DataFrame]:
+    """Replicate retrieval of one profile set (one representation, level, normalisation).
+
+    Rows with a missing or infinite feature are dropped first (counted in ``n_rows_dropped``).
+    Every setting gets a summary row: a setting where no treatment has a replicate (one plate
+    and "same well on another plate"; one site per well and no duplicated compound) is reported
+    with status ``"no replicate pairs"`` and its counts, not left out; so is a set without
+    controls, features or complete rows.
+
+    Parameters
+    ----------
+    profiles : pl.DataFrame
+        Profiles of one ``Metadata_Normalization`` with ``Metadata_treatment``,
+        ``Metadata_Plate``, ``Metadata_Well`` and ``Metadata_control_type`` (``"negcon"`` marks
+        the negative controls); ``Metadata_pert_iname`` and ``Metadata_target_list`` are carried
+        into the per-treatment table when present.
+    features : sequence of str
+        Feature columns to compare (cosine similarity).
+    representation, level : str
+        Recorded in the output.
+    settings : sequence of RetrievalSetting
+        Which positions count as replicates.
+    null_size, seed : int
+        Permutation null of the p-values (copairs' method).
+    log : callable, optional
+        Receives one line per setting.
+
+    Returns
+    -------
+    tuple of (list of RetrievalRun, pl.DataFrame)
+        One summary per setting, and the per-treatment mAP table of the scored settings (columns
+        :data:`PER_TREATMENT_SCHEMA`; empty with those columns when none was scored).
+
+    Raises
+    ------
+    ValueError
+        If a required metadata column or a named feature column is missing.
+    """
+    missing = [c for c in (*REQUIRED_METADATA, *features) if c not in profiles.columns]
+    if missing:
+        raise ValueError(f"{representation}/{level} profiles lack column(s) {missing[:5]}; "
+                         "build them with profile_sets.plate_profiles")
+    normalization = profiles[NORMALIZATION][0] if NORMALIZATION in profiles.columns and profiles.height else "none"
+    complete, dropped = drop_incomplete_rows(profiles, features)
+    is_control = complete["Metadata_control_type"].eq("negcon").fill_null(False)
+    treated = complete.filter(~is_control)
+    per_treatment_max = int(treated[TREATMENT].value_counts()["count"].max() or 0) if treated.height else 0
+    zero = int(zero_norm_rows(complete.select(pl.col(list(features)).cast(pl.Float64)).to_numpy()).sum()) \
+        if features and complete.height else 0
+    counts = dict(representation=representation, level=level, normalization=normalization,
+                  n_features=len(features), n_profiles=complete.height, n_rows_dropped=dropped,
+                  n_controls=int(is_control.sum()), n_queries=treated.height, n_zero_norm=zero)
+    facts = (f"{treated.height} treated profiles of {treated[TREATMENT].n_unique()} treatments (at most "
+             f"{per_treatment_max} per treatment) and {counts['n_controls']} controls on "
+             f"{complete['Metadata_Plate'].n_unique()} plate(s)")
+    optional = [c for c in ("Metadata_pert_iname", "Metadata_target_list") if c in complete.columns]
+    names = complete.select(TREATMENT, *optional).unique(TREATMENT)
+    runs, tables = [], []
+    for setting in settings:
+        where = dict(setting=setting.label, position_filter=setting.position_filter,
+                     position_definition=setting.position_definition, **counts)
+        if not features or complete.height == 0:
+            status = NO_FEATURES if not features else NO_PROFILES
+            run = _unscored(status, f"{len(features)} usable features, {complete.height} complete rows "
+                            f"({dropped} dropped for a missing value)", **where)
+        else:
+            run, map_table = _score_setting(complete, list(features), setting, where, facts, null_size, seed)
+            if map_table is not None:
+                tables.append(map_table.join(names, on=TREATMENT, how="left").with_columns(
+                    pl.lit(representation).alias("representation"), pl.lit(level).alias("level"),
+                    pl.lit(normalization).alias("normalization"), pl.lit(setting.label).alias("setting")))
+        runs.append(run)
+        if log:
+            log(f"{representation}/{level}/{normalization}/{setting.label}: " + (
+                f"mAP {run.mean_map:.3f}, retrieved {run.fraction_retrieved:.0%} of {run.n_treatments} "
+                f"({run.seconds:.1f} s)" if run.status == SCORED else f"not scored, {run.status}: {run.reason}"))
+    per_treatment = pl.concat([pl.DataFrame(schema=PER_TREATMENT_SCHEMA), *tables], how="diagonal_relaxed")
+    return runs, per_treatment.select(list(PER_TREATMENT_SCHEMA))
+
+
+def _score_setting(
+    complete: pl.DataFrame, features: list[str], setting: RetrievalSetting, where: dict, facts: str,
+    null_size: int, seed: int,
+) -> tuple[RetrievalRun, pl.DataFrame | None]:
+    """One setting's retrieval: the summary row, and the per-treatment table when scored."""
+    started = time.perf_counter()
+    filter_ = None if setting.position_filter == "pooled" else setting.position_filter
+    try:
+        ap_table, map_table = replicate_retrieval(
+            complete, features, compound_col=TREATMENT, position_filter=filter_,
+            position_definition=setting.position_definition, null_size=null_size, seed=seed,
+        )
+    except UnpairedError as error:
+        if error.kind == "negative":
+            return _unscored(NO_NEGATIVE_CONTROLS, f"no negative control (negcon) to rank against: {facts}",
+                             **where), None
+        wanted = SETTING_POSITIVES.get(setting.label, "another profile of the same treatment")
+        return _unscored(NO_REPLICATE_PAIRS, f"no treated profile has {wanted}: {facts}", **where), None
+    scored = ap_table.filter(pl.col("average_precision").is_not_null())
+    pairs = int(ap_table["n_pos_pairs"].sum()) // 2  # each unordered pair is counted by both its queries
+    if scored.height == 0:
+        return _unscored(NO_NEGATIVE_CONTROLS, f"the {int((ap_table['n_pos_pairs'] > 0).sum())} treated profiles "
+                         f"with a replicate have no control on their plate: {facts}",
+                         **{**where, "n_replicate_pairs": pairs}), None
+    run = RetrievalRun(
+        status=SCORED, reason=None, n_queries_scored=scored.height, n_replicate_pairs=pairs,
+        n_treatments=map_table.height, mean_ap=float(scored["average_precision"].mean()),
+        mean_map=float(map_table["mean_average_precision"].mean()), fraction_retrieved=fraction_retrieved(map_table),
+        seconds=round(time.perf_counter() - started, 2), **where,
+    )
+    return run, map_table
+
+
+def runs_table(runs: Sequence[RetrievalRun]) -> pl.DataFrame:
+    """The summary rows as a table (one row per representation, level, normalisation, setting).
+
+    Parameters
+    ----------
+    runs : sequence of RetrievalRun
+        Summaries from :func:`score_profiles`.
+
+    Returns
+    -------
+    pl.DataFrame
+        One column per :class:`RetrievalRun` field, typed even when ``runs`` is empty or every
+        score is null.
+    """
+    schema = {field.name: _FIELD_TYPES[field.type] for field in fields(RetrievalRun)}
+    return pl.DataFrame([asdict(run) for run in runs], schema=schema)
+
+
+_FIELD_TYPES = {"str": pl.String, "str | None": pl.String, "int": pl.Int64, "float": pl.Float64,
+                "float | None": pl.Float64}
+
+
+def map_scatter_png(per_treatment: pl.DataFrame, *, title: str, threshold: float = 0.05) -> bytes:
+    """mAP against -log10 p-value per treatment, retrieved treatments (q < threshold) highlighted.
+
+    Parameters
+    ----------
+    per_treatment : pl.DataFrame
+        One setting's per-treatment table (``mean_average_precision``, ``p_value``,
+        ``below_corrected_p``).
+    title : str
+        Figure title.
+    threshold : float
+        Significance level drawn as a line.
+
+    Returns
+    -------
+    bytes
+        PNG image.
+    """
+    figure, axes = plt.subplots(figsize=(5.2, 4), dpi=90)
+    if per_treatment.height:
+        x = per_treatment["mean_average_precision"].to_numpy()
+        y = -np.log10(per_treatment["p_value"].to_numpy())
+        hit = per_treatment["below_corrected_p"].to_numpy()
+        axes.scatter(x[~hit], y[~hit], s=10, c="0.6", label="not retrieved")
+        axes.scatter(x[hit], y[hit], s=12, c="tab:red", label=f"retrieved (q < {threshold})")
+        axes.axhline(-np.log10(threshold), color="0.3", lw=0.8, ls="--")
+        axes.legend(fontsize=7, loc="lower right")
+    axes.set_xlabel("mAP", fontsize=8)
+    axes.set_ylabel("-log10 p", fontsize=8)
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    return figure_png(figure)

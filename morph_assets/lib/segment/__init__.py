@@ -1,0 +1,110 @@
+"""Segmentation: nuclei, cells and cytoplasm of every site, by any of three methods.
+
+The base module holds the types every method returns and the consistency rule (cell ``k``
+contains nucleus ``k``); the classical recipe, Cellpose and imported masks each produce one;
+illumination correction prepares the images and the quality scores compare with ground truth.
+"""
+
+from morph_assets.lib.segment._base import (
+    SEGMENTATION_METHODS,
+    THRESHOLD_METHODS,
+    SegmentationSettings,
+    SiteSegmentation,
+    make_consistent,
+    segment_site,
+)
+from morph_assets.lib.segment._cellpose import (
+    NUCLEI_MODEL_FILE,
+    CELL_MODEL_FILE,
+    MANIFEST_FILE,
+    CellposeWeightsMissing,
+    CellposeUnavailable,
+    CellposeTrainingReport,
+    cellpose_version,
+    cellpose_major_version,
+    local_models_dir,
+    clear_model_cache,
+    nuclei_by_otsu,
+    segment_with_cellpose,
+    train_cellpose_models,
+)
+from morph_assets.lib.segment._classical import (
+    PrimaryObjects,
+    global_threshold,
+    identify_primary_objects,
+    identify_secondary_objects,
+    segment_classical,
+)
+from morph_assets.lib.segment._illumination import (
+    SMOOTHING_METHODS,
+    NORMALISATIONS,
+    smooth_illumination,
+    estimate_illumination_function,
+    apply_illumination_function,
+    compare_to_truth,
+)
+from morph_assets.lib.segment._imported import (
+    MASK_EXTENSIONS,
+    NUCLEI_MASK_PATTERN,
+    MaskError,
+    MaskMatch,
+    MatchReport,
+    image_stem,
+    match_masks,
+    as_label_image,
+    read_mask,
+    derive_nuclei,
+    segment_imported,
+    load_imported_masks,
+)
+from morph_assets.lib.segment._quality import (
+    intersection_over_union,
+    score_segmentation,
+)
+
+__all__ = [
+    "CELL_MODEL_FILE",
+    "CellposeTrainingReport",
+    "CellposeUnavailable",
+    "CellposeWeightsMissing",
+    "MANIFEST_FILE",
+    "MASK_EXTENSIONS",
+    "MaskError",
+    "MaskMatch",
+    "MatchReport",
+    "NORMALISATIONS",
+    "NUCLEI_MASK_PATTERN",
+    "NUCLEI_MODEL_FILE",
+    "PrimaryObjects",
+    "SEGMENTATION_METHODS",
+    "SMOOTHING_METHODS",
+    "SegmentationSettings",
+    "SiteSegmentation",
+    "THRESHOLD_METHODS",
+    "apply_illumination_function",
+    "as_label_image",
+    "cellpose_major_version",
+    "cellpose_version",
+    "clear_model_cache",
+    "compare_to_truth",
+    "derive_nuclei",
+    "estimate_illumination_function",
+    "global_threshold",
+    "identify_primary_objects",
+    "identify_secondary_objects",
+    "image_stem",
+    "intersection_over_union",
+    "load_imported_masks",
+    "local_models_dir",
+    "make_consistent",
+    "match_masks",
+    "nuclei_by_otsu",
+    "read_mask",
+    "score_segmentation",
+    "segment_classical",
+    "segment_imported",
+    "segment_site",
+    "segment_with_cellpose",
+    "smooth_illumination",
+    "train_cellpose_models",
+]

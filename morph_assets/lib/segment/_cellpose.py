@@ -1,0 +1,769 @@
+"""Cellpose segmentation of Cell Painting sites: training our own models and running them offline.
+
+The platform never downloads weights at run time. Cellpose's built-in models live on
+cellpose.org (cellpose 3) or Hugging Face (cellpose 4) and are fetched on first use, which fails
+on an offline worker deep inside a run; so every model path is checked here *before* a cellpose
+model object is built, and a missing file raises :class:`CellposeWeightsMissing` instead.
+
+Where models come from
+    * :func:`train_cellpose_models` trains two small cellpose-3 networks from scratch on sites
+      with ground-truth masks (the synthetic plates ship them): a **nuclei** model on DNA alone
+      and a **cells** model on ``[cell channel, DNA]``. It writes ``<save_dir>/nuclei``,
+      ``<save_dir>/cells`` and ``<save_dir>/cellpose_models.json``. The platform's
+      ``segmentation_model`` asset is the intended caller.
+    * A model file copied from another machine (a cellpose-trained ``CPnet`` state dict).
+    * Cellpose's built-in models, placed by hand in ``CELLPOSE_LOCAL_MODELS_PATH`` (default
+      ``~/.cellpose/models``) under their cellpose file names (``cyto3``, ``nucleitorch_0``,
+      ``cpsam`` ...) and named in the settings by model name (``"cyto3"``, ``"cpsam"``).
+
+What ``settings.cellpose_model_path`` may name
+    * a directory written by :func:`train_cellpose_models`: the ``nuclei`` model segments nuclei,
+      the ``cells`` model segments cells;
+    * a single cell-model file (or a directory holding only ``cells``), or a built-in name: cells
+      come from that model and each cell's nucleus is the largest connected part of the cell's
+      pixels above the Otsu threshold of its own DNA intensities (cells without a DNA contrast get
+      no nucleus and are dropped by ``make_consistent``). With a built-in cell model, the built-in
+      ``nuclei`` model is used instead when ``nucleitorch_0`` is also present locally.
+
+In every case the two label images go through
+:func:`morph_assets.lib.segment.make_consistent`, so cell ``k`` contains nucleus ``k``.
+
+Diameters
+    A model trained here remembers the mean diameter of its training objects and rescales the
+    input so that objects of that size look as in training; with ``settings.cellpose_diameter``
+    (cell diameter in pixels, e.g. 60 for full-size 1080 px sites when the model was trained on
+    192 px sites with 34 px cells) the cell model uses it and the nuclei model the same value
+    times the nucleus-to-cell diameter ratio seen in training.
+
+Cellpose 4 (Cellpose-SAM, ``cpsam``) is used when installed (detected from the package version):
+models are then built the version-4 way and evaluated without the ``channels`` argument. It needs
+torchvision and is not installed in this project's environment, so that branch is untested
+here. Training always uses the cellpose-3 network; under cellpose 4 it raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from morph_assets.lib.segment._base import SiteSegmentation, make_consistent
+
+#: File names written by :func:`train_cellpose_models` inside its ``save_dir``.
+NUCLEI_MODEL_FILE = "nuclei"
+CELL_MODEL_FILE = "cells"
+MANIFEST_FILE = "cellpose_models.json"
+
+#: Cellpose's object diameter the networks rescale to (cellpose's own values: 17 px for its
+#: nuclei model, 30 px for its cell models).
+_NUCLEI_DIAM_MEAN = 17.0
+_CELL_DIAM_MEAN = 30.0
+
+# Built-in model names and the file each is stored under in the models directory.
+_BUILTIN_FILES = {"cyto": "cytotorch_0", "cyto2": "cyto2torch_0", "nuclei": "nucleitorch_0"}
+_BUILTIN_NAMES = (
+    "cpsam", "cyto3", "cyto2", "cyto", "nuclei", "cyto2_cp3", "tissuenet_cp3", "livecell_cp3",
+    "yeast_PhC_cp3", "yeast_BF_cp3", "bact_phase_cp3", "bact_fluor_cp3", "deepbacs_cp3",
+)
+
+
+class CellposeWeightsMissing(FileNotFoundError):
+    """No usable cellpose model file is configured; nothing is ever downloaded at run time."""
+
+
+class CellposeUnavailable(RuntimeError):
+    """The installed cellpose cannot run the configured model (e.g. ``cpsam`` on cellpose 3)."""
+
+
+@dataclass(frozen=True)
+class CellposeTrainingReport:
+    """What :func:`train_cellpose_models` produced.
+
+    Attributes
+    ----------
+    model_dir : str
+        The ``save_dir`` holding both models; give it as ``cellpose_model_path``.
+    nuclei_model_path, cell_model_path : str
+        The two saved model files.
+    cell_channel, nucleus_channel : str
+        Channels the models were trained on (the cell model sees ``[cell, nucleus]``).
+    n_train_sites, n_test_sites : int
+        Sites used for training and held out for the quality figures.
+    n_epochs : int
+        Epochs per model.
+    nuclei_seconds, cell_seconds : float
+        Wall time of each model's training.
+    nuclei_train_losses, cell_train_losses : tuple of float
+        Mean training loss of every epoch.
+    nuclei_test_losses, cell_test_losses : tuple of (int, float)
+        ``(epoch, loss)`` on the held-out sites, at the epochs cellpose evaluates them (0, 5,
+        10, 20, ...); empty without held-out sites. Cellpose computes them in eval mode with
+        the lagging BatchNorm running averages, before this module recalibrates them, so early
+        values can be huge; the AP figures below come from the saved, recalibrated models.
+    nuclei_diameter, cell_diameter : float
+        Mean object diameter in pixels in the training sites (cellpose's ``diam_labels``).
+    nuclei_ap50, cell_ap50 : float or None
+        Mean over held-out sites of cellpose's average precision at IoU 0.5 of each model's raw
+        masks against the ground truth; None without held-out sites.
+    consistent_nuclei_ap50, consistent_cell_ap50 : float or None
+        The same after ``make_consistent`` (the labels the platform measures).
+    cellpose_version : str
+        The cellpose package version that trained the models.
+    device : str
+        ``"cuda"`` or ``"cpu"``.
+    """
+
+    model_dir: str
+    nuclei_model_path: str
+    cell_model_path: str
+    cell_channel: str
+    nucleus_channel: str
+    n_train_sites: int
+    n_test_sites: int
+    n_epochs: int
+    nuclei_seconds: float
+    cell_seconds: float
+    nuclei_train_losses: tuple[float, ...]
+    cell_train_losses: tuple[float, ...]
+    nuclei_test_losses: tuple[tuple[int, float], ...]
+    cell_test_losses: tuple[tuple[int, float], ...]
+    nuclei_diameter: float
+    cell_diameter: float
+    nuclei_ap50: float | None
+    cell_ap50: float | None
+    consistent_nuclei_ap50: float | None
+    consistent_cell_ap50: float | None
+    cellpose_version: str
+    device: str
+
+    @property
+    def training_seconds(self) -> float:
+        """Total training time of both models."""
+        return self.nuclei_seconds + self.cell_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready plain data (tuples become lists)."""
+        data = asdict(self)
+        data["training_seconds"] = self.training_seconds
+        return json.loads(json.dumps(data))
+
+
+# --------------------------------------------------------------------------------------------
+# Environment
+
+
+def cellpose_version() -> str:
+    """Return the installed cellpose version, or ``"not installed"``."""
+    try:
+        return package_version("cellpose")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def cellpose_major_version() -> int:
+    """Return the installed cellpose major version (0 when cellpose is not installed)."""
+    text = cellpose_version()
+    head = text.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def local_models_dir() -> Path:
+    """Return where cellpose looks for built-in model files: ``CELLPOSE_LOCAL_MODELS_PATH``.
+
+    Read at call time (cellpose reads it once at import), default ``~/.cellpose/models``.
+    """
+    configured = os.environ.get("CELLPOSE_LOCAL_MODELS_PATH")
+    return Path(configured) if configured else Path.home() / ".cellpose" / "models"
+
+
+def _device() -> Any:
+    import torch
+
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def _missing(looked_at: Sequence[Path | str], why: str) -> CellposeWeightsMissing:
+    paths = ", ".join(str(path) for path in looked_at) or "(no path configured)"
+    return CellposeWeightsMissing(
+        f"{why}; looked at: {paths}. Cellpose weights are never downloaded at run time. Supply a "
+        "model by (1) materialising the platform's `segmentation_model` asset, which trains one "
+        "from the ground-truth masks and writes a directory with `nuclei` and `cells` files, "
+        "and pointing `cellpose_model_path` at it; (2) copying a cellpose model file (or such a "
+        "directory) from another machine and pointing `cellpose_model_path` at it; or (3) "
+        "placing cellpose's built-in model files under CELLPOSE_LOCAL_MODELS_PATH (now "
+        f"{local_models_dir()}) with their cellpose file names (cyto3, nucleitorch_0, cpsam) "
+        "and setting `cellpose_model_path` to the model name (e.g. 'cyto3')."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Resolving what to load
+
+
+@dataclass(frozen=True)
+class _ModelPlan:
+    cell: Path
+    nuclei: Path | None  # None: nuclei by Otsu inside each cell
+    manifest: dict[str, Any] | None
+
+
+def _builtin_file(name: str) -> Path:
+    return local_models_dir() / _BUILTIN_FILES.get(name, name)
+
+
+def _resolve_models(model_path: str | os.PathLike[str] | None) -> _ModelPlan:
+    """Find the model files for ``settings.cellpose_model_path`` without touching cellpose."""
+    if model_path is None or str(model_path).strip() == "":
+        raise _missing([], "no cellpose model is configured (settings.cellpose_model_path is None)")
+    text = str(model_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        cell, nuclei = path / CELL_MODEL_FILE, path / NUCLEI_MODEL_FILE
+        if not cell.is_file():
+            raise _missing([cell, nuclei], f"the model directory {path} holds no `cells` model")
+        manifest = None
+        if (path / MANIFEST_FILE).is_file():
+            manifest = json.loads((path / MANIFEST_FILE).read_text())
+        return _ModelPlan(cell, nuclei if nuclei.is_file() else None, manifest)
+    if path.is_file():
+        return _ModelPlan(path, None, None)
+    if text in _BUILTIN_NAMES:
+        cell = _builtin_file(text)
+        if not cell.is_file():
+            raise _missing([cell], f"the built-in cellpose model {text!r} is not stored locally")
+        nuclei = _builtin_file("nuclei")
+        use_nuclei = text not in ("cpsam", "nuclei") and nuclei.is_file()
+        return _ModelPlan(cell, nuclei if use_nuclei else None, None)
+    raise _missing([path], f"the cellpose model path {text!r} does not exist")
+
+
+def _is_cpsam(path: Path) -> bool:
+    return path.name.startswith("cpsam")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading (cached per process)
+
+
+@dataclass(frozen=True)
+class _LoadedModel:
+    model: Any
+    major: int
+    diam_labels: float | None
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def _load_model(path: Path, kind: str) -> _LoadedModel:
+    """Return the cellpose model at ``path``; cached on (path, mtime, size, kind, device)."""
+    if not path.is_file():  # checked again: cellpose would download a default model instead
+        raise _missing([path], "the cellpose model file does not exist")
+    return _load_model_cached(*_file_key(path), kind, str(_device()))
+
+
+@lru_cache(maxsize=8)
+def _load_model_cached(
+    resolved: str, _mtime_ns: int, _size: int, kind: str, device_name: str
+) -> _LoadedModel:
+    import torch
+
+    major = cellpose_major_version()
+    if major == 0:
+        raise CellposeUnavailable("cellpose is not installed; install cellpose>=3.1")
+    path = Path(resolved)
+    device = torch.device(device_name)
+    from cellpose import models
+
+    try:
+        # Building the network draws random initial weights before the file overwrites them;
+        # forking keeps that from moving the caller's torch random state.
+        with torch.random.fork_rng(devices=[]):
+            return _build_model(models, path, resolved, kind, major, device)
+    except CellposeUnavailable:
+        raise
+    except (RuntimeError, KeyError, ValueError) as error:
+        raise CellposeUnavailable(
+            f"cannot load {path} as a {kind} model with cellpose {cellpose_version()}: {error}"
+        ) from error
+
+
+def _build_model(
+    models: Any, path: Path, resolved: str, kind: str, major: int, device: Any
+) -> _LoadedModel:
+    if major >= 4:
+        # Cellpose-SAM: one transformer backbone, no nchan / diam_mean / model_type.
+        model = models.CellposeModel(device=device, pretrained_model=resolved)
+        return _LoadedModel(model, major, None)
+    if _is_cpsam(path):
+        raise CellposeUnavailable(
+            f"{path} is a Cellpose-SAM (cpsam) model, which needs cellpose>=4 (and "
+            f"torchvision); installed is cellpose {cellpose_version()}. Use a cellpose-3 "
+            "model, e.g. one trained by the `segmentation_model` asset."
+        )
+    diam_mean = _NUCLEI_DIAM_MEAN if kind == "nuclei" else _CELL_DIAM_MEAN
+    # model_type=None and an existing path: cellpose loads exactly this file.
+    model = models.CellposeModel(
+        device=device, pretrained_model=resolved, model_type=None, diam_mean=diam_mean
+    )
+    diam_labels = float(np.asarray(model.diam_labels).ravel()[0])
+    return _LoadedModel(model, major, diam_labels if diam_labels > 0 else None)
+
+
+def clear_model_cache() -> None:
+    """Forget the models loaded in this process (e.g. after retraining in place)."""
+    _load_model_cached.cache_clear()
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+def _channel(images: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    if name in images:
+        plane = images[name]
+    else:
+        matches = [key for key in images if str(key).lower() == name.lower()]
+        if len(matches) != 1:
+            raise KeyError(f"channel {name!r} is not among the site's images {sorted(images)}")
+        plane = images[matches[0]]
+    plane = np.asarray(plane)
+    if plane.ndim != 2:
+        raise ValueError(f"channel {name!r} must be a 2-D image, got shape {plane.shape}")
+    # uint16 or float in [0, 1] alike: cellpose rescales each channel to its 1st-99th percentile.
+    return plane.astype(np.float32, copy=False)
+
+
+def _eval(loaded: _LoadedModel, image: np.ndarray, diameter: float | None) -> np.ndarray:
+    """Run one model on a (H, W) or (2, H, W) float image and return int32 labels."""
+    kwargs: dict[str, Any] = {"normalize": True, "diameter": diameter}
+    if loaded.major >= 4:
+        if image.ndim == 3:
+            kwargs["channel_axis"] = 0
+        masks = loaded.model.eval(image, **kwargs)[0]
+    elif image.ndim == 3:
+        masks = loaded.model.eval(image, channels=[1, 2], channel_axis=0, **kwargs)[0]
+    else:
+        masks = loaded.model.eval(image, channels=[0, 0], **kwargs)[0]
+    return np.asarray(masks, dtype=np.int32)
+
+
+def nuclei_by_otsu(dna: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Derive nucleus ``k`` inside cell ``k`` by Otsu-thresholding the cell's own DNA intensities.
+
+    Parameters
+    ----------
+    dna : numpy.ndarray
+        (H, W) DNA image.
+    cells : numpy.ndarray
+        (H, W) integer cell labels, 0 background.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 (H, W): for each cell, the largest connected set of its pixels brighter than the
+        Otsu threshold of its DNA values, labelled with the cell's label; cells with flat DNA get
+        no nucleus.
+    """
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+
+    dna = np.asarray(dna, dtype=np.float32)
+    cells = np.asarray(cells)
+    nuclei = np.zeros(cells.shape, dtype=np.int32)
+    for index, box in enumerate(ndimage.find_objects(cells), start=1):
+        if box is None:
+            continue
+        inside = cells[box] == index
+        values = dna[box][inside]
+        if values.size < 2 or values.min() == values.max():
+            continue
+        mask = inside & (dna[box] > threshold_otsu(values))
+        parts, count = ndimage.label(mask)
+        if count > 1:
+            sizes = np.bincount(parts.ravel())
+            sizes[0] = 0
+            mask = parts == int(np.argmax(sizes))
+        nuclei[box][mask] = index
+    return nuclei
+
+
+def _diameters(
+    plan_manifest: dict[str, Any] | None,
+    nuclei_model: _LoadedModel | None,
+    cell_model: _LoadedModel,
+    cell_diameter: float | None,
+) -> tuple[float | None, float | None]:
+    if cell_diameter is None or cell_diameter <= 0:
+        return None, None
+    ratio = None
+    if nuclei_model is not None and nuclei_model.diam_labels and cell_model.diam_labels:
+        ratio = nuclei_model.diam_labels / cell_model.diam_labels
+    elif plan_manifest and plan_manifest.get("cell_diameter"):
+        ratio = plan_manifest["nuclei_diameter"] / plan_manifest["cell_diameter"]
+    return (None if ratio is None else float(cell_diameter) * ratio), float(cell_diameter)
+
+
+def segment_with_cellpose(images: Mapping[str, np.ndarray], settings: Any) -> SiteSegmentation:
+    """Segment one site with cellpose: cells, nuclei and cytoplasm, made consistent.
+
+    Parameters
+    ----------
+    images : mapping of str to numpy.ndarray
+        The site's (H, W) planes by channel name (``"DNA"``, ``"AGP"``, ...): float32 in [0, 1]
+        after illumination correction, or raw uint16 (cellpose normalises each channel to its
+        own 1st-99th percentiles, so either works).
+    settings : SegmentationSettings
+        Uses ``cellpose_model_path`` (see the module docstring for what it may name),
+        ``cellpose_diameter`` (cell diameter in pixels, or None for the trained size),
+        ``nucleus_channel`` and ``cell_channel``.
+
+    Returns
+    -------
+    SiteSegmentation
+        int32 labels where cell ``k`` contains nucleus ``k``.
+
+    Raises
+    ------
+    CellposeWeightsMissing
+        If the configured model files do not exist (checked before cellpose is asked).
+    CellposeUnavailable
+        If the installed cellpose cannot load the model.
+    ValueError
+        If the models were trained on other channels than the settings name.
+    """
+    plan = _resolve_models(getattr(settings, "cellpose_model_path", None))
+    nucleus_channel = getattr(settings, "nucleus_channel", "DNA")
+    cell_channel = getattr(settings, "cell_channel", None)
+    if cell_channel is None:
+        raise ValueError("settings.cell_channel must name the channel cells are segmented on")
+    if plan.manifest is not None:
+        trained = (plan.manifest.get("cell_channel"), plan.manifest.get("nucleus_channel"))
+        if trained != (cell_channel, nucleus_channel):
+            raise ValueError(
+                f"the cellpose models in {plan.cell.parent} were trained on cell channel "
+                f"{trained[0]!r} and nucleus channel {trained[1]!r}, but the settings ask for "
+                f"{cell_channel!r} and {nucleus_channel!r}; retrain or change the settings"
+            )
+    dna = _channel(images, nucleus_channel)
+    cell_plane = _channel(images, cell_channel)
+    if dna.shape != cell_plane.shape:
+        raise ValueError(f"channel shapes differ: {dna.shape} and {cell_plane.shape}")
+
+    cell_model = _load_model(plan.cell, "cells")
+    nuclei_model = None if plan.nuclei is None else _load_model(plan.nuclei, "nuclei")
+    nuclei_diameter, cell_diameter = _diameters(
+        plan.manifest, nuclei_model, cell_model, getattr(settings, "cellpose_diameter", None)
+    )
+    cells = _eval(cell_model, np.stack([cell_plane, dna]), cell_diameter)
+    if nuclei_model is None:
+        nuclei = nuclei_by_otsu(dna, cells)
+    else:
+        nuclei = _eval(nuclei_model, dna, nuclei_diameter)
+    return make_consistent(nuclei, cells)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def _sparse_losses(losses: np.ndarray, n_epochs: int) -> tuple[tuple[int, float], ...]:
+    # cellpose evaluates the test set at epoch 5 and every 10th epoch, leaving zeros elsewhere.
+    epochs = [epoch for epoch in range(n_epochs) if epoch == 5 or epoch % 10 == 0]
+    return tuple((epoch, float(losses[epoch])) for epoch in epochs)
+
+
+def _mean_ap(truth: Sequence[np.ndarray], predicted: Sequence[np.ndarray]) -> float | None:
+    if not truth:
+        return None
+    from cellpose import metrics
+
+    ap = metrics.average_precision(
+        [np.asarray(t, dtype=np.int32) for t in truth],
+        [np.asarray(p, dtype=np.int32) for p in predicted],
+        threshold=[0.5],
+    )[0]
+    return float(np.mean(ap[:, 0]))
+
+
+def _recalibrate_batchnorm(
+    net: Any, images: Sequence[np.ndarray], channels: list[int], channel_axis: int | None
+) -> None:
+    """Recompute the BatchNorm running statistics as exact averages over the training sites.
+
+    With the few hundred optimisation steps a CPU can afford, the exponential running averages
+    lag far behind the weights, and the network in eval mode then predicts nothing (held-out
+    losses of 1e4 and more while the training loss falls). One forward pass per training site,
+    in training mode without gradients and with cumulative averaging, fixes the statistics
+    without changing a weight.
+    """
+    import torch
+    from cellpose import transforms
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or not images:
+        return
+    momenta = [m.momentum for m in norms]
+    scale = float(net.diam_mean.item()) / max(float(net.diam_labels.item()), 1e-3)
+    device = next(net.parameters()).device
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    net.train()
+    try:
+        with torch.no_grad():
+            for image in images:
+                x = transforms.convert_image(image, channels, channel_axis=channel_axis, nchan=2)
+                x = transforms.normalize_img(x.astype(np.float32), axis=-1)
+                x = transforms.resize_image(x, rsz=scale)
+                height, width = (max(16, side // 16 * 16) for side in x.shape[:2])
+                x = np.ascontiguousarray(x[:height, :width].transpose(2, 0, 1)[None], np.float32)
+                net(torch.from_numpy(x).to(device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        net.eval()
+
+
+def _train_one(
+    name: str,
+    train: tuple[list[np.ndarray], list[np.ndarray]],
+    test: tuple[list[np.ndarray], list[np.ndarray]],
+    *,
+    channels: list[int],
+    channel_axis: int | None,
+    diam_mean: float,
+    work_dir: Path,
+    seed: int,
+    n_epochs: int,
+    batch_size: int,
+    patch_size: int,
+    learning_rate: float,
+) -> tuple[Path, np.ndarray, np.ndarray, float, float]:
+    import torch
+    from cellpose import models
+    from cellpose import train as cp_train
+
+    # Local seeding: the caller's torch RNG is restored on exit. cellpose reseeds numpy's
+    # global RNG every epoch (np.random.seed(epoch)); that state is put back as well.
+    numpy_state = np.random.get_state()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    started = time.perf_counter()
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            model = models.CellposeModel(
+                device=_device(), pretrained_model=False, model_type=None, diam_mean=diam_mean
+            )
+            path, train_losses, test_losses = cp_train.train_seg(
+                model.net,
+                train_data=train[0],
+                train_labels=train[1],
+                test_data=test[0] or None,
+                test_labels=test[1] or None,
+                channels=channels,
+                channel_axis=channel_axis,
+                normalize=True,
+                n_epochs=n_epochs,
+                batch_size=batch_size,
+                bsize=patch_size,
+                learning_rate=learning_rate,
+                save_path=str(work_dir),
+                save_every=max(n_epochs, 1),
+                model_name=name,
+                min_train_masks=1,
+            )
+            diam_labels = float(model.net.diam_labels.item())
+            _recalibrate_batchnorm(model.net, train[0], channels, channel_axis)
+            model.net.save_model(str(path))
+    finally:
+        np.random.set_state(numpy_state)
+    seconds = time.perf_counter() - started
+    return Path(path), np.asarray(train_losses), np.asarray(test_losses), seconds, diam_labels
+
+
+def train_cellpose_models(
+    sites: Sequence[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]],
+    save_dir: Path,
+    *,
+    n_epochs: int,
+    cell_channel: str,
+    nucleus_channel: str = "DNA",
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    progress: Callable[[int, int, str], None] | None = None,
+    batch_size: int = 8,
+    patch_size: int = 224,
+    learning_rate: float = 0.005,
+) -> CellposeTrainingReport:
+    """Train a nuclei model (DNA) and a cell model ([cell channel, DNA]) from scratch.
+
+    Parameters
+    ----------
+    sites : sequence of (images, nuclei_labels, cell_labels)
+        Each site's planes by channel name and its ground-truth label images.
+    save_dir : pathlib.Path
+        Created if missing; receives ``nuclei``, ``cells`` and ``cellpose_models.json``. Each
+        file is written under a temporary name and renamed into place when complete.
+    n_epochs : int
+        Training epochs per model (cellpose warms the learning rate up over the first 10).
+    cell_channel : str
+        Channel the cell model segments, e.g. ``"AGP"``.
+    nucleus_channel : str, optional
+        The DNA channel, by default ``"DNA"``.
+    seed : int, optional
+        Seeds the site split and the network initialisation and sampling, by default 0; the
+        caller's torch and numpy global random states are left as they were.
+    test_fraction : float, optional
+        Share of sites held out for the quality figures (at least one when there are two or
+        more sites and the fraction is positive), by default 0.2.
+    progress : callable, optional
+        Called as ``progress(step, total_steps, description)`` after each of the three steps
+        (nuclei model trained, cell model trained, held-out sites evaluated).
+    batch_size : int, optional
+        Patches per optimisation step, by default 8 (cellpose's default).
+    patch_size : int, optional
+        Side of the training patches, by default 224 (cellpose's default).
+    learning_rate : float, optional
+        Cellpose's AdamW learning rate, by default 0.005.
+
+    Returns
+    -------
+    CellposeTrainingReport
+        Paths, timings, losses and held-out average precision at IoU 0.5.
+    """
+    if cellpose_major_version() >= 4:
+        raise CellposeUnavailable(
+            f"training here uses the cellpose-3 network; installed is cellpose "
+            f"{cellpose_version()}. Train with cellpose>=3.1,<4, or fine-tune Cellpose-SAM "
+            "with cellpose's own tools and point cellpose_model_path at the result."
+        )
+    if n_epochs < 1:
+        raise ValueError(f"n_epochs must be at least 1, got {n_epochs}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    if not sites:
+        raise ValueError("no sites to train on")
+
+    n_sites = len(sites)
+    n_test = 0
+    if test_fraction > 0 and n_sites >= 2:
+        n_test = min(n_sites - 1, max(1, int(round(n_sites * test_fraction))))
+    order = np.random.default_rng(np.random.SeedSequence([seed, 0x5E6])).permutation(n_sites)
+    test_index, train_index = sorted(order[:n_test]), sorted(order[n_test:])
+
+    def planes(index: Sequence[int]) -> tuple[list[np.ndarray], ...]:
+        dna, both, nuclei, cells = [], [], [], []
+        for i in index:
+            images, nuclei_labels, cell_labels = sites[i]
+            dna_plane = _channel(images, nucleus_channel)
+            dna.append(dna_plane)
+            both.append(np.stack([_channel(images, cell_channel), dna_plane]))
+            nuclei.append(np.asarray(nuclei_labels, dtype=np.int32))
+            cells.append(np.asarray(cell_labels, dtype=np.int32))
+        return dna, both, nuclei, cells
+
+    train_dna, train_both, train_nuclei, train_cells = planes(train_index)
+    test_dna, test_both, test_nuclei, test_cells = planes(test_index)
+
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    total_steps = 3
+    common = {
+        "seed": seed,
+        "n_epochs": n_epochs,
+        "batch_size": batch_size,
+        "patch_size": patch_size,
+        "learning_rate": learning_rate,
+    }
+    work_dir = Path(tempfile.mkdtemp(prefix=".cellpose-training-", dir=save_dir))
+    try:
+        nuclei_file, nuclei_losses, nuclei_test, nuclei_seconds, nuclei_diameter = _train_one(
+            NUCLEI_MODEL_FILE,
+            (train_dna, train_nuclei),
+            (test_dna, test_nuclei),
+            channels=[0, 0],
+            channel_axis=None,
+            diam_mean=_NUCLEI_DIAM_MEAN,
+            work_dir=work_dir,
+            **common,
+        )
+        if progress is not None:
+            progress(1, total_steps, "nuclei model trained")
+        cell_file, cell_losses, cell_test, cell_seconds, cell_diameter = _train_one(
+            CELL_MODEL_FILE,
+            (train_both, train_cells),
+            (test_both, test_cells),
+            channels=[1, 2],
+            channel_axis=0,
+            diam_mean=_CELL_DIAM_MEAN,
+            work_dir=work_dir,
+            **{**common, "seed": seed + 1},
+        )
+        if progress is not None:
+            progress(2, total_steps, "cell model trained")
+        nuclei_path, cell_path = save_dir / NUCLEI_MODEL_FILE, save_dir / CELL_MODEL_FILE
+        os.replace(nuclei_file, nuclei_path)
+        os.replace(cell_file, cell_path)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    manifest = {
+        "cell_channel": cell_channel,
+        "nucleus_channel": nucleus_channel,
+        "nuclei_diameter": nuclei_diameter,
+        "cell_diameter": cell_diameter,
+        "n_epochs": n_epochs,
+        "seed": seed,
+        "cellpose_version": cellpose_version(),
+    }
+    manifest_tmp = save_dir / f".{MANIFEST_FILE}.tmp"
+    manifest_tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(manifest_tmp, save_dir / MANIFEST_FILE)
+
+    # Held-out quality: each model's raw masks, then the consistent labels the platform uses.
+    nuclei_model = _load_model(nuclei_path, "nuclei")
+    cell_model = _load_model(cell_path, "cells")
+    raw_nuclei = [_eval(nuclei_model, image, None) for image in test_dna]
+    raw_cells = [_eval(cell_model, image, None) for image in test_both]
+    consistent = [make_consistent(n, c) for n, c in zip(raw_nuclei, raw_cells)]
+    if progress is not None:
+        progress(3, total_steps, "held-out sites evaluated")
+
+    return CellposeTrainingReport(
+        model_dir=str(save_dir),
+        nuclei_model_path=str(nuclei_path),
+        cell_model_path=str(cell_path),
+        cell_channel=cell_channel,
+        nucleus_channel=nucleus_channel,
+        n_train_sites=len(train_index),
+        n_test_sites=len(test_index),
+        n_epochs=n_epochs,
+        nuclei_seconds=nuclei_seconds,
+        cell_seconds=cell_seconds,
+        nuclei_train_losses=tuple(float(v) for v in nuclei_losses),
+        cell_train_losses=tuple(float(v) for v in cell_losses),
+        nuclei_test_losses=_sparse_losses(nuclei_test, n_epochs) if n_test else (),
+        cell_test_losses=_sparse_losses(cell_test, n_epochs) if n_test else (),
+        nuclei_diameter=nuclei_diameter,
+        cell_diameter=cell_diameter,
+        nuclei_ap50=_mean_ap(test_nuclei, raw_nuclei),
+        cell_ap50=_mean_ap(test_cells, raw_cells),
+        consistent_nuclei_ap50=_mean_ap(test_nuclei, [s.nuclei for s in consistent]),
+        consistent_cell_ap50=_mean_ap(test_cells, [s.cells for s in consistent]),
+        cellpose_version=cellpose_version(),
+        device=str(_device().type),
+    )

@@ -1,0 +1,78 @@
+"""Per-well tasks: the only lib code that writes the lake, and the pool that runs them.
+
+Each function here does one well of one plate (ingest its images, segment it, measure it, make
+its tensors) and writes the result into the lake; :func:`map_wells` runs such a function over
+the wells of a plate in a process pool, one failure at a time.
+"""
+
+from morph_assets.lib.tasks._features import (
+    REGIONPROPS_TABLE,
+    REGIONPROPS_IMAGE_TABLE,
+    CELLPROFILER_MEAN_TABLE,
+    segmented_sites,
+    measure_well_regionprops,
+    measure_well_cellprofiler,
+    cellprofiler_well,
+)
+from morph_assets.lib.tasks._masks import (
+    MASKS_TABLE,
+    OBJECT_TYPES,
+    GROUND_TRUTH_FOLDER,
+    MASKS_SCHEMA,
+    rows_by_site,
+    mask_path,
+    read_site_segmentation,
+    segment_well,
+)
+from morph_assets.lib.tasks._pool import (
+    WellOutcome,
+    default_workers,
+    one_line,
+    map_wells,
+    shared_worker_pool,
+)
+from morph_assets.lib.tasks._raw_images import (
+    RAW_IMAGES_TABLE,
+    RAW_IMAGES_SCHEMA,
+    measure_images,
+    ingest_well,
+)
+from morph_assets.lib.tasks._tensors import (
+    TENSORS_TABLE,
+    TENSOR_FILE,
+    DEFAULT_SIZE,
+    tensor_well,
+    load_tensors,
+)
+
+__all__ = [
+    "CELLPROFILER_MEAN_TABLE",
+    "DEFAULT_SIZE",
+    "GROUND_TRUTH_FOLDER",
+    "MASKS_SCHEMA",
+    "MASKS_TABLE",
+    "OBJECT_TYPES",
+    "RAW_IMAGES_SCHEMA",
+    "RAW_IMAGES_TABLE",
+    "REGIONPROPS_IMAGE_TABLE",
+    "REGIONPROPS_TABLE",
+    "TENSORS_TABLE",
+    "TENSOR_FILE",
+    "WellOutcome",
+    "cellprofiler_well",
+    "default_workers",
+    "ingest_well",
+    "load_tensors",
+    "map_wells",
+    "mask_path",
+    "measure_images",
+    "measure_well_cellprofiler",
+    "measure_well_regionprops",
+    "one_line",
+    "read_site_segmentation",
+    "rows_by_site",
+    "segment_well",
+    "segmented_sites",
+    "shared_worker_pool",
+    "tensor_well",
+]

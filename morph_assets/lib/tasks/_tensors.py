@@ -1,0 +1,83 @@
+"""One well's sites as small image tensors (channels + cell mask) for the networks, in the lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from morph_assets.lib.features import CHANNEL_ORDER, load_well_tensors, save_well_tensors, site_tensor
+from morph_assets.lib.io import Lake
+from morph_assets.lib.tasks._features import segmented_sites
+
+TENSORS_TABLE = "image_tensors"
+TENSOR_FILE = "tensors.npz"
+DEFAULT_SIZE = 64
+
+
+def tensor_well(
+    well: str, lake_root: str, plate: str, image_rows: list[dict], illumination_files: dict[str, str],
+    size: int = DEFAULT_SIZE,
+) -> int:
+    """Downsample every site of a well to ``(5 channels + cell mask, size, size)`` and store it.
+
+    A Cell Painting channel the plate does not have is an all-zero plane.
+
+    Writes ``tensors.npz`` in the well's folder of the ``image_tensors`` table and an index row
+    per site (plate, well, site, file, shape) as the well's Parquet file.
+
+    Parameters
+    ----------
+    well, lake_root, plate : str
+        Where the well is and the lake it goes to.
+    image_rows : list of dict
+        The well's rows of the plate image index.
+    illumination_files : dict of str to str
+        Channel name -> flat-field function file (may be empty).
+    size : int
+        Side of the downsampled images.
+
+    Returns
+    -------
+    int
+        Number of sites stored.
+    """
+    lake = Lake(Path(lake_root))
+    sites, tensors = [], []
+    for site, segmentation, images in segmented_sites(lake_root, plate, well, image_rows, illumination_files):
+        sites.append(site)
+        # A plate imaged without some Cell Painting stains (a real 2- or 3-channel plate) gets
+        # all-zero planes for them: tensors keep one shape on every plate, so models train across plates.
+        blank = np.zeros(segmentation.cells.shape, dtype=np.float32)
+        tensors.append(site_tensor({**dict.fromkeys(CHANNEL_ORDER, blank), **images}, segmentation.cells, size=size))
+    path = save_well_tensors(lake.well_folder(TENSORS_TABLE, plate, well) / TENSOR_FILE, np.stack(tensors), sites)
+    index = pl.DataFrame({
+        "Metadata_Plate": plate, "Metadata_Well": well, "Metadata_Site": pl.Series(sites, dtype=pl.Int32),
+        "tensor_index": pl.Series(range(len(sites)), dtype=pl.Int32), "tensor_file": str(path),
+        "channels": ",".join([*CHANNEL_ORDER, "cell_mask"]), "size": size,
+    })
+    lake.write_well(TENSORS_TABLE, plate, well, index)
+    return len(sites)
+
+
+def load_tensors(index: pl.DataFrame) -> np.ndarray:
+    """The tensors of the sites listed in an ``image_tensors`` index, in its row order.
+
+    Parameters
+    ----------
+    index : pl.DataFrame
+        Rows of the ``image_tensors`` table (``tensor_file``, ``tensor_index``).
+
+    Returns
+    -------
+    np.ndarray
+        ``(len(index), channels + 1, size, size)`` float32.
+    """
+    out: list[np.ndarray] = []
+    cache: dict[str, np.ndarray] = {}
+    for file, position in index.select("tensor_file", "tensor_index").iter_rows():
+        if file not in cache:
+            cache = {file: load_well_tensors(file)[0]}  # rows come grouped by well: keep one file open
+        out.append(cache[file][position])
+    return np.stack(out).astype(np.float32) if out else np.empty((0, len(CHANNEL_ORDER) + 1, 0, 0), np.float32)
