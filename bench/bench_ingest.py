@@ -28,10 +28,9 @@ from morph_assets.definitions import build_definitions
 from morph_assets.defs.partitions import plate_range_tags
 from morph_assets.lib import tasks
 from morph_assets.lib.io import Lake
-from morph_assets.lib.plates import WELLS_384
-from morph_assets.lib.tasks import default_workers, map_wells
-from morph_assets.lib.plates import read_plate
+from morph_assets.lib.plates import WELLS_384, read_plate
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
+from morph_assets.lib.tasks import default_workers, map_wells
 from morph_assets.resources import LakeResource
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from morph_assets.lib.segment import score_segmentation
-from morph_assets.lib.segment import SegmentationSettings, segment_site
+from morph_assets.lib.segment import SegmentationSettings, score_segmentation, segment_site
 from morph_assets.lib.synthetic import SyntheticConfig, render_site
 
 CHANNELS = ("Mito", "AGP", "RNA", "ER", "DNA")

@@ -30,8 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from morph_assets.lib.models import load_model, predict, save_model, train_cnn
-from morph_assets.lib.models import latent_means, load_vae, save_vae, train_vae
+from morph_assets.lib.models import (
+    latent_means,
+    load_model,
+    load_vae,
+    predict,
+    save_model,
+    save_vae,
+    train_cnn,
+    train_vae,
+)
 
 N_CLASSES, WELLS_PER_CLASS, SITES_PER_WELL, SIZE = 6, 20, 4, 64
 

@@ -4,15 +4,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from morph_assets_tests.example_human_plate import BARCODE, build_plate
 
 from morph_assets.cli import CLI_RUN_TAG, main, plate_counts
 from morph_assets.defs.automation import NETWORK_ASSETS
-from morph_assets.lib.io import Lake
 from morph_assets.lib import tasks
 from morph_assets.lib.features import CHANNEL_ORDER
+from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import PlateError, read_plate_layout
 from morph_assets.lib.tasks import load_tensors
-from morph_assets_tests.example_human_plate import BARCODE, build_plate
 
 
 @pytest.fixture()
@@ -118,7 +118,7 @@ def test_wells_failing_at_any_stage_are_counted_and_listed(real_plate: Path, iso
     def texture_crash(well: str, *arguments) -> int:
         raise ValueError("Images of type float must be between -1 and 1.")
 
-    monkeypatch.setattr(well_features, "cellprofiler_well", texture_crash)  # --workers 1: wells run in this process
+    monkeypatch.setattr(tasks, "cellprofiler_well", texture_crash)  # --workers 1: wells run in this process
     assert main(["ingest", BARCODE, "--workers", "1"]) == 1
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err and "Stack Trace" not in out + err
@@ -215,7 +215,7 @@ def test_sql_prints_whole_values_in_each_format(isolated_platform: Path, capsys,
 
     import duckdb
 
-    from morph_assets_tests.lib.test_markdown import parse_table
+    from morph_assets_tests.lib.report.test_markdown import parse_table
 
     database = _lake_with_long_values(isolated_platform)
     query = "select feature, target_list, value, n from features order by feature"

@@ -12,9 +12,9 @@ import polars as pl
 
 from morph_assets.defs.partitions import wells_by_plate
 from morph_assets.lib.io import Lake
+from morph_assets.lib.plates import PlateError, PlateIndex, read_plate
 from morph_assets.lib.report import frame_to_markdown
 from morph_assets.lib.tasks import WellOutcome, map_wells, one_line
-from morph_assets.lib.plates import PlateError, PlateIndex, read_plate
 from morph_assets.resources import LakeResource
 
 

@@ -5,12 +5,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
+from morph_assets_tests.defs.helpers import definitions_for
 
 from morph_assets.definitions import defs as platform_defs
 from morph_assets.defs.automation import NETWORK_ASSETS, NIGHTLY, PlannedRun, plan_runs
 from morph_assets.defs.partitions import plate_range_tags
 from morph_assets.resources import LakeResource
-from morph_assets_tests.defs.helpers import definitions_for
 
 PER_WELL = ["raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors"]
 STUDY = {"treatment_profiles", "map_report", "treatment_clusters", "cluster_validation", "study_report",

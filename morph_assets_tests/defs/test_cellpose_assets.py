@@ -4,10 +4,10 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from morph_assets_tests.defs.helpers import definitions_for, ingest_plate
 
 from morph_assets.defs.partitions import plate_range_tags
 from morph_assets.lib.io import Lake
-from morph_assets_tests.defs.helpers import definitions_for, ingest_plate
 
 PLATE = "SYNJT0001"
 

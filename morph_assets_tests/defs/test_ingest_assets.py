@@ -8,11 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 import tifffile
+from morph_assets_tests.conftest import SMALL_WELLS
+from morph_assets_tests.defs.helpers import VIEWS, check_results, definitions_for, ingest_plate, materialize_selection
 
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import format_image_name
-from morph_assets_tests.conftest import SMALL_WELLS
-from morph_assets_tests.defs.helpers import VIEWS, check_results, definitions_for, ingest_plate, materialize_selection
 
 PLATE = "SYNJT0001"
 #: The ingest stage alone: these tests need no segmentation or features.

@@ -6,11 +6,11 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from morph_assets_tests.defs.helpers import check_results, definitions_for, run_plates_and_study
 
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import WELLS_384
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
-from morph_assets_tests.defs.helpers import check_results, definitions_for, run_plates_and_study
 
 #: Rows A and B of JUMP-Target-1: 5 DMSO wells (A02, A09, A17, B03, B14) and 43 compounds per plate.
 WELLS = tuple(well for well in WELLS_384 if well[0] in "AB")

@@ -11,17 +11,16 @@ import numpy as np
 import polars as pl
 import pytest
 import tifffile
-
-from morph_assets.defs.partitions import plate_range_tags
-from morph_assets.lib.synthetic import _plate as synthetic  # patched where render_site looks render_cells up
-from morph_assets.lib.features.cellprofiler import mean_table_from_export
-from morph_assets.lib.io import Lake
-from morph_assets.lib.plates import ImageName, format_image_name
-from morph_assets.lib.io import build_views
-from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
-from morph_assets.paths import sql_models_dir
 from morph_assets_tests.conftest import SMALL_WELLS
 from morph_assets_tests.defs.helpers import check_results, definitions_for, ingest_plate
+
+from morph_assets.defs.partitions import plate_range_tags
+from morph_assets.lib.features.cellprofiler import mean_table_from_export
+from morph_assets.lib.io import Lake, build_views
+from morph_assets.lib.plates import ImageName, format_image_name
+from morph_assets.lib.synthetic import _plate as synthetic  # patched where render_site looks render_cells up
+from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
+from morph_assets.paths import sql_models_dir
 
 PLATE = "SYNJT0001"
 CELLPROFILER_EXPORT = Path(__file__).parents[1] / "data" / "cellprofiler" / "cpg0043_BR00116991_A01_1"

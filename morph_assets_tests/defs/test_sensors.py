@@ -7,15 +7,14 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
+from morph_assets_tests.defs.helpers import definitions_for, ingest_plate
 
 from morph_assets.defs.ingest.schedules import incomplete_plates_schedule
 from morph_assets.defs.ingest.sensors import new_plate_sensor
 from morph_assets.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from morph_assets.lib.io import Lake
-from morph_assets.lib.plates import format_image_name
-from morph_assets.lib.plates import COMPLETION_MARKER
+from morph_assets.lib.plates import COMPLETION_MARKER, format_image_name
 from morph_assets.resources import LakeResource
-from morph_assets_tests.defs.helpers import definitions_for, ingest_plate
 
 
 def _evaluate_sensor(instance, lake: LakeResource, cursor: str | None = None):

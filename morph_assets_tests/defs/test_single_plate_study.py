@@ -10,10 +10,10 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from morph_assets_tests.defs.helpers import check_results, definitions_for, run_plates_and_study
 
 from morph_assets.lib.io import Lake
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
-from morph_assets_tests.defs.helpers import check_results, definitions_for, run_plates_and_study
 
 copairs_map = pytest.importorskip("copairs.map")
 

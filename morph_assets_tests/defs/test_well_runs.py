@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import dagster as dg
-
-from morph_assets.lib.plates import format_image_name
 from morph_assets_tests.conftest import SMALL_WELLS
 from morph_assets_tests.defs.helpers import definitions_for, ingest_plate
+
+from morph_assets.lib.plates import format_image_name
 
 PLATE = "SYNJT0001"
 

@@ -10,10 +10,9 @@ from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.segment.assets import illumination_files
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import tasks
-from morph_assets.lib.features.cellprofiler import has_export
-from morph_assets.lib.features.cellprofiler import FAMILIES
-from morph_assets.lib.report import frame_to_markdown
+from morph_assets.lib.features.cellprofiler import FAMILIES, has_export
 from morph_assets.lib.plates import PlateIndex
+from morph_assets.lib.report import frame_to_markdown
 from morph_assets.resources import LakeResource
 
 #: A plate folder holding CellProfiler's own ExportToSpreadsheet CSVs here is ingested, not recomputed.

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from morph_assets.defs.automation import PER_PLATE
 from morph_assets.defs.ingest.checks import (
     ALL_WELLS_INGESTED,
     DMSO_WELLS_PRESENT,
@@ -13,16 +14,14 @@ from morph_assets.defs.ingest.checks import (
     image_qc_result,
     wells_ingested_result,
 )
-from morph_assets.defs.automation import PER_PLATE
 from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
 from morph_assets.defs.well_runs import plate_failure, plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import tasks
 from morph_assets.lib.io import atomic_write_parquet
-from morph_assets.lib.plates import NEGATIVE_CONTROL
-from morph_assets.lib.report import figure_markdown, frame_to_markdown
-from morph_assets.lib.plates import PlateError, PlateIndex, read_plate_layout
-from morph_assets.lib.plot import plate_heatmap_png, png_markdown
+from morph_assets.lib.plates import NEGATIVE_CONTROL, PlateError, PlateIndex, read_plate_layout
+from morph_assets.lib.plot import plate_heatmap, to_png
+from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.resources import LakeResource
 
 PLATE_LAYOUT_TABLE = "plate_layout"
@@ -86,8 +85,8 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
         .group_by("Metadata_Plate", "Metadata_Well").agg(pl.col("mean_intensity").mean())
     )
     for (plate,), wells in by_well.sort("Metadata_Plate").group_by("Metadata_Plate", maintain_order=True):
-        png = plate_heatmap_png(dict(wells.select("Metadata_Well", "mean_intensity").iter_rows()),
-                                title=f"{plate}: mean {channel_name} intensity per well", colorbar_label="counts")
+        png = to_png(plate_heatmap(dict(wells.select("Metadata_Well", "mean_intensity").iter_rows()),
+                                title=f"{plate}: mean {channel_name} intensity per well", colorbar_label="counts").figure)
         pictures.append(png_markdown(png, f"{plate} {channel_name} plate map"))
     return "\n\n".join(pictures) if pictures else "no images"
 

@@ -8,13 +8,14 @@ import dagster as dg
 
 from morph_assets.defs.jobs import plate_job
 from morph_assets.defs.partitions import plates_partitions
-from morph_assets.lib.plates import NamingError, validate_barcode
 from morph_assets.lib.plates import (
+    NamingError,
     PlateError,
     discover_plate_folders,
     is_plate_complete,
     latest_modification,
     read_plate,
+    validate_barcode,
 )
 from morph_assets.resources import LakeResource
 

@@ -10,9 +10,8 @@ import duckdb
 
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import SQL_GROUP
-from morph_assets.lib.io import ALL_ERRORS
+from morph_assets.lib.io import ALL_ERRORS, build_order, build_views, load_models
 from morph_assets.lib.report import frame_to_markdown
-from morph_assets.lib.io import build_order, build_views, load_models
 from morph_assets.paths import sql_models_dir
 from morph_assets.resources import LakeResource
 

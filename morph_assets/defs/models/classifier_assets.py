@@ -14,18 +14,19 @@ from pydantic import Field
 from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index, skip_row, write_skipped
+from morph_assets.lib.features import CHANNEL_ORDER, grayscale, with_mask
 from morph_assets.lib.models import (
     CLASS_WEIGHTINGS,
-    confusion_png,
     held_out_shortfall,
+    pick_device,
     reports_table,
+    save_model,
+    train_cnn,
     train_random_forest,
 )
-from morph_assets.lib.models import pick_device, save_model, train_cnn
-from morph_assets.lib.features import CHANNEL_ORDER, grayscale, with_mask
-from morph_assets.lib.report import figure_markdown, frame_to_markdown
-from morph_assets.lib.plot import png_markdown
+from morph_assets.lib.plot import confusion_heatmap, to_png
 from morph_assets.lib.profiles import TREATMENT, drop_incomplete_rows
+from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.lib.tasks import load_tensors
 from morph_assets.resources import LakeResource
 
@@ -166,7 +167,8 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
             "metrics": dg.MetadataValue.md(frame_to_markdown(shown, max_rows=50, float_precision=3)),
             "best_model": f"{best.model} {best.variant} ({best.class_weighting})",
             "plot_confusion_matrix_best_model": dg.MetadataValue.md(figure_markdown(png_markdown(
-                confusion_png(best, top=20), "confusion matrix"),
+                to_png(confusion_heatmap(best.confusion, best.labels, title=f"{best.model} / {best.variant} ({best.class_weighting})",
+                                       top=20).figure), "confusion matrix"),
                 f"Confusion matrix of the best model by balanced accuracy ({best.model} {best.variant}, "
                 f"{best.class_weighting}) on the test wells: the 20 most frequent labels, each row as fractions "
                 "of its true label.")),

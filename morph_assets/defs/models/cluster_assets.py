@@ -9,19 +9,25 @@ from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table, selected_feature_names, treatment_table
+from morph_assets.lib.io import Lake
 from morph_assets.lib.models import (
     adjusted_rand,
+    choose_kmeans,
     cosine_similarity_pairs,
-    feature_boxplot_png,
-    similarity_violin_png,
+    embed_2d,
+    treatment_aggregates,
     within_vs_between,
 )
-from morph_assets.lib.models import choose_kmeans, embed_2d, scatter_png, silhouette_png, treatment_aggregates
-from morph_assets.lib.io import Lake
-from morph_assets.lib.report import figure_markdown, frame_to_markdown
-from morph_assets.lib.plot import png_markdown
-from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, drop_incomplete_rows, usable_features
-from morph_assets.lib.profiles import annotate, image_features
+from morph_assets.lib.plot import category_scatter, feature_boxplot, silhouette_curve, similarity_distributions, to_png
+from morph_assets.lib.profiles import (
+    NORMALIZATION,
+    TREATMENT,
+    annotate,
+    drop_incomplete_rows,
+    image_features,
+    usable_features,
+)
+from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.resources import LakeResource
 
 CLUSTERS_TABLE = "treatment_clusters"
@@ -105,18 +111,18 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
         context.log.info(f"{representation}: {len(aggregates)} treatments x {len(features)} features, best k {selection.best_k}")
         metadata[f"{representation}_best_k"] = selection.best_k
         # Each plot under its own key with a caption: the UI hides long Markdown behind a link named by the key.
-        metadata[f"plot_silhouette_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(silhouette_png(
-            selection.silhouettes, selection.best_k, title=f"{representation}: silhouette by k"), "silhouette"),
+        metadata[f"plot_silhouette_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(to_png(silhouette_curve(
+            selection.silhouettes, selection.best_k, title=f"{representation}: silhouette by k").figure), "silhouette"),
             f"{representation}: silhouette score (and KMeans inertia) against k; the vertical line marks the "
             "chosen k."))
         for name, xy in (("umap", umap_xy), ("tsne", tsne_xy)):
             metadata[f"plot_{name}_by_cluster_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
-                scatter_png(xy, clusters, title=f"{representation}: {name.upper()}, KMeans k={selection.best_k}",
-                            legend_title="cluster"), f"{name} by cluster"),
+                to_png(category_scatter(xy, clusters, title=f"{representation}: {name.upper()}, KMeans k={selection.best_k}",
+                            legend_title="cluster").figure), f"{name} by cluster"),
                 f"{representation}: treatments in 2-D by {name.upper()}, coloured by KMeans cluster "
                 f"(k={selection.best_k})."))
         metadata[f"plot_umap_by_target_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
-            scatter_png(umap_xy, first_target, title=f"{representation}: UMAP by (first) target", legend_title="target"),
+            to_png(category_scatter(umap_xy, first_target, title=f"{representation}: UMAP by (first) target", legend_title="target").figure),
             "umap by target"), f"{representation}: treatments in 2-D by UMAP, coloured by their first target gene."))
     write_skipped(store, "treatment_clusters", skipped)
     if skipped:
@@ -194,8 +200,8 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
                 (labelled["activity"] > 0.15).to_list(), labelled["cluster"].to_list())  # weak phenotypes look inactive
         rows.append(row)
         metadata[f"plot_similarity_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
-            similarity_violin_png(*cosine_similarity_pairs(x, joined["cluster"].to_numpy()),
-                                  title=f"{representation} clusters: CellProfiler cosine similarity"),
+            to_png(similarity_distributions(*cosine_similarity_pairs(x, joined["cluster"].to_numpy()),
+                                  title=f"{representation} clusters: CellProfiler cosine similarity")[0].figure),
             "within vs between"),
             f"{representation} clusters: CellProfiler cosine similarity of treatment pairs within vs between "
             "clusters."))
@@ -211,9 +217,9 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
         if store.plates_present("cellprofiler_mean") else pl.DataFrame()
     for feature in ("Mean_Cells_AreaShape_Area", "Mean_Cells_AreaShape_Compactness"):
         if feature in per_image.columns and per_image.drop_nulls([feature, "Metadata_pert_iname"]).height:
-            metadata[f"plot_boxplot_{feature}"] = dg.MetadataValue.md(figure_markdown(png_markdown(feature_boxplot_png(
+            metadata[f"plot_boxplot_{feature}"] = dg.MetadataValue.md(figure_markdown(png_markdown(to_png(feature_boxplot(
                 per_image.drop_nulls(feature), group_col="Metadata_pert_iname", feature=feature, top=5,
-                title=f"{feature}: five most frequent compounds"), feature),
+                title=f"{feature}: five most frequent compounds").figure), feature),
                 f"{feature} per image for the five most frequent compounds (box plots)."))
     return dg.MaterializeResult(metadata={"dagster/row_count": table.height,
                                           "validation": dg.MetadataValue.md(frame_to_markdown(table, float_precision=4)),

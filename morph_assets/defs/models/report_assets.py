@@ -6,13 +6,18 @@ import polars as pl
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.classifier_assets import CLASSIFIER_TABLE
-from morph_assets.defs.models.inputs import read_skipped
 from morph_assets.defs.models.cluster_assets import CLUSTERS_TABLE, SILHOUETTES_TABLE, VALIDATION_TABLE
+from morph_assets.defs.models.inputs import read_skipped
 from morph_assets.defs.profiles.map_assets import MAP_PER_TREATMENT_TABLE, MAP_SUMMARY_TABLE, summary_pivot
-from morph_assets.lib.models import scatter_png, silhouette_png
-from morph_assets.lib.report import frame_to_markdown
-from morph_assets.lib.retrieval import map_scatter_png
-from morph_assets.lib.report import embed_figures, figure_link, render_report, table1_markdown, table2_markdown
+from morph_assets.lib.plot import category_scatter, map_scatter, silhouette_curve, to_png
+from morph_assets.lib.report import (
+    embed_figures,
+    figure_link,
+    frame_to_markdown,
+    render_report,
+    table1_markdown,
+    table2_markdown,
+)
 from morph_assets.resources import LakeResource
 
 REPORT_FOLDER = "reports/study"
@@ -108,7 +113,7 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
         headline = per_treatment.filter((pl.col("representation") == "cellprofiler") & (pl.col("level") == "well")
                                         & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
         if headline.height:
-            images["map_cellprofiler"] = map_scatter_png(headline, title="CellProfiler, well level, normalised, pooled")
+            images["map_cellprofiler"] = to_png(map_scatter(headline, title="CellProfiler, well level, normalised, pooled").figure)
             sections.append(("Which treatments are retrieved", figure_link("map_cellprofiler", "mAP vs -log10 p") + (
                 "\n\nEach point is a treatment: its mAP (x) against its permutation p-value (y, -log10); red "
                 "points are retrieved (Benjamini-Hochberg q < 0.05). CellProfiler Mean_ profiles, well level, "
@@ -118,10 +123,10 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
         for (representation,), members in clusters.group_by(["representation"], maintain_order=True):
             scores = silhouettes.filter(pl.col("representation") == representation)
             best = int(scores.sort(["silhouette", "k"], descending=[True, False])["k"][0])
-            images[f"silhouette_{representation}"] = silhouette_png(scores, best, title=f"{representation}: silhouette")
-            images[f"umap_{representation}"] = scatter_png(members.select("umap_1", "umap_2").to_numpy(),
+            images[f"silhouette_{representation}"] = to_png(silhouette_curve(scores, best, title=f"{representation}: silhouette").figure)
+            images[f"umap_{representation}"] = to_png(category_scatter(members.select("umap_1", "umap_2").to_numpy(),
                                                            [str(c) for c in members["cluster"]],
-                                                           title=f"{representation}: UMAP by cluster", legend_title="cluster")
+                                                           title=f"{representation}: UMAP by cluster", legend_title="cluster").figure)
             body.append(f"**{representation}**: best k = {best} over {members.height} treatments.\n\n"
                         + figure_link(f"silhouette_{representation}") + " " + figure_link(f"umap_{representation}"))
         sections.append(("Clusters", "\n\n".join(body) or "No representation was clustered (see above)."))

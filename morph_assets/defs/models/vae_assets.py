@@ -12,11 +12,10 @@ from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import labelled_tensor_index, read_skipped, skip_row, write_skipped
 from morph_assets.defs.profiles.assets import profile_table
 from morph_assets.lib.features import CHANNEL_ORDER, with_mask
-from morph_assets.lib.report import figure_markdown, frame_to_markdown
-from morph_assets.lib.plot import png_markdown
-from morph_assets.lib.profiles import plate_profiles
-from morph_assets.lib.profiles import IMAGE_KEYS, annotate
-from morph_assets.lib.models import latent_means, load_vae, reconstruction_png, save_vae, train_vae
+from morph_assets.lib.models import latent_means, load_vae, reconstruct, save_vae, train_vae
+from morph_assets.lib.plot import reconstructions, to_png
+from morph_assets.lib.profiles import IMAGE_KEYS, annotate, plate_profiles
+from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.lib.tasks import load_tensors
 from morph_assets.resources import LakeResource
 
@@ -80,7 +79,7 @@ def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeRe
         "best_validation_loss": float(best["val_loss"]), "training_seconds": round(seconds, 1),
         "history": dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(history), max_rows=40, float_precision=2)),
         "plot_vae_reconstructions": dg.MetadataValue.md(figure_markdown(png_markdown(
-            reconstruction_png(model, tensors[:64], n=6), "VAE reconstructions"),
+            to_png(reconstructions(*reconstruct(model, tensors[:64], n=6))[0, 0].figure), "VAE reconstructions"),
             "Six site crops (top row, DNA channel) above the trained VAE's reconstructions from their latent means.")),
         "model_file": dg.MetadataValue.path(str(path)),
     })

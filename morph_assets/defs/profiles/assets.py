@@ -12,17 +12,20 @@ from morph_assets.defs.jobs import PLATE_PROFILES_LEVEL, STUDY_LEVEL
 from morph_assets.defs.partitions import plates_partitions
 from morph_assets.defs.profiles.checks import DMSO_WELLS_CONSISTENT, dmso_wells_result
 from morph_assets.lib.io import Lake
-from morph_assets.lib.report import figure_markdown, frame_to_markdown
-from morph_assets.lib.plot import plate_heatmap_png, png_markdown
+from morph_assets.lib.plot import plate_heatmap, to_png
 from morph_assets.lib.profiles import (
     NORMALIZATION,
+    SOURCE_TABLES,
+    WELL,
+    annotate,
+    feature_columns,
+    image_features,
     plate_profiles,
     selected_features,
     treatment_consensus,
     usable_features,
 )
-from morph_assets.lib.profiles import WELL, feature_columns
-from morph_assets.lib.profiles import SOURCE_TABLES, annotate, image_features
+from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.resources import LakeResource
 
 #: Representations computed per plate from the well-level feature tables (embeddings come later,
@@ -115,9 +118,9 @@ def well_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
         "tables": dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(written))),
     }
     if heatmap is not None:
-        metadata["plot_distance_from_dmso"] = dg.MetadataValue.md(figure_markdown(png_markdown(plate_heatmap_png(
+        metadata["plot_distance_from_dmso"] = dg.MetadataValue.md(figure_markdown(png_markdown(to_png(plate_heatmap(
             heatmap, title=f"{plate}: median |robust z| of CellProfiler features per well",
-            colorbar_label="median |z| vs DMSO"), "distance from DMSO"),
+            colorbar_label="median |z| vs DMSO").figure), "distance from DMSO"),
             f"{plate}: how far each well's CellProfiler profile lies from the plate's DMSO wells "
             "(median absolute robust z over features) on the 384-well plate map."))
     return dg.MaterializeResult(metadata=metadata, check_results=[check] if check is not None else [])

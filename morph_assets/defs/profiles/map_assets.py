@@ -8,11 +8,10 @@ from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.profiles.assets import LEVELS, profile_table, selected_feature_names
 from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, positive_controls_result
-from morph_assets.lib.report import figure_markdown, frame_to_markdown
-from morph_assets.lib.plot import png_markdown
-from morph_assets.lib.profiles import NORMALIZATION, usable_features
-from morph_assets.lib.profiles import SOURCE_TABLES
-from morph_assets.lib.retrieval import SCORED, map_scatter_png, runs_table, score_profiles
+from morph_assets.lib.plot import map_scatter, to_png
+from morph_assets.lib.profiles import NORMALIZATION, SOURCE_TABLES, usable_features
+from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
+from morph_assets.lib.retrieval import SCORED, runs_table, score_profiles
 from morph_assets.resources import LakeResource
 
 MAP_SUMMARY_TABLE = "map_summary"
@@ -108,8 +107,8 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
         context.log.info(f"{unscored.height} of {summary.height} retrieval settings not scored "
                          f"({', '.join(sorted(set(unscored['status'])))}); see map_summary.reason")
     if headline.height:
-        metadata["plot_map_vs_p_cellprofiler"] = dg.MetadataValue.md(figure_markdown(png_markdown(map_scatter_png(
-            headline, title="CellProfiler Mean_, well level, DMSO-normalised, pooled"), "mAP vs -log10 p"),
+        metadata["plot_map_vs_p_cellprofiler"] = dg.MetadataValue.md(figure_markdown(png_markdown(to_png(map_scatter(
+            headline, title="CellProfiler Mean_, well level, DMSO-normalised, pooled").figure), "mAP vs -log10 p"),
             "Each treatment's mAP against its permutation p-value (-log10); red: retrieved (q < 0.05). "
             "CellProfiler Mean_ profiles, well level, DMSO-normalised, pooled setting."))
         # Best first; a treatment without a score (no replicate ranked) goes last, not first.

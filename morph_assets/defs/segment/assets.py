@@ -21,16 +21,12 @@ from morph_assets.defs.segment.checks import (
 )
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
 from morph_assets.lib import tasks
-from morph_assets.lib.segment import compare_to_truth, estimate_illumination_function
-from morph_assets.lib.plates import ImageReadError, read_scaled_image
-from morph_assets.lib.io import Lake, atomic_write_parquet, atomic_write_tiff
-from morph_assets.lib.report import figure_markdown, frame_to_markdown
-from morph_assets.lib.plates import PlateIndex
-from morph_assets.lib.plot import illumination_png, png_markdown
-from morph_assets.lib.segment import match_masks
-from morph_assets.lib.segment import SegmentationSettings
-from morph_assets.lib.report import segmentation_montage_png
 from morph_assets.lib.features import load_site, site_prefix
+from morph_assets.lib.io import Lake, atomic_write_parquet, atomic_write_tiff
+from morph_assets.lib.plates import ImageReadError, PlateIndex, read_scaled_image
+from morph_assets.lib.plot import illumination_functions, to_png
+from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown, segmentation_montage_png
+from morph_assets.lib.segment import SegmentationSettings, compare_to_truth, estimate_illumination_function, match_masks
 from morph_assets.resources import LakeResource
 
 ILLUMINATION_TABLE = "illumination"
@@ -102,7 +98,7 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
         "dagster/row_count": table.height,
         "functions": dg.MetadataValue.md(frame_to_markdown(table.drop("Metadata_Plate"))),
         "plot_illumination_functions": dg.MetadataValue.md(figure_markdown(png_markdown(
-            illumination_png(functions, title=f"{plate} illumination functions"), "illumination"),
+            to_png(illumination_functions(functions, title=f"{plate} illumination functions")[0].figure), "illumination"),
             f"{plate}: the flat-field function of each channel on one colour scale (bright = more light reached the "
             "camera there); images are divided by it.")),
         "folder": dg.MetadataValue.path(str(folder)),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from morph_assets.lib.segment import apply_illumination_function
 from morph_assets.lib.plates import ImageReadError, read_image, read_scaled_image
+from morph_assets.lib.segment import apply_illumination_function
 
 
 def site_prefix(path: str | Path) -> str:

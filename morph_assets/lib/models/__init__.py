@@ -7,13 +7,10 @@ embeddings, and the validation of clusters with independent features. Nothing he
 
 from morph_assets.lib.models._clustering import (
     N_PROFILES,
-    OTHER_COLOUR,
     treatment_aggregates,
     KMeansSelection,
     choose_kmeans,
     embed_2d,
-    scatter_png,
-    silhouette_png,
 )
 from morph_assets.lib.models._cnn import (
     SmallCNN,
@@ -34,7 +31,6 @@ from morph_assets.lib.models._forest import (
     impute_non_finite,
     train_random_forest,
     reports_table,
-    confusion_png,
 )
 from morph_assets.lib.models._vae import (
     ENCODER_WIDTHS,
@@ -45,15 +41,13 @@ from morph_assets.lib.models._vae import (
     latent_means,
     save_vae,
     load_vae,
-    reconstruction_png,
+    reconstruct,
 )
 from morph_assets.lib.models._validation import (
     Alternative,
     cosine_similarity_pairs,
     ClusterSeparation,
     within_vs_between,
-    similarity_violin_png,
-    feature_boxplot_png,
     adjusted_rand,
 )
 
@@ -67,15 +61,12 @@ __all__ = [
     "KMeansSelection",
     "MIN_TEST_LABELS",
     "N_PROFILES",
-    "OTHER_COLOUR",
     "SmallCNN",
     "adjusted_rand",
     "choose_kmeans",
-    "confusion_png",
     "cosine_similarity_pairs",
     "embed_2d",
     "evaluate",
-    "feature_boxplot_png",
     "grouped_stratified_split",
     "held_out_shortfall",
     "impute_non_finite",
@@ -84,13 +75,10 @@ __all__ = [
     "load_vae",
     "pick_device",
     "predict",
-    "reconstruction_png",
+    "reconstruct",
     "reports_table",
     "save_model",
     "save_vae",
-    "scatter_png",
-    "silhouette_png",
-    "similarity_violin_png",
     "split_by_group",
     "train_cnn",
     "train_random_forest",

@@ -12,20 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import matplotlib
+import numpy as np
+import polars as pl
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
 
-matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-from sklearn.cluster import KMeans  # noqa: E402
-from sklearn.metrics import silhouette_score  # noqa: E402
-
-from morph_assets.lib.plot import figure_png  # noqa: E402
-from morph_assets.lib.profiles import METADATA_PREFIX, feature_columns  # noqa: E402
+from morph_assets.lib.profiles import METADATA_PREFIX, feature_columns
 
 N_PROFILES = "Metadata_n_profiles"
-OTHER_COLOUR = "#bbbbbb"
 
 
 def treatment_aggregates(
@@ -206,92 +200,3 @@ def embed_2d(x: np.ndarray, *, method: Literal["umap", "tsne"], seed: int = 0) -
         tsne = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), random_state=seed, init="pca")
         return np.asarray(tsne.fit_transform(x), dtype=np.float64)
     raise ValueError(f"method must be 'umap' or 'tsne', not {method!r}")
-
-
-
-
-def scatter_png(
-    coords: np.ndarray, colours: Sequence[str], *, title: str, legend_title: str, max_legend: int = 12
-) -> bytes:
-    """Scatter 2-D coordinates coloured by category, the rarer categories in grey.
-
-    Parameters
-    ----------
-    coords : np.ndarray
-        (samples, 2) coordinates, e.g. from :func:`embed_2d`.
-    colours : sequence of str
-        Category of each sample (cluster, target, compound...); converted with ``str``.
-    title : str
-        Figure title.
-    legend_title : str
-        Legend heading, naming what the categories are.
-    max_legend : int
-        The most frequent categories up to this many get their own colour and legend entry; the
-        rest are drawn grey as "other".
-
-    Returns
-    -------
-    bytes
-        PNG image.
-    """
-    coords = np.asarray(coords, dtype=np.float64)
-    if coords.ndim != 2 or coords.shape[1] != 2:
-        raise ValueError(f"coords must have shape (samples, 2), got {coords.shape}")
-    categories = [str(value) for value in colours]
-    if len(categories) != coords.shape[0]:
-        raise ValueError(f"{len(categories)} colours for {coords.shape[0]} points")
-    if max_legend < 1:
-        raise ValueError(f"max_legend must be at least 1, got {max_legend}")
-    ranked = [name for name, _ in sorted(Counter(categories).items(), key=lambda item: (-item[1], item[0]))]
-    shown = ranked[:max_legend]
-    palette = plt.get_cmap("tab20" if len(shown) > 10 else "tab10")
-    figure, axes = plt.subplots(figsize=(6.4, 4.8), dpi=90)
-    is_shown = np.isin(np.array(categories, dtype=object), shown)
-    if (~is_shown).any():
-        axes.scatter(*coords[~is_shown].T, s=12, c=OTHER_COLOUR, label=f"other ({len(ranked) - len(shown)} categories)")
-    for index, name in enumerate(shown):
-        member = np.array([category == name for category in categories])
-        axes.scatter(*coords[member].T, s=14, color=palette(index % palette.N), label=name)
-    axes.set_title(title, fontsize=9)
-    axes.set_xticks([])
-    axes.set_yticks([])
-    axes.legend(title=legend_title, fontsize=6, title_fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    figure.tight_layout()
-    return figure_png(figure)
-
-
-def silhouette_png(silhouettes: pl.DataFrame, best_k: int, *, title: str) -> bytes:
-    """Plot the silhouette score (and KMeans inertia, when present) against k, marking the chosen k.
-
-    Parameters
-    ----------
-    silhouettes : pl.DataFrame
-        Columns ``k`` and ``silhouette`` (optionally ``inertia``), as in :class:`KMeansSelection`.
-    best_k : int
-        The chosen k, drawn as a vertical line.
-    title : str
-        Figure title.
-
-    Returns
-    -------
-    bytes
-        PNG image.
-    """
-    missing = [name for name in ("k", "silhouette") if name not in silhouettes.columns]
-    if missing:
-        raise ValueError(f"silhouettes lacks the column(s) {missing}")
-    ks = silhouettes["k"].to_numpy()
-    figure, axes = plt.subplots(figsize=(5.5, 3.4), dpi=90)
-    axes.plot(ks, silhouettes["silhouette"].to_numpy(), marker="o", color="tab:blue")
-    axes.axvline(best_k, color="tab:red", linestyle="--", label=f"chosen k = {best_k}")
-    axes.set_xlabel("k (clusters)")
-    axes.set_ylabel("silhouette score", color="tab:blue")
-    if "inertia" in silhouettes.columns:
-        # inertia always falls with k, so it goes on its own axis as context for the "elbow"
-        twin = axes.twinx()
-        twin.plot(ks, silhouettes["inertia"].to_numpy(), marker=".", color="tab:grey", alpha=0.7)
-        twin.set_ylabel("inertia", color="tab:grey")
-    axes.legend(fontsize=7, loc="upper right")
-    axes.set_title(title, fontsize=9)
-    figure.tight_layout()
-    return figure_png(figure)

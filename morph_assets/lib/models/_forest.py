@@ -12,14 +12,10 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-from sklearn.ensemble import RandomForestClassifier  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import numpy as np
+import polars as pl
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
     confusion_matrix,
@@ -27,7 +23,6 @@ from sklearn.metrics import (  # noqa: E402
     precision_recall_fscore_support,
 )
 
-from morph_assets.lib.plot import figure_png  # noqa: E402
 
 CLASS_WEIGHTINGS = ("none", "balanced")
 
@@ -379,42 +374,3 @@ def reports_table(reports: Sequence[ClassifierReport]) -> pl.DataFrame:
     if not reports:
         return pl.DataFrame({name: [] for name in _SCALAR_FIELDS})
     return pl.DataFrame([report.as_row() for report in reports]).select(_SCALAR_FIELDS)
-
-
-def confusion_png(report: ClassifierReport, *, top: int = 20) -> bytes:
-    """Render the confusion matrix of the ``top`` most frequent test labels as PNG bytes.
-
-    Each row is divided by that label's full test count, so a row sums to less than 1 when some of its
-    images were predicted as a label outside the ``top`` shown.
-
-    Parameters
-    ----------
-    report : ClassifierReport
-        Report carrying ``labels`` and ``confusion``.
-    top : int
-        Number of labels to show (the most frequent in the test split).
-
-    Returns
-    -------
-    bytes
-        PNG image.
-    """
-    if top < 1:
-        raise ValueError(f"top must be >= 1, got {top}")
-    if report.confusion.size == 0:
-        raise ValueError("the report has no confusion matrix")
-    test_counts = report.confusion.sum(axis=1)
-    shown = np.argsort(-test_counts, kind="stable")[: min(top, int(np.count_nonzero(test_counts)))]
-    matrix = report.confusion[np.ix_(shown, shown)] / np.maximum(test_counts[shown], 1)[:, np.newaxis]
-    names = [report.labels[index][:18] for index in shown]
-    size = 2.5 + 0.28 * len(shown)
-    figure, axes = plt.subplots(figsize=(size + 1.0, size), dpi=90)
-    image = axes.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
-    axes.set_xticks(range(len(shown)), names, rotation=90, fontsize=6)
-    axes.set_yticks(range(len(shown)), names, fontsize=6)
-    axes.set_xlabel("predicted", fontsize=8)
-    axes.set_ylabel("true", fontsize=8)
-    axes.set_title(f"{report.model} / {report.variant} ({report.class_weighting})", fontsize=9)
-    figure.colorbar(image, ax=axes, shrink=0.8).set_label("fraction of true label", fontsize=7)
-    figure.tight_layout()
-    return figure_png(figure)

@@ -15,18 +15,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
 
-matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402, N812
-from torch import Tensor, nn  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-
-from morph_assets.lib.models._cnn import pick_device  # noqa: E402
-from morph_assets.lib.plot import figure_png  # noqa: E402
+from morph_assets.lib.models._cnn import pick_device
 
 ENCODER_WIDTHS = (32, 64, 128)
 
@@ -364,30 +359,26 @@ def load_vae(path: str | Path) -> tuple[ConvVAE, dict]:
     return model.eval(), metadata
 
 
-def reconstruction_png(model: ConvVAE, tensors: np.ndarray, *, n: int = 6, channel: int = 0) -> bytes:
-    """Render the first ``n`` images (top row) above their reconstructions (bottom row) as PNG bytes.
+def reconstruct(model: ConvVAE, tensors: np.ndarray, *, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Reconstruct the first ``n`` images from their latent means, on the CPU.
 
     Parameters
     ----------
     model : ConvVAE
-        A trained model (reconstructs from the latent mean).
+        A trained model; it is moved to the CPU for this and back to its device after.
     tensors : (N, C, s, s) array
         Images in [0, 1].
     n : int, default 6
-        Number of images shown (fewer when fewer are given).
-    channel : int, default 0
-        Plane shown.
+        Number of images reconstructed (fewer when fewer are given).
 
     Returns
     -------
-    bytes
-        The PNG.
+    originals, reconstructed : numpy.ndarray
+        (n, C, s, s) float32 arrays, for :func:`morph_assets.lib.plot.reconstructions`.
     """
     data = np.asarray(tensors, dtype=np.float32)[:n]
     if len(data) == 0:
         raise ValueError("need at least one image to show")
-    if not 0 <= channel < data.shape[1]:
-        raise ValueError(f"channel {channel} out of range for {data.shape[1]} planes")
     original_device = next(model.parameters()).device
     model.cpu().eval()
     try:
@@ -395,12 +386,4 @@ def reconstruction_png(model: ConvVAE, tensors: np.ndarray, *, n: int = 6, chann
             reconstructed = model(torch.from_numpy(data))[0].numpy()
     finally:
         model.to(original_device)
-    figure, axes = plt.subplots(2, len(data), figsize=(1.4 * len(data), 3.0), dpi=80, squeeze=False)
-    for column in range(len(data)):
-        for row, images in enumerate((data, reconstructed)):
-            axes[row, column].imshow(images[column, channel], cmap="gray", vmin=0.0, vmax=1.0)
-            axes[row, column].axis("off")
-    axes[0, 0].set_title("original", fontsize=7, loc="left")
-    axes[1, 0].set_title("reconstruction", fontsize=7, loc="left")
-    figure.tight_layout()
-    return figure_png(figure)
+    return data, reconstructed

@@ -12,16 +12,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-import matplotlib
+import numpy as np
+import polars as pl
+from scipy.stats import mannwhitneyu
+from sklearn.metrics import adjusted_rand_score
 
-matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-from scipy.stats import mannwhitneyu  # noqa: E402
-from sklearn.metrics import adjusted_rand_score  # noqa: E402
-
-from morph_assets.lib.plot import figure_png  # noqa: E402
 
 Alternative = Literal["greater", "less", "two-sided"]
 
@@ -141,84 +136,6 @@ def within_vs_between(
         p_value=float(test.pvalue),
         alternative=alternative,
     )
-
-
-
-
-def similarity_violin_png(within: np.ndarray, between: np.ndarray, *, title: str) -> bytes:
-    """Violin plot and box plot of within- and between-cluster similarities, side by side.
-
-    Parameters
-    ----------
-    within, between : np.ndarray
-        Pairwise similarities, as from :func:`cosine_similarity_pairs`.
-    title : str
-        Figure title.
-
-    Returns
-    -------
-    bytes
-        PNG image.
-    """
-    samples = [np.asarray(within, dtype=np.float64), np.asarray(between, dtype=np.float64)]
-    if any(sample.size == 0 for sample in samples):
-        raise ValueError("both within and between need at least one similarity")
-    names = [f"within\n(n={samples[0].size})", f"between\n(n={samples[1].size})"]
-    figure, (violin_axes, box_axes) = plt.subplots(1, 2, figsize=(7.0, 3.6), dpi=90, sharey=True)
-    if all(sample.size > 1 for sample in samples):
-        violin_axes.violinplot(samples, showmedians=True)
-    violin_axes.set_xticks([1, 2], names)
-    violin_axes.set_ylabel("cosine similarity")
-    violin_axes.set_title("violin", fontsize=8)
-    # thousands of pairs make thousands of outliers: small markers keep the boxes readable
-    box_axes.boxplot(samples, tick_labels=names, flierprops={"markersize": 2, "alpha": 0.3})
-    box_axes.set_title("box", fontsize=8)
-    figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    return figure_png(figure)
-
-
-def feature_boxplot_png(frame: pl.DataFrame, *, group_col: str, feature: str, top: int = 5, title: str) -> bytes:
-    """Box plots of one feature for the ``top`` most frequent values of a grouping column.
-
-    Parameters
-    ----------
-    frame : pl.DataFrame
-        Rows (images, wells or treatments) with ``group_col`` and ``feature``.
-    group_col : str
-        Grouping column, e.g. ``Metadata_pert_iname``; nulls are ignored.
-    feature : str
-        Numeric column to plot, e.g. a cell area or compactness feature; nulls are ignored.
-    top : int
-        Number of groups, the most frequent first (ties by name).
-    title : str
-        Figure title.
-
-    Returns
-    -------
-    bytes
-        PNG image.
-    """
-    missing = [name for name in (group_col, feature) if name not in frame.columns]
-    if missing:
-        raise ValueError(f"frame lacks the column(s) {missing}")
-    if top < 1:
-        raise ValueError(f"top must be at least 1, got {top}")
-    rows = frame.select(pl.col(group_col).cast(pl.String), pl.col(feature).cast(pl.Float64)).drop_nulls()
-    rows = rows.filter(pl.col(feature).is_finite())
-    if rows.height == 0:
-        raise ValueError(f"no rows with both {group_col!r} and a finite {feature!r}")
-    counts = rows.group_by(group_col).len().sort(["len", group_col], descending=[True, False]).head(top)
-    groups = counts[group_col].to_list()
-    samples = [rows.filter(pl.col(group_col) == group)[feature].to_numpy() for group in groups]
-    labels = [f"{group}\n(n={sample.size})" for group, sample in zip(groups, samples, strict=True)]
-    figure, axes = plt.subplots(figsize=(1.3 * len(groups) + 2.0, 3.8), dpi=90)
-    axes.boxplot(samples, tick_labels=labels)
-    axes.tick_params(axis="x", labelsize=7, labelrotation=20)
-    axes.set_ylabel(feature, fontsize=8)
-    axes.set_title(title, fontsize=9)
-    figure.tight_layout()
-    return figure_png(figure)
 
 
 def _is_missing(value: object) -> bool:

@@ -6,22 +6,48 @@ figure into PNG bytes for Dagster metadata and reports. No pyplot and no backend
 importing this package leaves a notebook's inline plots alone.
 """
 
-from morph_assets.lib.plot._figures import (
-    figure_png,
+from morph_assets.lib.plot._canvas import (
+    new_axes,
+    new_axes_grid,
+    to_png,
+)
+from morph_assets.lib.plot._models import (
+    OTHER_COLOUR,
+    confusion_heatmap,
+    reconstructions,
+    category_scatter,
+    silhouette_curve,
+    similarity_distributions,
+    feature_boxplot,
+)
+from morph_assets.lib.plot._plate import (
     plate_grid,
-    plate_heatmap_png,
-    png_markdown,
-    illumination_png,
+    plate_heatmap,
+    illumination_functions,
+)
+from morph_assets.lib.plot._retrieval import (
+    map_scatter,
+)
+from morph_assets.lib.plot._segmentation import (
     outlined_composite,
-    montage_png,
+    montage,
 )
 
 __all__ = [
-    "figure_png",
-    "illumination_png",
-    "montage_png",
+    "OTHER_COLOUR",
+    "category_scatter",
+    "confusion_heatmap",
+    "feature_boxplot",
+    "illumination_functions",
+    "map_scatter",
+    "montage",
+    "new_axes",
+    "new_axes_grid",
     "outlined_composite",
     "plate_grid",
-    "plate_heatmap_png",
-    "png_markdown",
+    "plate_heatmap",
+    "reconstructions",
+    "silhouette_curve",
+    "similarity_distributions",
+    "to_png",
 ]

@@ -5,20 +5,17 @@ normalisation (standardise, robust MAD, inverse-normal), feature selection as py
 it, and the profile tables the lake keeps for every representation and level.
 """
 
-from morph_assets.lib.profiles._normalize import (
+from morph_assets.lib.profiles._aggregate import (
     METADATA_PREFIX,
     PLATE,
     WELL,
-    NormalizeMethod,
-    DEFAULT_BLOCKLIST,
-    DEFAULT_OPERATIONS,
     feature_columns,
     aggregate_wells,
+)
+from morph_assets.lib.profiles._normalize import (
+    NormalizeMethod,
     normalize,
     rank_inverse_normal,
-    correlation_matrix,
-    correlated_features,
-    select_features,
 )
 from morph_assets.lib.profiles._representations import (
     SITE,
@@ -28,6 +25,13 @@ from morph_assets.lib.profiles._representations import (
     pixel_statistics_table,
     image_features,
     annotate,
+)
+from morph_assets.lib.profiles._select import (
+    DEFAULT_BLOCKLIST,
+    DEFAULT_OPERATIONS,
+    correlation_matrix,
+    correlated_features,
+    select_features,
 )
 from morph_assets.lib.profiles._sets import (
     NORMALIZATION,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from morph_assets.lib.profiles._normalize import PLATE, WELL, feature_columns
+from morph_assets.lib.profiles._aggregate import PLATE, WELL, feature_columns
 
 SITE = "Metadata_Site"
 IMAGE_KEYS = (PLATE, WELL, SITE)

@@ -9,6 +9,7 @@ from morph_assets.lib.report._markdown import (
     markdown_table,
     frame_to_markdown,
     figure_markdown,
+    png_markdown,
 )
 from morph_assets.lib.report._segmentation_review import (
     segmentation_montage_png,
@@ -50,6 +51,7 @@ __all__ = [
     "frame_to_markdown",
     "frame_to_text",
     "markdown_table",
+    "png_markdown",
     "render",
     "render_report",
     "segmentation_montage_png",

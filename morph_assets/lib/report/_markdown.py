@@ -8,6 +8,7 @@ last, so a "top 15" list would end with the worst).
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 
@@ -136,7 +137,7 @@ def figure_markdown(png_markdown_text: str, caption: str) -> str:
     Parameters
     ----------
     png_markdown_text : str
-        The image, e.g. from :func:`morph_assets.lib.plot.png_markdown`.
+        The image, e.g. from :func:`png_markdown`.
     caption : str
         One or two sentences: what is plotted, against what.
 
@@ -146,3 +147,21 @@ def figure_markdown(png_markdown_text: str, caption: str) -> str:
         ``"**caption**\\n\\n<image>"``.
     """
     return f"**{caption.strip()}**\n\n{png_markdown_text}"
+
+
+def png_markdown(png: bytes, alt: str) -> str:
+    """Embed PNG bytes in Markdown (Dagster has no image metadata type; the UI renders this).
+
+    Parameters
+    ----------
+    png : bytes
+        A PNG file's bytes, e.g. from :func:`morph_assets.lib.plot.to_png`.
+    alt : str
+        Alternative text.
+
+    Returns
+    -------
+    str
+        A Markdown image with the PNG inline as a base64 data URL.
+    """
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"

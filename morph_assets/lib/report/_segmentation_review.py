@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from morph_assets.lib.plates import read_image
 from morph_assets.lib.io import Lake
-from morph_assets.lib.plot import montage_png, outlined_composite
-from morph_assets.lib.tasks import RAW_IMAGES_TABLE as RAW_IMAGES
-from morph_assets.lib.tasks import read_site_segmentation
+from morph_assets.lib.plates import read_image
+from morph_assets.lib.plot import montage, outlined_composite, to_png
+from morph_assets.lib.tasks import RAW_IMAGES_TABLE as RAW_IMAGES, read_site_segmentation
 
 
 def segmentation_montage_png(lake: Lake, plate: str, sites: pl.DataFrame, n_sites: int = 4) -> bytes:
@@ -43,4 +42,5 @@ def segmentation_montage_png(lake: Lake, plate: str, sites: pl.DataFrame, n_site
         rgb = outlined_composite(read_image(paths["DNA"]).astype(float), read_image(paths.get("AGP", paths["DNA"])).astype(float),
                                  segmentation.nuclei, segmentation.cells)
         panels.append((f"{row['Metadata_Well']} site {row['Metadata_Site']}: {row['Count_Cells']} cells", rgb))
-    return montage_png(panels, title=f"{plate}: nuclei (yellow) and cells (magenta)")
+    # composed here because the Dagster layer wants the picture as PNG bytes for its metadata
+    return to_png(montage(panels, title=f"{plate}: nuclei (yellow) and cells (magenta)")[0].figure)

@@ -15,6 +15,8 @@ from morph_assets.lib.retrieval._average_precision import (
     benjamini_hochberg,
     mean_average_precision,
     fraction_retrieved,
+)
+from morph_assets.lib.retrieval._replicates import (
     well_coordinates,
     near_position_threshold,
     replicate_retrieval,
@@ -33,7 +35,6 @@ from morph_assets.lib.retrieval._report import (
     RetrievalRun,
     score_profiles,
     runs_table,
-    map_scatter_png,
 )
 
 __all__ = [
@@ -54,7 +55,6 @@ __all__ = [
     "benjamini_hochberg",
     "checked_features",
     "fraction_retrieved",
-    "map_scatter_png",
     "mean_average_precision",
     "near_position_threshold",
     "null_distribution",

@@ -18,21 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 
-import matplotlib
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from morph_assets.lib.retrieval._average_precision import (  # noqa: E402
-    UnpairedError,
-    fraction_retrieved,
-    replicate_retrieval,
-    zero_norm_rows,
-)
-from morph_assets.lib.plot import figure_png  # noqa: E402
-from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, drop_incomplete_rows  # noqa: E402
+from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, drop_incomplete_rows
+from morph_assets.lib.retrieval._average_precision import UnpairedError, fraction_retrieved, zero_norm_rows
+from morph_assets.lib.retrieval._replicates import replicate_retrieval
 
 
 @dataclass(frozen=True)
@@ -267,37 +258,3 @@ def runs_table(runs: Sequence[RetrievalRun]) -> pl.DataFrame:
 
 _FIELD_TYPES = {"str": pl.String, "str | None": pl.String, "int": pl.Int64, "float": pl.Float64,
                 "float | None": pl.Float64}
-
-
-def map_scatter_png(per_treatment: pl.DataFrame, *, title: str, threshold: float = 0.05) -> bytes:
-    """mAP against -log10 p-value per treatment, retrieved treatments (q < threshold) highlighted.
-
-    Parameters
-    ----------
-    per_treatment : pl.DataFrame
-        One setting's per-treatment table (``mean_average_precision``, ``p_value``,
-        ``below_corrected_p``).
-    title : str
-        Figure title.
-    threshold : float
-        Significance level drawn as a line.
-
-    Returns
-    -------
-    bytes
-        PNG image.
-    """
-    figure, axes = plt.subplots(figsize=(5.2, 4), dpi=90)
-    if per_treatment.height:
-        x = per_treatment["mean_average_precision"].to_numpy()
-        y = -np.log10(per_treatment["p_value"].to_numpy())
-        hit = per_treatment["below_corrected_p"].to_numpy()
-        axes.scatter(x[~hit], y[~hit], s=10, c="0.6", label="not retrieved")
-        axes.scatter(x[hit], y[hit], s=12, c="tab:red", label=f"retrieved (q < {threshold})")
-        axes.axhline(-np.log10(threshold), color="0.3", lw=0.8, ls="--")
-        axes.legend(fontsize=7, loc="lower right")
-    axes.set_xlabel("mAP", fontsize=8)
-    axes.set_ylabel("-log10 p", fontsize=8)
-    axes.set_title(title, fontsize=9)
-    figure.tight_layout()
-    return figure_png(figure)

@@ -11,7 +11,6 @@ from morph_assets.lib.segment._base import (
     SegmentationSettings,
     SiteSegmentation,
     make_consistent,
-    segment_site,
 )
 from morph_assets.lib.segment._cellpose import (
     NUCLEI_MODEL_FILE,
@@ -19,13 +18,15 @@ from morph_assets.lib.segment._cellpose import (
     MANIFEST_FILE,
     CellposeWeightsMissing,
     CellposeUnavailable,
-    CellposeTrainingReport,
     cellpose_version,
     cellpose_major_version,
     local_models_dir,
     clear_model_cache,
     nuclei_by_otsu,
     segment_with_cellpose,
+)
+from morph_assets.lib.segment._cellpose_training import (
+    CellposeTrainingReport,
     train_cellpose_models,
 )
 from morph_assets.lib.segment._classical import (
@@ -34,6 +35,9 @@ from morph_assets.lib.segment._classical import (
     identify_primary_objects,
     identify_secondary_objects,
     segment_classical,
+)
+from morph_assets.lib.segment._dispatch import (
+    segment_site,
 )
 from morph_assets.lib.segment._illumination import (
     SMOOTHING_METHODS,

@@ -1,4 +1,4 @@
-"""Shared segmentation types and the single entry point every segmentation method goes through.
+"""Shared segmentation types and the consistency rule every segmentation method ends with.
 
 A site's segmentation is three label images in CellProfiler's object model: nuclei (primary
 objects), cells (secondary objects grown from the nuclei) and cytoplasm (tertiary objects, cells
@@ -8,17 +8,17 @@ contract: label ``k`` is the same biological cell in all three images, labels ar
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-#: Methods :func:`segment_site` knows.
+# No segmentation method is imported here: each method imports these types and make_consistent,
+# and only _dispatch imports the methods, so the methods and their types form no cycle.
+
+#: Methods :func:`~morph_assets.lib.segment.segment_site` knows.
 SEGMENTATION_METHODS: tuple[str, ...] = ("classical", "cellpose", "imported")
 #: Global threshold methods of the classical recipe (CellProfiler names: Otsu, Minimum Cross-Entropy).
 THRESHOLD_METHODS: tuple[str, ...] = ("otsu", "minimum_cross_entropy")
-# Keyword arguments the "imported" method takes besides the settings.
-_IMPORTED_ARGUMENTS = ("cell_masks", "nuclei_masks")
 
 
 @dataclass(frozen=True)
@@ -197,72 +197,3 @@ def make_consistent(nuclei: np.ndarray, cells: np.ndarray) -> SiteSegmentation:
     cytoplasm = np.where(new_nuclei == 0, new_cells, 0).astype(np.int32)
     return SiteSegmentation(nuclei=new_nuclei, cells=new_cells, cytoplasm=cytoplasm)
 
-
-def segment_site(
-    images: Mapping[str, np.ndarray],
-    method: str,
-    settings: SegmentationSettings | None = None,
-    **kwargs: object,
-) -> SiteSegmentation:
-    """Segment one site into nuclei, cells and cytoplasm.
-
-    Parameters
-    ----------
-    images : mapping of str to numpy.ndarray
-        (M, N) float images keyed by channel name (``"DNA"``, ``"RNA"``, ``"AGP"``, ...), in
-        [0, 1] after illumination correction.
-    method : str
-        ``"classical"`` (CellProfiler's recipe, :mod:`~morph_assets.lib.segment`),
-        ``"cellpose"`` (:mod:`~morph_assets.lib.segment`, imported only when asked
-        for so that classical use needs no torch) or ``"imported"`` (masks made elsewhere,
-        :mod:`~morph_assets.lib.segment`).
-    settings : SegmentationSettings, optional
-        Defaults to ``SegmentationSettings()``.
-    **kwargs
-        Names of :class:`SegmentationSettings` fields override those settings. ``"imported"``
-        also takes ``cell_masks`` (required) and ``nuclei_masks``: label arrays or mask files.
-
-    Returns
-    -------
-    SiteSegmentation
-        Consistently labelled nuclei, cells and cytoplasm.
-
-    Raises
-    ------
-    ValueError
-        For an unknown method or a missing channel.
-    TypeError
-        For a keyword argument the method does not take.
-    """
-    if method not in SEGMENTATION_METHODS:
-        raise ValueError(f"method must be one of {SEGMENTATION_METHODS}, got {method!r}")
-    settings = settings or SegmentationSettings()
-    setting_names = {field.name for field in fields(SegmentationSettings)}
-    overrides = {key: value for key, value in kwargs.items() if key in setting_names}
-    extra = {key: value for key, value in kwargs.items() if key not in setting_names}
-    if overrides:
-        settings = replace(settings, **overrides)  # type: ignore[arg-type]
-    allowed_extra = _IMPORTED_ARGUMENTS if method == "imported" else ()
-    unexpected = sorted(set(extra) - set(allowed_extra))
-    if unexpected:
-        raise TypeError(f"segment_site(method={method!r}) got unexpected keyword arguments {unexpected}")
-
-    if method == "classical":
-        from morph_assets.lib.segment._classical import segment_classical
-
-        return segment_classical(images, settings)
-    if method == "cellpose":
-        # Lazy: torch and cellpose are heavy, and the module may not exist in every install.
-        from morph_assets.lib.segment._cellpose import segment_with_cellpose
-
-        return segment_with_cellpose(images, settings)
-    from morph_assets.lib.segment._imported import segment_imported
-
-    if "cell_masks" not in extra:
-        raise TypeError("segment_site(method='imported') needs cell_masks=<label array or mask file>")
-    return segment_imported(
-        images,
-        extra["cell_masks"],  # type: ignore[arg-type]
-        extra.get("nuclei_masks"),  # type: ignore[arg-type]
-        settings,
-    )

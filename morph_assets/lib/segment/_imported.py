@@ -23,8 +23,8 @@ import tifffile
 from scipy import ndimage
 
 from morph_assets.lib.plates import NamingError, parse_image_name
-from morph_assets.lib.segment._classical import global_threshold
 from morph_assets.lib.segment._base import SegmentationSettings, SiteSegmentation, make_consistent
+from morph_assets.lib.segment._classical import global_threshold
 
 #: File extensions a mask may have (Cellpose writes PNG, or TIFF above 65,535 objects).
 MASK_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff")

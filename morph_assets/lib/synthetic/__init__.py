@@ -15,19 +15,21 @@ from morph_assets.lib.synthetic._cells import (
     CellPopulation,
     render_cells,
 )
-from morph_assets.lib.synthetic._plate import (
+from morph_assets.lib.synthetic._model import (
     N_PROGRAMS,
-    PLATE_MAP_NAME,
-    COMPLETE_MARKER,
     POSITIVE_CONTROLS,
     DMSO,
     INACTIVE,
     PARAMETERS,
     SyntheticConfig,
-    SyntheticSite,
     compound_phenotypes,
-    illumination_field,
     well_parameters,
+)
+from morph_assets.lib.synthetic._plate import (
+    PLATE_MAP_NAME,
+    COMPLETE_MARKER,
+    SyntheticSite,
+    illumination_field,
     render_site,
     generate_plate,
     generate_plates,

@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from morph_assets.lib.features.cellprofiler import export_well_table, plate_well_rows
-from morph_assets.lib.features.cellprofiler import FAMILIES, measure_cellprofiler_means
-from morph_assets.lib.features import image_aggregates, measure_regionprops
+from morph_assets.lib.features import image_aggregates, load_illumination, load_site, measure_regionprops, site_prefix
+from morph_assets.lib.features.cellprofiler import (
+    FAMILIES,
+    export_well_table,
+    measure_cellprofiler_means,
+    plate_well_rows,
+)
 from morph_assets.lib.io import Lake
 from morph_assets.lib.segment import SiteSegmentation
-from morph_assets.lib.features import load_illumination, load_site, site_prefix
 from morph_assets.lib.tasks._masks import read_site_segmentation, rows_by_site
 
 REGIONPROPS_TABLE = "regionprops_features"

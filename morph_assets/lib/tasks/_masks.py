@@ -17,10 +17,9 @@ import polars as pl
 import tifffile
 from skimage.segmentation import clear_border
 
-from morph_assets.lib.io import Lake, atomic_write_tiff
-from morph_assets.lib.segment import score_segmentation
-from morph_assets.lib.segment import SegmentationSettings, SiteSegmentation, segment_site
 from morph_assets.lib.features import load_illumination, load_site, site_prefix
+from morph_assets.lib.io import Lake, atomic_write_tiff
+from morph_assets.lib.segment import SegmentationSettings, SiteSegmentation, score_segmentation, segment_site
 
 MASKS_TABLE = "masks"
 OBJECT_TYPES: tuple[str, ...] = ("nuclei", "cells", "cytoplasm")

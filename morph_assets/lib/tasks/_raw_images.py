@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from morph_assets.lib.plates import pixel_statistics, read_image
 from morph_assets.lib.io import Lake
+from morph_assets.lib.plates import pixel_statistics, read_image
 
 RAW_IMAGES_TABLE = "raw_images"
 

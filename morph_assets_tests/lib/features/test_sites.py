@@ -15,13 +15,15 @@ import pytest
 import tifffile
 from polars.testing import assert_frame_equal
 
-from morph_assets.lib.features import cellprofiler as cpf
-from morph_assets.lib.features import measure_regionprops
-from morph_assets.lib.features import site_tensor
-from morph_assets.lib.plates import ImageReadError
-from morph_assets.lib.plates import CHANNEL_NAMES
+from morph_assets.lib.features import (
+    cellprofiler as cpf,
+    load_illumination,
+    load_site,
+    measure_regionprops,
+    site_tensor,
+)
+from morph_assets.lib.plates import CHANNEL_NAMES, ImageReadError
 from morph_assets.lib.segment import SegmentationSettings, segment_site
-from morph_assets.lib.features import load_illumination, load_site
 from morph_assets.lib.synthetic import SyntheticConfig, render_site
 
 EXAMPLE_HUMAN = Path(__file__).resolve().parents[2] / "data" / "example_human"

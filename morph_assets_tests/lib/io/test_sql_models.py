@@ -8,10 +8,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from morph_assets.lib.io import Lake, atomic_write_parquet
+from morph_assets.lib.io import Lake, ModelError, atomic_write_parquet, build_order, build_views, load_models
 from morph_assets.lib.plates import embedded_layout
 from morph_assets.lib.tasks import RAW_IMAGES_SCHEMA
-from morph_assets.lib.io import ModelError, build_order, build_views, load_models
 
 REAL_MODELS = Path(__file__).resolve().parents[3] / "dbt_style_sql"
 

@@ -9,13 +9,8 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from morph_assets.lib.models import (
-    choose_kmeans,
-    embed_2d,
-    scatter_png,
-    silhouette_png,
-    treatment_aggregates,
-)
+from morph_assets.lib.models import choose_kmeans, embed_2d, treatment_aggregates
+from morph_assets.lib.plot import category_scatter, silhouette_curve, to_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -110,9 +105,9 @@ def test_embed_2d_shapes_finite_and_deterministic():
 def test_pngs():
     x, y = _blobs(n=30)
     names = [f"c{label}" for label in y]
-    assert scatter_png(x[:, :2], names, title="t", legend_title="cluster").startswith(PNG_SIGNATURE)
-    assert scatter_png(x[:, :2], names, title="t", legend_title="cluster", max_legend=1).startswith(PNG_SIGNATURE)
+    assert to_png(category_scatter(x[:, :2], names, title="t", legend_title="cluster").figure).startswith(PNG_SIGNATURE)
+    assert to_png(category_scatter(x[:, :2], names, title="t", legend_title="cluster", max_legend=1).figure).startswith(PNG_SIGNATURE)
     selection = choose_kmeans(x, k_range=range(2, 5), n_init=2)
-    assert silhouette_png(selection.silhouettes, selection.best_k, title="s").startswith(PNG_SIGNATURE)
+    assert to_png(silhouette_curve(selection.silhouettes, selection.best_k, title="s").figure).startswith(PNG_SIGNATURE)
     with pytest.raises(ValueError, match="colours"):
-        scatter_png(x[:, :2], names[:-1], title="t", legend_title="c")
+        to_png(category_scatter(x[:, :2], names[:-1], title="t", legend_title="c").figure)

@@ -7,8 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from morph_assets.lib.models import grouped_stratified_split
-from morph_assets.lib.models import SmallCNN, load_model, pick_device, predict, save_model, train_cnn
+from morph_assets.lib.models import (
+    SmallCNN,
+    grouped_stratified_split,
+    load_model,
+    pick_device,
+    predict,
+    save_model,
+    train_cnn,
+)
 
 N_CLASSES = 6
 

@@ -18,12 +18,12 @@ from sklearn.metrics import (
 
 from morph_assets.lib.models import (
     ClassifierReport,
-    confusion_png,
     evaluate,
     grouped_stratified_split,
     reports_table,
     train_random_forest,
 )
+from morph_assets.lib.plot import confusion_heatmap, to_png
 
 
 def _planted(groups_per_class: list[int], rows_per_group: int = 3, n_features: int = 8, signal: float = 1.0,
@@ -158,14 +158,14 @@ def test_random_forest_is_seeded() -> None:
     np.testing.assert_array_equal(first[0].predict(features), again[0].predict(features))
 
 
-def test_reports_table_empty_and_confusion_png() -> None:
+def test_reports_table_empty_and_confusion_heatmap_drawn() -> None:
     assert reports_table([]).height == 0
     assert "f1_macro" in reports_table([]).columns
     y = np.array(["a", "b", "c", "a", "a"])
     report = evaluate("random_forest", "v", "balanced", y, y, np.array(["a", "a", "c", "b", "a"]))
     assert isinstance(report, ClassifierReport)
-    png = confusion_png(report, top=2)
-    assert png.startswith(b"\x89PNG")
+    axes = confusion_heatmap(report.confusion, report.labels, title=report.model, top=2)
+    assert len(axes.get_yticklabels()) == 2 and to_png(axes.figure).startswith(b"\x89PNG")
 
 
 def _wells(per_label: dict[str, int], sites: int = 2) -> tuple[np.ndarray, np.ndarray]:

@@ -15,12 +15,13 @@ from morph_assets.lib.models import (
     ConvVAE,
     latent_means,
     load_vae,
-    reconstruction_png,
+    reconstruct,
     save_vae,
     split_by_group,
     train_vae,
     vae_loss,
 )
+from morph_assets.lib.plot import reconstructions, to_png
 
 N_IMAGES = 60
 TRAIN_SETTINGS = {"latent_dim": 4, "max_epochs": 15, "patience": 3, "batch_size": 16, "device": "cpu"}
@@ -179,10 +180,12 @@ def test_unreadable_model_file_is_named(tmp_path: Path) -> None:
         load_vae(path)
 
 
-def test_reconstruction_png(trained: tuple[ConvVAE, list[dict], list[str]]) -> None:
+def test_reconstructions_drawn(trained: tuple[ConvVAE, list[dict], list[str]]) -> None:
     model, _, _ = trained
     images, _, _ = planted_squares()
-    png = reconstruction_png(model, images, n=4)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    originals, reconstructed = reconstruct(model, images, n=4)
+    assert originals.shape == reconstructed.shape == (4, *images.shape[1:])
+    grid = reconstructions(originals, reconstructed)
+    assert grid.shape == (2, 4) and to_png(grid[0, 0].figure).startswith(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(ValueError, match="channel"):
-        reconstruction_png(model, images, channel=1)
+        reconstructions(originals, reconstructed, channel=1)

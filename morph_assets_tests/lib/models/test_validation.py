@@ -10,13 +10,8 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.metrics.pairwise import cosine_similarity
 
-from morph_assets.lib.models import (
-    adjusted_rand,
-    cosine_similarity_pairs,
-    feature_boxplot_png,
-    similarity_violin_png,
-    within_vs_between,
-)
+from morph_assets.lib.models import adjusted_rand, cosine_similarity_pairs, within_vs_between
+from morph_assets.lib.plot import feature_boxplot, similarity_distributions, to_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -82,7 +77,7 @@ def test_adjusted_rand_matches_sklearn_and_drops_missing_truth():
 def test_pngs():
     x, labels = _blobs()
     within, between = cosine_similarity_pairs(x, labels)
-    assert similarity_violin_png(within, between, title="v").startswith(PNG_SIGNATURE)
+    assert to_png(similarity_distributions(within, between, title="v")[0].figure).startswith(PNG_SIGNATURE)
     rng = np.random.default_rng(0)
     frame = pl.DataFrame(
         {
@@ -90,7 +85,7 @@ def test_pngs():
             "Cells_AreaShape_Area": rng.normal(100, 10, size=80),
         }
     )
-    png = feature_boxplot_png(frame, group_col="Metadata_pert_iname", feature="Cells_AreaShape_Area", title="area")
+    png = to_png(feature_boxplot(frame, group_col="Metadata_pert_iname", feature="Cells_AreaShape_Area", title="area").figure)
     assert png.startswith(PNG_SIGNATURE)
     with pytest.raises(ValueError, match="lacks"):
-        feature_boxplot_png(frame, group_col="Metadata_pert_iname", feature="nope", title="x")
+        to_png(feature_boxplot(frame, group_col="Metadata_pert_iname", feature="nope", title="x").figure)

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from morph_assets_tests.conftest import SMALL_WELLS
 
-from morph_assets.lib.plates import CHANNEL_NAMES, WELLS_384, format_image_name
 from morph_assets.lib.plates import (
+    CHANNEL_NAMES,
     COMPLETION_MARKER,
     IMAGE_INDEX_SCHEMA,
+    WELLS_384,
     PlateError,
     discover_plate_folders,
+    format_image_name,
     is_plate_complete,
     read_plate,
 )
-from morph_assets_tests.conftest import SMALL_WELLS
 
 PLATE = "SYNJT0001"
 SITES = (1, 2)

@@ -11,12 +11,12 @@ import pytest
 
 from morph_assets.lib.plates import (
     LAYOUT_COLUMNS,
+    WELLS_384,
     LayoutError,
     embedded_layout,
     embedded_layout_files,
     read_layout,
 )
-from morph_assets.lib.plates import WELLS_384
 
 
 def _read_tsv(path: Path) -> list[dict[str, str]]:

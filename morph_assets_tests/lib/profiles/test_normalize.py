@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from morph_assets.lib import profiles as pr
+from morph_assets.lib.profiles import _select  # the BLAS correlation path is private, tested directly
 
 pycytominer = pytest.importorskip("pycytominer")
 
@@ -259,15 +260,15 @@ def test_fast_correlation_path_agrees_and_falls_back(
     compound: pl.DataFrame, features: list[str]
 ) -> None:
     x = compound.select(features).to_numpy()
-    fast = pr._correlation_syrk(x)
+    fast = _select._correlation_syrk(x)
     assert fast is not None
     np.testing.assert_allclose(fast, np.corrcoef(x.T), rtol=0, atol=1e-12)
     for threshold in (0.9, 0.7, 0.5):
-        decided = pr._decide(fast, threshold, margin=1e-9)
+        decided = _select._decide(fast, threshold, margin=1e-9)
         assert decided is not None  # no near-ties here: the fast path decides
-        np.testing.assert_array_equal(decided, pr._decide(np.corrcoef(x.T), threshold, margin=0.0))
+        np.testing.assert_array_equal(decided, _select._decide(np.corrcoef(x.T), threshold, margin=0.0))
     duplicated = np.column_stack([x[:, :20], x[:, :1]])  # exact tie between columns 0 and 20
-    assert pr._decide(pr._correlation_syrk(duplicated), 0.9, margin=1e-9) is None
+    assert _select._decide(_select._correlation_syrk(duplicated), 0.9, margin=1e-9) is None
 
 
 def test_normalize_interleaved_plates_matches_pycytominer(
@@ -288,14 +289,14 @@ def test_raw_gram_path_and_recentring_agree_with_corrcoef(
 ) -> None:
     x = np.asfortranarray(compound.select(features).to_numpy())
     near_centred = np.asfortranarray(x - x.mean(axis=0) + 0.5 * x.std(axis=0))
-    corr, sums = pr._syrk_correlation(near_centred, near_centred.mean(axis=0), centred=False)
+    corr, sums = _select._syrk_correlation(near_centred, near_centred.mean(axis=0), centred=False)
     assert corr is not None and sums is not None
     np.testing.assert_allclose(corr, np.corrcoef(near_centred.T), rtol=0, atol=1e-12)
     np.testing.assert_allclose(sums, near_centred.var(axis=0) * x.shape[0], rtol=1e-10)
     offset = np.asfortranarray(x + 1e4 * (1 + np.abs(x).max(axis=0)))  # far from centred: recentre
-    assert pr._syrk_correlation(offset, offset.mean(axis=0), centred=False) == (None, None)
+    assert _select._syrk_correlation(offset, offset.mean(axis=0), centred=False) == (None, None)
     for data in (near_centred, offset):
-        expected = pr._decide(np.corrcoef(data.T), 0.7, margin=0.0)
+        expected = _select._decide(np.corrcoef(data.T), 0.7, margin=0.0)
         np.testing.assert_array_equal(pr.correlated_features(data, 0.7), expected)
 
 

@@ -8,16 +8,17 @@ import polars as pl
 import pytest
 
 from morph_assets.lib.profiles import (
+    DEFAULT_BLOCKLIST,
     NORMALIZATION,
     TREATMENT,
     drop_incomplete_rows,
+    feature_columns,
     plate_profiles,
     selected_features,
     treatment_consensus,
     usable_features,
     with_treatment,
 )
-from morph_assets.lib.profiles import DEFAULT_BLOCKLIST, feature_columns
 
 pycytominer = pytest.importorskip("pycytominer")
 

@@ -9,15 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from morph_assets.lib.plot import map_scatter, to_png
 from morph_assets.lib.profiles import NORMALIZATION, TREATMENT
-from morph_assets.lib.retrieval import (
-    DEFAULT_SETTINGS,
-    RetrievalRun,
-    RetrievalSetting,
-    map_scatter_png,
-    runs_table,
-    score_profiles,
-)
+from morph_assets.lib.retrieval import DEFAULT_SETTINGS, RetrievalRun, RetrievalSetting, runs_table, score_profiles
 
 copairs_map = pytest.importorskip("copairs.map")
 
@@ -211,7 +205,7 @@ def test_incomplete_rows_dropped_and_nothing_to_score() -> None:
 
 def test_map_scatter_png(scored) -> None:
     _, _, per_treatment = scored
-    png = map_scatter_png(per_treatment.filter(pl.col("setting") == "pooled"), title="pooled")
+    png = to_png(map_scatter(per_treatment.filter(pl.col("setting") == "pooled"), title="pooled").figure)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
-    empty = map_scatter_png(per_treatment.head(0), title="empty")
+    empty = to_png(map_scatter(per_treatment.head(0), title="empty").figure)
     assert empty[:8] == b"\x89PNG\r\n\x1a\n"

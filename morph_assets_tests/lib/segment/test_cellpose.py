@@ -16,12 +16,13 @@ from morph_assets.lib.segment import (
     NUCLEI_MODEL_FILE,
     CellposeTrainingReport,
     CellposeWeightsMissing,
+    SegmentationSettings,
+    SiteSegmentation,
     clear_model_cache,
     nuclei_by_otsu,
     segment_with_cellpose,
     train_cellpose_models,
 )
-from morph_assets.lib.segment import SegmentationSettings, SiteSegmentation
 from morph_assets.lib.synthetic import SyntheticConfig, render_site
 
 # Tiny on purpose: 8 sites of 96 px (6 train, 2 held out), small patches, one thread.

@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 from morph_assets.lib.plates import CHANNEL_NAMES
-from morph_assets.lib.segment import identify_primary_objects
-from morph_assets.lib.segment import score_segmentation
-from morph_assets.lib.segment import SegmentationSettings, segment_site
+from morph_assets.lib.segment import SegmentationSettings, identify_primary_objects, score_segmentation, segment_site
 from morph_assets.lib.synthetic import SyntheticConfig, illumination_field, render_site
 
 WELLS = ("A01", "C10", "E02", "G07", "H15", "F20")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from morph_assets.lib.plates import FLUORESCENCE_CHANNELS, WELLS_384
 from morph_assets.lib.segment import (
     apply_illumination_function,
     compare_to_truth,
     estimate_illumination_function,
     smooth_illumination,
 )
-from morph_assets.lib.plates import FLUORESCENCE_CHANNELS, WELLS_384
 from morph_assets.lib.synthetic import SyntheticConfig, illumination_field, render_site
 
 CONFIG = SyntheticConfig(n_plates=1, image_size=192, sites_per_well=2, seed=5)

@@ -11,13 +11,13 @@ import tifffile
 
 from morph_assets.lib.segment import (
     MaskError,
+    SegmentationSettings,
     as_label_image,
     load_imported_masks,
     match_masks,
     read_mask,
     segment_imported,
 )
-from morph_assets.lib.segment import SegmentationSettings
 
 
 def _site_files(folder: Path, prefix: str) -> list[Path]:

@@ -10,8 +10,7 @@ import polars as pl
 import pytest
 import tifffile
 
-from morph_assets.lib.plates import embedded_layout
-from morph_assets.lib.plates import WELLS_384, format_image_name, parse_image_name, well_to_row_col
+from morph_assets.lib.plates import WELLS_384, embedded_layout, format_image_name, parse_image_name, well_to_row_col
 from morph_assets.lib.synthetic import (
     COMPLETE_MARKER,
     N_PROGRAMS,

@@ -7,10 +7,8 @@ import polars as pl
 import pytest
 import tifffile
 
-from morph_assets.lib.plates import ImageReadError, power_log_log_slope
 from morph_assets.lib.io import Lake
-from morph_assets.lib.plates import format_image_name
-from morph_assets.lib.plates import read_plate
+from morph_assets.lib.plates import ImageReadError, format_image_name, power_log_log_slope, read_plate
 from morph_assets.lib.tasks import RAW_IMAGES_SCHEMA, RAW_IMAGES_TABLE, ingest_well, measure_images
 
 PLATE = "SYNJT0002"

@@ -38,6 +38,12 @@ import polars as pl
 from cp_measure._sanitize import sanitize_masks
 from cp_measure.bulk import get_core_measurements
 
+from morph_assets.lib.features._regionprops import (
+    COMPARTMENTS,
+    Segmentation,
+    compartment_labels,
+    image_keys_and_features,
+)
 from morph_assets.lib.features.cellprofiler._granularity import GranularityObjects, granularity_spectrum
 from morph_assets.lib.features.cellprofiler._intensity import IntensityObjects
 from morph_assets.lib.features.cellprofiler._radial import RadialGeometry, RadialZernikeBasis
@@ -48,7 +54,6 @@ from morph_assets.lib.features.cellprofiler._texture import (
     haralick_features,
     quantize,
 )
-from morph_assets.lib.features._regionprops import COMPARTMENTS, Segmentation, compartment_labels, image_keys_and_features
 from morph_assets.lib.plates import contract_image
 
 MASK_FAMILIES: tuple[str, ...] = ("sizeshape", "zernike", "feret")

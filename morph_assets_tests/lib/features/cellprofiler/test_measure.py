@@ -14,10 +14,18 @@ from cp_measure.bulk import get_core_measurements
 from mahotas.features import haralick
 
 from morph_assets.lib.features import cellprofiler as cpf
-from morph_assets.lib.features.cellprofiler import GranularityObjects, granularity_spectrum, reconstruction
-from morph_assets.lib.features.cellprofiler import IntensityObjects, inner_boundaries
-from morph_assets.lib.features.cellprofiler import RadialGeometry, RadialZernikeBasis
-from morph_assets.lib.features.cellprofiler import HARALICK_FEATURES, haralick_features, quantize
+from morph_assets.lib.features.cellprofiler import (
+    HARALICK_FEATURES,
+    GranularityObjects,
+    IntensityObjects,
+    RadialGeometry,
+    RadialZernikeBasis,
+    granularity_spectrum,
+    haralick_features,
+    inner_boundaries,
+    quantize,
+    reconstruction,
+)
 from morph_assets.lib.plates import CHANNEL_NAMES
 from morph_assets.lib.synthetic import SyntheticConfig, render_site
 

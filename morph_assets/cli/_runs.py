@@ -1,29 +1,22 @@
-"""Command line: ``morph-assets demo | ingest | views | sql | generate``.
+"""Running the platform from the command line: Dagster runs in-process, their failures in plain words.
 
-``demo`` is the README's first command: it generates the embedded CPJUMP1-shaped plates (once),
-registers them as Dagster partitions, materializes every asset for each plate in a persistent
-Dagster instance (so the UI shows the runs afterwards) and prints a summary.
+``ingest`` registers plate folders as partitions and executes what the automation conditions
+request until nothing is left, as the UI's daemon would; every run's failures are reported as
+one line per failed well, with where to read the rest.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import shutil
-import sys
 import time
-import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
-from morph_assets.lib.report import FORMATS, render
-from morph_assets.paths import PROJECT_ROOT, default_lake_root, default_source_root
+from morph_assets.paths import PROJECT_ROOT, default_lake_root
 
 
 def _say(message: str) -> None:
@@ -56,37 +49,12 @@ def _progress_printer(label: str):
 
     return report
 
-
-def generate(args: argparse.Namespace) -> list[str]:
-    """Generate the embedded plates into the source root unless they are there already."""
-    from morph_assets.lib.tasks import default_workers
-    from morph_assets.lib.synthetic import SyntheticConfig, generate_plates
-
-    overrides = {key: value for key, value in (
-        ("n_plates", args.plates), ("sites_per_well", args.sites), ("image_size", args.image_size), ("seed", args.seed),
-    ) if value is not None}
-    if args.wells:
-        overrides["wells"] = tuple(args.wells.split(","))
-    config = SyntheticConfig.full_size(**overrides) if args.full_size else SyntheticConfig(**overrides)
-    source = default_source_root()
-    existing = [barcode for barcode in config.barcodes() if (source / barcode).exists()]
-    for barcode in existing:
-        recorded = json.loads((source / barcode / "plate.json").read_text()).get("generator", {})
-        if recorded.get("image_size") != config.image_size or recorded.get("sites_per_well") != config.sites_per_well:
-            _say(f"note: {source / barcode} was generated with other settings ({recorded.get('image_size')} px, "
-                 f"{recorded.get('sites_per_well')} sites); it is kept. Delete it to regenerate.")
-    missing = len(config.barcodes()) - len(existing)
-    if missing:
-        _say(f"generating {missing} synthetic plate(s) of {len(config.selected_wells())} wells x {config.sites_per_well} "
-             f"sites, {config.image_size}x{config.image_size} px, into {source}")
-    generate_plates(config, source, workers=args.workers or default_workers(), progress=_progress_printer("generating"))
-    return config.barcodes()
-
-
 #: Where a terminal line sends the reader for the full story of a failed run.
 SEE_RUN = "full log: the run's page in the Dagster UI, `make ui`"
+
 #: Where a terminal line sends the reader for every failed well.
 SEE_ERRORS = "all failures: `morph-assets sql \"select * from errors\"`"
+
 #: At most this many failed wells are listed per plate; the rest are counted.
 MAX_WELL_LINES = 20
 
@@ -279,9 +247,9 @@ def _report_failed_wells(plate: str, run_id: str | None) -> None:
         _say(f"FAILED plate {plate} {what}, {row['table']}{file_note(row['file'], row['error'])}: {row['error']} "
              f"({run}{SEE_ERRORS})")
 
-
 #: Run tag naming what a run of the command was for (``plate-level``, ``wells``, ``profiles``, ...).
 CLI_RUN_TAG = "morph_assets/cli_run"
+
 #: Evaluations of the automation conditions after which the command gives up (each one launches
 #: runs; a plate set settles in about four).
 MAX_EVALUATIONS = 30
@@ -481,223 +449,3 @@ def ingest(
     if not study_ran and not report.completed_plates:
         _say("study-level assets skipped: no plate got through its runs")
     return report
-
-
-def _query(sql: str) -> pl.DataFrame:
-    lake_db = default_lake_root() / "lake.duckdb"
-    if not lake_db.exists():
-        raise SystemExit(f"{lake_db} does not exist yet: run `make demo` (or `morph-assets views`) first")
-    with duckdb.connect(str(lake_db), read_only=True) as connection:
-        return connection.sql(sql).pl()
-
-
-#: Rows ``sql`` prints by default in the formats meant for reading (table, markdown).
-TABLE_ROWS = 50
-
-
-def _terminal_width() -> int | None:
-    """The terminal's width, or None when stdout is not a terminal (a file or a pipe keeps whole lines)."""
-    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-
-
-def print_query_result(result: pl.DataFrame, fmt: str = "table", max_rows: int | None = None) -> None:
-    """Print a query's rows in ``fmt`` (see :data:`morph_assets.lib.report.FORMATS`), values whole.
-
-    Parameters
-    ----------
-    result : pl.DataFrame
-        The rows.
-    fmt : str
-        ``"table"`` (aligned, one block per row when wider than the terminal), ``"csv"``,
-        ``"markdown"`` or ``"json"``.
-    max_rows : int, optional
-        Rows printed; default :data:`TABLE_ROWS` for table and markdown, every row for csv and
-        json. The count of rows left out goes to stderr, so csv and json output stays parseable.
-    """
-    limit = max_rows if max_rows is not None else (TABLE_ROWS if fmt in ("table", "markdown") else None)
-    shown = result if limit is None else result.head(limit)
-    print(render(shown, fmt, width=_terminal_width()))
-    if shown.height < result.height:
-        print(f"({result.height - shown.height} more rows of {result.height}; --max-rows {result.height} shows all)",
-              file=sys.stderr)
-
-
-def _views() -> list[str]:
-    """The views of the lake's database (none when it does not exist yet or cannot be opened)."""
-    if not (default_lake_root() / "lake.duckdb").exists():
-        return []
-    try:
-        views = _query("select table_name from information_schema.tables where table_type = 'VIEW' order by 1")
-    except duckdb.Error as error:  # e.g. another process holds the database for writing
-        _say(f"the SQL views cannot be read: {' '.join(str(error).split())}")
-        return []
-    return views["table_name"].to_list()
-
-
-def plate_counts(plates: Sequence[str]) -> pl.DataFrame:
-    """Per plate: wells and images in the lake, and wells with a failure on record, read from the
-    lake's Parquet files (so the count holds when the SQL views could not be built).
-
-    A well counts as failed when any per-well stage recorded it in ``errors/<table>`` in its
-    latest run (ingest, masks, features, tensors), not only when its images could not be read.
-
-    Returns
-    -------
-    polars.DataFrame
-        Columns ``Metadata_Plate``, ``wells_ingested``, ``images``, ``wells_failed``,
-        ``failed_stages`` (the tables with failures, comma-separated).
-    """
-    from morph_assets.lib.io import Lake
-
-    lake = Lake(default_lake_root())
-    rows = []
-    for plate in plates:
-        images = lake.plate_file("raw_images", plate)
-        table = (pl.read_parquet(images, columns=["Metadata_Well"]) if images.exists()
-                 else pl.DataFrame({"Metadata_Well": []}))
-        errors = lake.read_errors(plate).filter(pl.col("Metadata_Well").is_not_null())
-        rows.append({
-            "Metadata_Plate": plate, "wells_ingested": table["Metadata_Well"].n_unique(), "images": table.height,
-            "wells_failed": errors["Metadata_Well"].n_unique(),
-            "failed_stages": ", ".join(sorted(set(errors["table"].to_list()))),
-        })
-    return pl.DataFrame(rows, schema={"Metadata_Plate": pl.String, "wells_ingested": pl.Int64, "images": pl.Int64,
-                                      "wells_failed": pl.Int64, "failed_stages": pl.String})
-
-
-def summary(started: float, plates: Sequence[str], report: IngestReport | None = None) -> bool:
-    """Print plates, wells, images, failures and rows per view, and the wall time.
-
-    Returns
-    -------
-    bool
-        True when no run failed and no well of ``plates`` has a failure on record.
-    """
-    counts = plate_counts(plates)
-    views = _views()
-    width = _terminal_width()
-    print("\nPlates\n" + render(counts, "table", width=width))
-    rows = []
-    for name in views:
-        try:
-            rows.append({"view": name, "rows": _query(f'select count(*) as n from "{name}"')["n"][0]})
-        except duckdb.Error as error:  # a view whose Parquet files went away: say so, go on
-            rows.append({"view": name, "rows": None})
-            _say(f"view {name} cannot be read: {' '.join(str(error).split())}")
-    if rows:
-        print(f"\nRows per table (DuckDB views in {default_lake_root() / 'lake.duckdb'})\n"
-              + render(pl.DataFrame(rows, schema={"view": pl.String, "rows": pl.Int64}), "table", width=width))
-    for name, title in (
-        ("segmentation_by_plate", "Segmentation (AP@0.5 and F1 against the generator's ground truth)"),
-        ("map_headline", "Replicate retrieval (mAP = mean over treatments of each treatment's mAP; "
-                         "retrieved = fraction of treatments with q < 0.05)"),
-    ):
-        if name in views:
-            try:
-                print(f"\n{title}\n" + render(_query(f"select * from {name}"), "table", width=width))
-            except duckdb.Error as error:
-                _say(f"view {name} cannot be read: {' '.join(str(error).split())}")
-    failed_runs = report.failed_runs if report is not None else []
-    n_runs = len(report.runs) if report is not None else 0
-    failed_wells = int(counts["wells_failed"].sum())
-    _say(f"{counts.height} plates, {int(counts['wells_ingested'].sum())} wells, {int(counts['images'].sum())} images "
-         f"ingested; {failed_wells} wells failed; {len(failed_runs)} of {n_runs} runs failed"
-         + (f" ({', '.join(_run_name(run) for run in failed_runs)})" if failed_runs else "")
-         + f"; wall time {time.perf_counter() - started:.0f} s")
-    print("\nNext: `make ui` opens Dagster at http://127.0.0.1:3000;  "
-          "`.venv/bin/morph-assets sql \"select * from errors\"` lists every failed well.")
-    return not failed_runs and failed_wells == 0
-
-
-def _run_name(run: RunOutcome) -> str:
-    return f"{run.label} of {run.plate}" if run.plate else run.label
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    """Library warnings (a division by zero in a shape feature, ...) on one line each, like the rest."""
-    text = " ".join(str(message).split())
-    print(f"[morph-assets] warning: {category.__name__}: {text} ({Path(filename).name}:{lineno})",
-          file=sys.stderr if file is None else file, flush=True)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``morph-assets`` command."""
-    parser = argparse.ArgumentParser(prog="morph-assets", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def add_generation_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--plates", type=int, help="replicate plates (default 4)")
-        command.add_argument("--wells", help="comma-separated wells (default: all 384)")
-        command.add_argument("--sites", type=int, help="sites per well")
-        command.add_argument("--image-size", type=int, help="image side in pixels")
-        command.add_argument("--seed", type=int, help="generator seed (default 0)")
-        command.add_argument("--full-size", action="store_true", help="real CPJUMP1 size: 1080x1080, 9 sites, brightfield")
-        command.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
-        command.add_argument("--segmenter", default="classical", choices=["classical", "cellpose", "imported"],
-                             help="how masks are made (cellpose: trains models first; ~2 s per 192 px site on a CPU)")
-        add_log_level(command)
-
-    def add_log_level(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"],
-                             help="lowest level of the assets' own messages shown "
-                                  "(default WARNING; failures always show)")
-
-    demo = commands.add_parser("demo", help="generate the embedded plates, run every asset, print a summary")
-    add_generation_options(demo)
-    generate_command = commands.add_parser("generate", help="only generate the embedded plates into the source folder")
-    add_generation_options(generate_command)
-    ingest_command = commands.add_parser("ingest", help="register plate folders of the source root and run every asset")
-    ingest_command.add_argument("plates", nargs="+", help="plate barcodes (folder names under the source root)")
-    ingest_command.add_argument("--workers", type=int)
-    ingest_command.add_argument("--segmenter", default="classical", choices=["classical", "cellpose", "imported"])
-    add_log_level(ingest_command)
-    commands.add_parser("views", help="rebuild the DuckDB views from dbt_style_sql/")
-    sql = commands.add_parser("sql", help="run a read-only SQL query against the lake and print the result")
-    sql.add_argument("query")
-    sql.add_argument("--format", default="table", choices=FORMATS,
-                     help="table: aligned columns, one block per row when wider than the terminal (default); "
-                          "csv, markdown, json: for files and other programs. Values are never shortened.")
-    sql.add_argument("--max-rows", type=int, default=None,
-                     help=f"rows printed (default: {TABLE_ROWS} for table and markdown, all for csv and json)")
-    args = parser.parse_args(argv)
-    with warnings.catch_warnings():  # the settings below last as long as the command
-        # Beta/preview notices about Dagster's own API (backfill policies) are for us, not for users.
-        warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
-        warnings.showwarning = _show_warning
-        return _command(args)
-
-
-def _command(args: argparse.Namespace) -> int:
-    if args.command == "sql":
-        try:
-            result = _query(args.query)
-        except duckdb.Error as error:
-            raise SystemExit(f"morph-assets sql: {' '.join(str(error).split())}") from error
-        print_query_result(result, args.format, args.max_rows)
-        return 0
-    if args.command == "views":
-        from morph_assets.lib.io import Lake
-        from morph_assets.lib.io import build_views
-        from morph_assets.paths import sql_models_dir
-
-        report = build_views(Lake(default_lake_root()), sql_models_dir())
-        _say(f"built {len(report.built)} view(s): {', '.join(report.built)}")
-        for name, reason in report.skipped.items():
-            _say(f"skipped {name}: {reason}")
-        for name, error in report.failed.items():
-            _say(f"FAILED view {name}: {' '.join(error.split())}")
-        return 1 if report.failed else 0
-    started = time.perf_counter()
-    if args.command == "generate":
-        generate(args)
-        return 0
-    plates = generate(args) if args.command == "demo" else args.plates
-    from morph_assets.lib.tasks import shared_worker_pool
-
-    with shared_worker_pool():  # every plate's per-well steps run in this process: keep workers warm
-        report = ingest(plates, workers=args.workers, segmenter=args.segmenter, log_level=args.log_level)
-    return 0 if summary(started, plates, report) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Metadata and feature columns of a profile table, and aggregation of per-image rows to wells.
+
+The column conventions every profile step shares (``Metadata_`` columns describe, every other
+column is a feature) and the one median the aggregation uses, so that wells are summarised the
+same way everywhere (pycytominer's ``aggregate`` with ``operation="median"``).
+
+Plain polars/numpy functions (no Dagster, no pandas, no pycytominer at run time) that follow the
+field's profiling recipe; ``normalize`` and ``select_features`` (the sibling modules) reproduce
+pycytominer 1.7's numbers and choices (see ``morph_assets_tests/lib/profiles/test_normalize.py``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+METADATA_PREFIX = "Metadata_"
+PLATE = "Metadata_Plate"
+WELL = "Metadata_Well"
+
+
+def feature_columns(frame: pl.DataFrame) -> list[str]:
+    """Numeric columns that are not metadata (do not start with ``Metadata_``).
+
+    Parameters
+    ----------
+    frame : pl.DataFrame
+        A profile table.
+
+    Returns
+    -------
+    list of str
+        Feature column names, in frame order.
+    """
+    return [
+        name
+        for name, dtype in frame.schema.items()
+        if not name.startswith(METADATA_PREFIX) and dtype.is_numeric()
+    ]
+
+
+def _matrix(frame: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """Features as a float64 (rows x features) array, nulls as NaN."""
+    if not features:
+        return np.empty((frame.height, 0))
+    values = frame.select(pl.col(list(features)).cast(pl.Float64)).to_numpy()
+    return values.astype(np.float64, copy=False)
+
+
+def _replace(frame: pl.DataFrame, features: Sequence[str], values: np.ndarray) -> pl.DataFrame:
+    """``frame`` with ``features`` replaced by the columns of ``values`` (NaN becomes null)."""
+    return _replace_transposed(frame, features, np.asarray(values, dtype=np.float64).T)
+
+
+def _replace_transposed(
+    frame: pl.DataFrame, features: Sequence[str], values_t: np.ndarray
+) -> pl.DataFrame:
+    """``frame`` with ``features`` replaced by the rows of ``values_t`` (features x rows)."""
+    # C-ordered rows become polars columns without a copy (the Series keep ``values_t`` alive)
+    values_t = np.ascontiguousarray(values_t, dtype=np.float64)
+    columns = [pl.Series(name, values_t[i]) for i, name in enumerate(features)]
+    if np.isnan(values_t).any():
+        columns = [column.fill_nan(None) for column in columns]
+    return frame.with_columns(columns)
+
+
+def aggregate_wells(
+    per_image: pl.DataFrame,
+    *,
+    features: list[str] | None = None,
+    method: Literal["median", "mean"] = "median",
+) -> pl.DataFrame:
+    """Well-level profiles from per-image (or per-object) rows.
+
+    Parameters
+    ----------
+    per_image : pl.DataFrame
+        Rows with ``Metadata_Plate`` and ``Metadata_Well`` and feature columns.
+    features : list of str, optional
+        Columns to aggregate; default :func:`feature_columns`.
+    method : {"median", "mean"}
+        Per-feature statistic over a well's rows (nulls ignored).
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per (plate, well), sorted, with the group keys, every other ``Metadata_`` column
+        that is constant within each well, ``Metadata_n_rows`` (rows aggregated, e.g. sites), and
+        when a ``Count_Cells`` column exists its well sum as ``Metadata_Count_Cells``, then the
+        features.
+    """
+    if method not in ("median", "mean"):
+        raise ValueError(f"method must be 'median' or 'mean', not {method!r}")
+    missing = [key for key in (PLATE, WELL) if key not in per_image.columns]
+    if missing:
+        raise ValueError(f"per_image lacks the grouping column(s) {missing}")
+    keys = [PLATE, WELL]
+    features = feature_columns(per_image) if features is None else list(features)
+    metadata = [
+        name
+        for name in per_image.columns
+        if name.startswith(METADATA_PREFIX) and name not in keys and name not in features
+        and name not in ("Metadata_n_rows", "Metadata_Count_Cells")
+    ]
+    constant: list[str] = []
+    if metadata and per_image.height:
+        counts = (
+            per_image.group_by(keys)
+            .agg(pl.col(metadata).n_unique())
+            .select(pl.col(metadata).max())
+        )
+        constant = [name for name in metadata if counts[name][0] == 1]
+    statistic = pl.col(features).median() if method == "median" else pl.col(features).mean()
+    extra = [pl.len().cast(pl.Int64).alias("Metadata_n_rows")]
+    if "Count_Cells" in per_image.columns:
+        extra.append(pl.col("Count_Cells").sum().alias("Metadata_Count_Cells"))
+    aggregations = [pl.col(constant).first(), *extra] if constant else extra
+    if features:
+        aggregations.append(statistic)
+    return per_image.group_by(keys, maintain_order=True).agg(aggregations).sort(keys)
+
+
+def _median(values: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+    """Medians of the rows of ``values`` ignoring NaN, as ``np.median`` / ``np.nanmedian`` (bit for bit).
+
+    ``np.nanmedian`` only when there is a NaN (it is slow); ``overwrite`` partitions ``values`` in
+    place instead of a copy.
+    """
+    if np.isnan(values).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN feature (no cells) stays NaN
+            return np.nanmedian(values, axis=1)
+    n = values.shape[1]
+    if n == 0:
+        return np.full(values.shape[0], np.nan)
+    half = n // 2
+    if overwrite:
+        values.partition(half, axis=1)
+        part = values
+    else:
+        part = np.partition(values, half, axis=1)
+    if n % 2:
+        return part[:, half].copy()
+    # the lower middle value is the largest of the left part; np.median averages the two as (a + b) / 2
+    return (part[:, :half].max(axis=1) + part[:, half]) / 2
