@@ -139,4 +139,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["CLI_RUN_TAG", "IngestReport", "generate", "ingest", "main", "plate_counts", "print_query_result", "run_failures", "summary"]
+__all__ = [
+    "CLI_RUN_TAG", "IngestReport", "generate", "ingest", "main", "plate_counts", "print_query_result", "run_failures",
+    "summary",
+]

@@ -85,8 +85,9 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
         .group_by("Metadata_Plate", "Metadata_Well").agg(pl.col("mean_intensity").mean())
     )
     for (plate,), wells in by_well.sort("Metadata_Plate").group_by("Metadata_Plate", maintain_order=True):
-        png = to_png(plate_heatmap(dict(wells.select("Metadata_Well", "mean_intensity").iter_rows()),
-                                title=f"{plate}: mean {channel_name} intensity per well", colorbar_label="counts").figure)
+        axes = plate_heatmap(dict(wells.select("Metadata_Well", "mean_intensity").iter_rows()),
+                             title=f"{plate}: mean {channel_name} intensity per well", colorbar_label="counts")
+        png = to_png(axes.figure)
         pictures.append(png_markdown(png, f"{plate} {channel_name} plate map"))
     return "\n\n".join(pictures) if pictures else "no images"
 

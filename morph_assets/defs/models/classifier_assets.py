@@ -167,8 +167,9 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
             "metrics": dg.MetadataValue.md(frame_to_markdown(shown, max_rows=50, float_precision=3)),
             "best_model": f"{best.model} {best.variant} ({best.class_weighting})",
             "plot_confusion_matrix_best_model": dg.MetadataValue.md(figure_markdown(png_markdown(
-                to_png(confusion_heatmap(best.confusion, best.labels, title=f"{best.model} / {best.variant} ({best.class_weighting})",
-                                       top=20).figure), "confusion matrix"),
+                to_png(confusion_heatmap(best.confusion, best.labels, top=20,
+                                         title=f"{best.model} / {best.variant} ({best.class_weighting})").figure),
+                "confusion matrix"),
                 f"Confusion matrix of the best model by balanced accuracy ({best.model} {best.variant}, "
                 f"{best.class_weighting}) on the test wells: the 20 most frequent labels, each row as fractions "
                 "of its true label.")),

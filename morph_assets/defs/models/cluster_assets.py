@@ -111,18 +111,21 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
         context.log.info(f"{representation}: {len(aggregates)} treatments x {len(features)} features, best k {selection.best_k}")
         metadata[f"{representation}_best_k"] = selection.best_k
         # Each plot under its own key with a caption: the UI hides long Markdown behind a link named by the key.
-        metadata[f"plot_silhouette_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(to_png(silhouette_curve(
-            selection.silhouettes, selection.best_k, title=f"{representation}: silhouette by k").figure), "silhouette"),
+        silhouette = silhouette_curve(selection.silhouettes, selection.best_k, title=f"{representation}: silhouette by k")
+        metadata[f"plot_silhouette_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
+            to_png(silhouette.figure), "silhouette"),
             f"{representation}: silhouette score (and KMeans inertia) against k; the vertical line marks the "
             "chosen k."))
         for name, xy in (("umap", umap_xy), ("tsne", tsne_xy)):
             metadata[f"plot_{name}_by_cluster_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
-                to_png(category_scatter(xy, clusters, title=f"{representation}: {name.upper()}, KMeans k={selection.best_k}",
-                            legend_title="cluster").figure), f"{name} by cluster"),
+                to_png(category_scatter(xy, clusters, legend_title="cluster",
+                                        title=f"{representation}: {name.upper()}, KMeans k={selection.best_k}").figure),
+                f"{name} by cluster"),
                 f"{representation}: treatments in 2-D by {name.upper()}, coloured by KMeans cluster "
                 f"(k={selection.best_k})."))
         metadata[f"plot_umap_by_target_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
-            to_png(category_scatter(umap_xy, first_target, title=f"{representation}: UMAP by (first) target", legend_title="target").figure),
+            to_png(category_scatter(umap_xy, first_target, title=f"{representation}: UMAP by (first) target",
+                                    legend_title="target").figure),
             "umap by target"), f"{representation}: treatments in 2-D by UMAP, coloured by their first target gene."))
     write_skipped(store, "treatment_clusters", skipped)
     if skipped:

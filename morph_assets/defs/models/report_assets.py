@@ -113,7 +113,8 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
         headline = per_treatment.filter((pl.col("representation") == "cellprofiler") & (pl.col("level") == "well")
                                         & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
         if headline.height:
-            images["map_cellprofiler"] = to_png(map_scatter(headline, title="CellProfiler, well level, normalised, pooled").figure)
+            axes = map_scatter(headline, title="CellProfiler, well level, normalised, pooled")
+            images["map_cellprofiler"] = to_png(axes.figure)
             sections.append(("Which treatments are retrieved", figure_link("map_cellprofiler", "mAP vs -log10 p") + (
                 "\n\nEach point is a treatment: its mAP (x) against its permutation p-value (y, -log10); red "
                 "points are retrieved (Benjamini-Hochberg q < 0.05). CellProfiler Mean_ profiles, well level, "
@@ -123,10 +124,11 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
         for (representation,), members in clusters.group_by(["representation"], maintain_order=True):
             scores = silhouettes.filter(pl.col("representation") == representation)
             best = int(scores.sort(["silhouette", "k"], descending=[True, False])["k"][0])
-            images[f"silhouette_{representation}"] = to_png(silhouette_curve(scores, best, title=f"{representation}: silhouette").figure)
-            images[f"umap_{representation}"] = to_png(category_scatter(members.select("umap_1", "umap_2").to_numpy(),
-                                                           [str(c) for c in members["cluster"]],
-                                                           title=f"{representation}: UMAP by cluster", legend_title="cluster").figure)
+            axes = silhouette_curve(scores, best, title=f"{representation}: silhouette")
+            images[f"silhouette_{representation}"] = to_png(axes.figure)
+            axes = category_scatter(members.select("umap_1", "umap_2").to_numpy(), [str(c) for c in members["cluster"]],
+                                    title=f"{representation}: UMAP by cluster", legend_title="cluster")
+            images[f"umap_{representation}"] = to_png(axes.figure)
             body.append(f"**{representation}**: best k = {best} over {members.height} treatments.\n\n"
                         + figure_link(f"silhouette_{representation}") + " " + figure_link(f"umap_{representation}"))
         sections.append(("Clusters", "\n\n".join(body) or "No representation was clustered (see above)."))

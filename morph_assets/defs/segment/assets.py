@@ -98,7 +98,8 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
         "dagster/row_count": table.height,
         "functions": dg.MetadataValue.md(frame_to_markdown(table.drop("Metadata_Plate"))),
         "plot_illumination_functions": dg.MetadataValue.md(figure_markdown(png_markdown(
-            to_png(illumination_functions(functions, title=f"{plate} illumination functions")[0].figure), "illumination"),
+            to_png(illumination_functions(functions, title=f"{plate} illumination functions")[0].figure),
+            "illumination"),
             f"{plate}: the flat-field function of each channel on one colour scale (bright = more light reached the "
             "camera there); images are divided by it.")),
         "folder": dg.MetadataValue.path(str(folder)),

@@ -51,7 +51,13 @@ INTENSITY_PROPERTIES: dict[str, str] = {
 
 
 class Segmentation(Protocol):
-    """What the measurements need from a segmentation: three label images, shared labels."""
+    """What the measurements need from a segmentation: three label images, shared labels.
+
+    Attributes
+    ----------
+    nuclei, cells, cytoplasm : numpy.ndarray
+        (M, N) integer label images of one site; label ``k`` is the same cell in all three.
+    """
 
     nuclei: np.ndarray
     cells: np.ndarray
@@ -59,7 +65,23 @@ class Segmentation(Protocol):
 
 
 def compartment_labels(segmentation: Segmentation) -> dict[str, np.ndarray]:
-    """Return ``{"Nuclei": ..., "Cells": ..., "Cytoplasm": ...}`` as int32 label images."""
+    """Return ``{"Nuclei": ..., "Cells": ..., "Cytoplasm": ...}`` as int32 label images.
+
+    Parameters
+    ----------
+    segmentation : Segmentation
+        Any object with ``nuclei``, ``cells`` and ``cytoplasm`` label images.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The three (M, N) int32 label images, keyed by CellProfiler's object names.
+
+    Raises
+    ------
+    ValueError
+        If the images are not 2-D or not of one shape.
+    """
     labels = {
         "Nuclei": np.asarray(segmentation.nuclei),
         "Cells": np.asarray(segmentation.cells),
@@ -144,8 +166,17 @@ def measure_regionprops(segmentation: Segmentation, images: Mapping[str, np.ndar
 def image_keys_and_features(objects: pl.DataFrame, by: str | list[str] | None = None) -> tuple[list[str], list[str]]:
     """Split a per-object table's columns into image keys and numeric feature columns.
 
-    Keys are ``by``, or by default ``ImageNumber`` and every ``Metadata_*`` column present;
-    features are the other numeric columns except ``ObjectNumber``.
+    Parameters
+    ----------
+    objects : polars.DataFrame
+        A per-object table.
+    by : str or list of str, optional
+        The key columns; by default ``ImageNumber`` and every ``Metadata_*`` column present.
+
+    Returns
+    -------
+    keys, features : list of str
+        The key columns, and the other numeric columns except ``ObjectNumber``.
     """
     if by is None:
         keys = [c for c in objects.columns if c == "ImageNumber" or c.startswith("Metadata_")]

@@ -70,7 +70,22 @@ def atomic_write_parquet(frame: pl.DataFrame, path: Path | str) -> Path:
 
 
 def atomic_write_tiff(array: np.ndarray, path: Path | str, *, compression: str = "zlib") -> Path:
-    """Write a label image or float image as a compressed TIFF, appearing whole or not at all."""
+    """Write a label image or float image as a compressed TIFF, appearing whole or not at all.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The image.
+    path : pathlib.Path or str
+        Destination; its folder is created.
+    compression : str, optional
+        tifffile's compression, ``"zlib"`` by default.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")

@@ -32,7 +32,17 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class SqlModel:
-    """One SQL model file."""
+    """One SQL model file.
+
+    Attributes
+    ----------
+    name : str
+        The view's name (the file's stem).
+    path : pathlib.Path
+        The file.
+    sql : str
+        Its text, with ``{{ ref('model') }}`` and ``{{ lake('table') }}`` macros.
+    """
 
     name: str
     path: Path
@@ -58,7 +68,17 @@ class SqlModel:
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What :func:`build_views` did: views built and models skipped, with reasons."""
+    """What :func:`build_views` did: views built and models skipped, with reasons.
+
+    Attributes
+    ----------
+    built : list of str
+        Views built, in build order.
+    skipped : dict of str to str
+        Model -> why it was not built (a lake table or a model it reads is missing).
+    failed : dict of str to str
+        Model -> the error DuckDB raised for it.
+    """
 
     built: list[str]
     skipped: dict[str, str]
@@ -67,6 +87,16 @@ class BuildReport:
 
 def load_models(models_dir: Path | str) -> dict[str, SqlModel]:
     """Read every ``*.sql`` file under ``models_dir`` (recursively), one model per file.
+
+    Parameters
+    ----------
+    models_dir : pathlib.Path or str
+        Folder of the SQL models (``dbt_style_sql/``).
+
+    Returns
+    -------
+    dict of str to SqlModel
+        Models by name.
 
     Raises
     ------
@@ -89,7 +119,18 @@ def load_models(models_dir: Path | str) -> dict[str, SqlModel]:
 
 
 def build_order(models: dict[str, SqlModel]) -> list[str]:
-    """Return model names so that every model comes after the models it refers to."""
+    """Return model names so that every model comes after the models it refers to.
+
+    Parameters
+    ----------
+    models : dict of str to SqlModel
+        The models, as :func:`load_models` returns them.
+
+    Returns
+    -------
+    list of str
+        Model names in dependency order.
+    """
     try:
         return list(TopologicalSorter({name: model.refs for name, model in models.items()}).static_order())
     except CycleError as error:

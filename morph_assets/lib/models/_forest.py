@@ -154,7 +154,27 @@ def held_out_shortfall(
 
 @dataclass(frozen=True)
 class ClassifierReport:
-    """Test-set metrics of one classifier, with the majority-class baseline beside them."""
+    """Test-set metrics of one classifier, with the majority-class baseline beside them.
+
+    Attributes
+    ----------
+    model, variant, class_weighting : str
+        Which classifier, on which input, with which class weights.
+    n_train, n_test, n_classes : int
+        Training and test images, and labels.
+    accuracy, balanced_accuracy : float
+        On the test split.
+    precision_weighted, recall_weighted, f1_weighted : float
+        Averaged over labels weighted by their test counts.
+    precision_macro, recall_macro, f1_macro : float
+        Averaged over labels equally.
+    majority_accuracy, majority_f1_weighted : float
+        The same for always predicting the most frequent training label.
+    labels : list of str
+        Label of each row and column of ``confusion``.
+    confusion : numpy.ndarray
+        (labels, labels) counts, true label by row, predicted label by column.
+    """
 
     model: str
     variant: str

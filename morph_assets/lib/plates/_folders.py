@@ -69,7 +69,17 @@ class PlateError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class WellProblem:
-    """One reason a well (or a stray file) is left out of a plate's ingestion."""
+    """One reason a well (or a stray file) is left out of a plate's ingestion.
+
+    Attributes
+    ----------
+    well : str or None
+        The well, None for a file that names no well.
+    file : str
+        The file concerned.
+    error : str
+        What is wrong, in one line.
+    """
 
     well: str | None
     file: str
@@ -126,6 +136,16 @@ def discover_plate_folders(source_root: Path | str) -> list[Path]:
     """Return the candidate plate folders directly under ``source_root``, sorted by name.
 
     Hidden folders and the generator's in-progress ``*.partial-*`` folders are skipped.
+
+    Parameters
+    ----------
+    source_root : pathlib.Path or str
+        Folder the microscope or the generator writes plates into.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The plate folders.
     """
     root = Path(source_root)
     if not root.is_dir():
@@ -137,7 +157,18 @@ def discover_plate_folders(source_root: Path | str) -> list[Path]:
 
 
 def latest_modification(folder: Path) -> float:
-    """Return the newest modification time (epoch seconds) of ``folder`` and anything in it."""
+    """Return the newest modification time (epoch seconds) of ``folder`` and anything in it.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        A plate folder.
+
+    Returns
+    -------
+    float
+        Seconds since the epoch.
+    """
     newest = folder.stat().st_mtime
     for path in folder.rglob("*"):
         try:

@@ -69,7 +69,13 @@ class LayoutError(ValueError):
 
 
 def embedded_layout_files() -> tuple[Path, Path]:
-    """Return the paths of the vendored JUMP-Target-1 compound platemap and metadata TSVs."""
+    """Return the paths of the vendored JUMP-Target-1 compound platemap and metadata TSVs.
+
+    Returns
+    -------
+    platemap, metadata : pathlib.Path
+        The two files shipped in ``morph_assets/data/jump_target``.
+    """
     folder = resources.files("morph_assets") / "data" / "jump_target"
     return Path(str(folder / EMBEDDED_PLATEMAP)), Path(str(folder / EMBEDDED_METADATA))
 
@@ -373,5 +379,11 @@ def read_layout(platemap_path: Path | str, metadata_path: Path | str) -> pl.Data
 
 
 def embedded_layout() -> pl.DataFrame:
-    """Return the JUMP-Target-1 compound plate layout (384 wells, 64 DMSO, 306 compounds)."""
+    """Return the JUMP-Target-1 compound plate layout (384 wells, 64 DMSO, 306 compounds).
+
+    Returns
+    -------
+    polars.DataFrame
+        The layout as :func:`read_layout` reads it from :func:`embedded_layout_files`.
+    """
     return read_layout(*embedded_layout_files())

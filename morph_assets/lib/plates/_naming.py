@@ -156,13 +156,35 @@ def normalize_well(well: str) -> str:
 
 
 def well_to_row_col(well: str) -> tuple[int, int]:
-    """Return the 1-based (row, column) of a well: ``"B03"`` -> ``(2, 3)``."""
+    """Return the 1-based (row, column) of a well: ``"B03"`` -> ``(2, 3)``.
+
+    Parameters
+    ----------
+    well : str
+        A well name in any accepted spelling (``"B3"``, ``"b03"``).
+
+    Returns
+    -------
+    row, col : int
+        1-based row and column.
+    """
     name = normalize_well(well)
     return ROW_LETTERS.index(name[0]) + 1, int(name[1:])
 
 
 def row_col_to_well(row: int, col: int) -> str:
-    """Return the well name of a 1-based (row, column): ``(2, 3)`` -> ``"B03"``."""
+    """Return the well name of a 1-based (row, column): ``(2, 3)`` -> ``"B03"``.
+
+    Parameters
+    ----------
+    row, col : int
+        1-based row (1-16) and column (1-24).
+
+    Returns
+    -------
+    str
+        The well name.
+    """
     if not (1 <= row <= N_ROWS and 1 <= col <= N_COLUMNS):
         raise NamingError(f"row {row}, column {col} is outside a 384-well plate (16 x 24)")
     return f"{ROW_LETTERS[row - 1]}{col:02d}"
@@ -170,7 +192,19 @@ def row_col_to_well(row: int, col: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ImageName:
-    """The parts of one CPJUMP1 image file name."""
+    """The parts of one CPJUMP1 image file name.
+
+    Attributes
+    ----------
+    well : str
+        Well name, e.g. ``"A01"``.
+    site : int
+        Field of view, from 1.
+    channel : int
+        Channel number, from 1.
+    plane : int
+        Focal plane, 1 by default.
+    """
 
     well: str
     site: int

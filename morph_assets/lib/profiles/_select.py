@@ -69,10 +69,20 @@ def _low_variance_fast(x: np.ndarray, cols: np.ndarray, variance: np.ndarray, th
 
 
 def correlation_matrix(x: np.ndarray) -> np.ndarray:
-    """Pearson correlation between the columns of ``x``.
+    """Return the Pearson correlation between the columns of ``x``.
 
     Without missing values this is ``np.corrcoef``; with them, each pair uses the rows where both
     are present (as pandas' ``DataFrame.corr``), from masked matrix products.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (samples, features) matrix, NaN where a value is missing.
+
+    Returns
+    -------
+    numpy.ndarray
+        (features, features) correlations.
     """
     missing = ~np.isfinite(x)
     if not missing.any():
@@ -174,7 +184,7 @@ def _decide(corr: np.ndarray, threshold: float, margin: float) -> np.ndarray | N
 
 
 def correlated_features(x: np.ndarray, threshold: float = 0.9) -> np.ndarray:
-    """Indices of columns pycytominer's ``correlation_threshold`` drops.
+    """Return the indices of the columns pycytominer's ``correlation_threshold`` drops.
 
     Columns are ranked by the sum of their absolute correlations with all columns (ascending,
     numpy quicksort as pandas' ``sort_values``). For every pair whose (signed) correlation exceeds
@@ -185,6 +195,18 @@ def correlated_features(x: np.ndarray, threshold: float = 0.9) -> np.ndarray:
     ``np.corrcoef``); when any decision is within 1e-9 of flipping (a correlation at the threshold,
     tied absolute-correlation sums, e.g. duplicated columns) it is redone on ``np.corrcoef``'s
     matrix, the one pycytominer uses, so the outcome is pycytominer's.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (samples, features) matrix, NaN where a value is missing.
+    threshold : float, optional
+        Correlation above which one of a pair is dropped, 0.9 by default.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted column indices to drop.
     """
     if not 0 <= threshold <= 1:
         raise ValueError("threshold must be between 0 and 1")

@@ -27,7 +27,17 @@ NULL_TEXT = "null"
 
 
 def text_cell(value: object) -> str:
-    """A value as the aligned table shows it: whole, floats in their shortest exact form.
+    """Show a value as the aligned table shows it: whole, floats in their shortest exact form.
+
+    Parameters
+    ----------
+    value : object
+        A cell of a query result.
+
+    Returns
+    -------
+    str
+        Its text.
 
     Examples
     --------
@@ -109,7 +119,17 @@ def _plain(value: object) -> object:
 
 
 def frame_to_json(frame: pl.DataFrame) -> str:
-    """The rows as a JSON array of objects (one per row, columns in order), values whole.
+    """Return the rows as a JSON array of objects (one per row, columns in order), values whole.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A query result.
+
+    Returns
+    -------
+    str
+        The JSON text; NaN and null become ``null``.
 
     Examples
     --------
@@ -121,7 +141,17 @@ def frame_to_json(frame: pl.DataFrame) -> str:
 
 
 def frame_to_csv(frame: pl.DataFrame) -> str:
-    """The rows as CSV with a header line (RFC 4180 quoting; nested values as JSON text, null empty).
+    """Return the rows as CSV with a header line (RFC 4180 quoting; nested values as JSON text, null empty).
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A query result.
+
+    Returns
+    -------
+    str
+        The CSV text.
 
     Examples
     --------
@@ -139,7 +169,21 @@ def frame_to_csv(frame: pl.DataFrame) -> str:
 
 
 def render(frame: pl.DataFrame, fmt: str, *, width: int | None = None) -> str:
-    """``frame`` in one of :data:`FORMATS` (``width`` only matters to ``"table"``).
+    """Render ``frame`` in one of :data:`FORMATS`.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A query result.
+    fmt : str
+        ``"table"``, ``"csv"``, ``"markdown"`` or ``"json"``.
+    width : int, optional
+        Terminal width; only the aligned table uses it.
+
+    Returns
+    -------
+    str
+        The text to print.
 
     Raises
     ------

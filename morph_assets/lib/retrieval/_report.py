@@ -28,7 +28,15 @@ from morph_assets.lib.retrieval._replicates import replicate_retrieval
 
 @dataclass(frozen=True)
 class RetrievalSetting:
-    """One cell of the report's grid."""
+    """One cell of the report's grid.
+
+    Attributes
+    ----------
+    position_filter : str
+        ``"pooled"``, ``"same"`` or ``"different"``: which replicate pairs count by plate position.
+    position_definition : str
+        ``"cpjump1"`` or ``"study"``: what counts as the same position.
+    """
 
     position_filter: str  # "pooled", "same" or "different"
     position_definition: str  # "cpjump1" or "study"
@@ -77,12 +85,34 @@ REQUIRED_METADATA = (TREATMENT, "Metadata_Plate", "Metadata_Well", "Metadata_con
 class RetrievalRun:
     """Summary of one retrieval: what was scored and how well, or why nothing was.
 
-    ``status`` is ``"scored"`` or the reason nothing was (``"no replicate pairs"``, ``"no negative
-    controls"``, ``"no usable features"``, ``"no complete profiles"``), spelled out in ``reason``
-    with the counts; the scores are then null. ``n_queries`` counts treated profiles,
-    ``n_queries_scored`` those with an AP (a replicate and a control to rank against),
-    ``n_replicate_pairs`` the unordered positive pairs, ``n_zero_norm`` the profiles left out of
-    the ranking because every feature is 0 (see :mod:`morph_assets.lib.retrieval`).
+    Attributes
+    ----------
+    representation, level, normalization : str
+        Which profiles were scored.
+    setting, position_filter, position_definition : str
+        The :class:`RetrievalSetting`, by label and by its two fields.
+    status : str
+        ``"scored"`` or the reason nothing was (``"no replicate pairs"``, ``"no negative
+        controls"``, ``"no usable features"``, ``"no complete profiles"``).
+    reason : str or None
+        The status spelled out with the counts; None when scored.
+    n_features, n_profiles, n_rows_dropped, n_controls : int
+        Features and profiles used, incomplete rows dropped, negative controls.
+    n_queries : int
+        Treated profiles.
+    n_queries_scored : int
+        Those with an AP (a replicate and a control to rank against).
+    n_replicate_pairs : int
+        Unordered positive pairs.
+    n_zero_norm : int
+        Profiles left out of the ranking because every feature is 0 (see
+        :mod:`morph_assets.lib.retrieval`).
+    n_treatments : int
+        Treatments with a mAP.
+    mean_ap, mean_map, fraction_retrieved : float or None
+        The scores; null when nothing was scored.
+    seconds : float
+        Wall time.
     """
 
     representation: str

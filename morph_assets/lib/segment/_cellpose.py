@@ -87,7 +87,13 @@ class CellposeUnavailable(RuntimeError):
 
 
 def cellpose_version() -> str:
-    """Return the installed cellpose version, or ``"not installed"``."""
+    """Return the installed cellpose version, or ``"not installed"``.
+
+    Returns
+    -------
+    str
+        The package version.
+    """
     try:
         return package_version("cellpose")
     except PackageNotFoundError:
@@ -95,7 +101,13 @@ def cellpose_version() -> str:
 
 
 def cellpose_major_version() -> int:
-    """Return the installed cellpose major version (0 when cellpose is not installed)."""
+    """Return the installed cellpose major version (0 when cellpose is not installed).
+
+    Returns
+    -------
+    int
+        The major version.
+    """
     text = cellpose_version()
     head = text.split(".", 1)[0]
     return int(head) if head.isdigit() else 0
@@ -105,6 +117,11 @@ def local_models_dir() -> Path:
     """Return where cellpose looks for built-in model files: ``CELLPOSE_LOCAL_MODELS_PATH``.
 
     Read at call time (cellpose reads it once at import), default ``~/.cellpose/models``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
     """
     configured = os.environ.get("CELLPOSE_LOCAL_MODELS_PATH")
     return Path(configured) if configured else Path.home() / ".cellpose" / "models"

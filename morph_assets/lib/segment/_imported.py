@@ -93,6 +93,16 @@ class MatchReport:
 def image_stem(path: Path | str) -> str:
     """Return the stem masks of an image are named after.
 
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        An image file.
+
+    Returns
+    -------
+    str
+        The CPJUMP1 site prefix for CPJUMP1 names, else the file's stem.
+
     Examples
     --------
     >>> image_stem("plate/r01c02f03p01-ch5sk1fk1fl1.tiff"), image_stem("a/D03f00d0.tif")
@@ -259,6 +269,16 @@ def as_label_image(mask: np.ndarray, source: str = "mask array") -> np.ndarray:
 
 def read_mask(path: Path | str) -> np.ndarray:
     """Read a label mask (PNG or TIFF) as int32 (M, N) labels; see :func:`as_label_image`.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The mask file.
+
+    Returns
+    -------
+    numpy.ndarray
+        (M, N) int32 labels.
 
     Raises
     ------

@@ -319,6 +319,20 @@ def well_parameters(config: SyntheticConfig, plate_index: int, well: str) -> np.
 
     The compound's true phenotype plus this well's biological noise, mapped through the
     programs, plus the position effect, the plate drift and the toxicity on cell count.
+
+    Parameters
+    ----------
+    config : SyntheticConfig
+        The generator's settings (seed, plates, wells).
+    plate_index : int
+        Which plate, from 0.
+    well : str
+        Well name.
+
+    Returns
+    -------
+    numpy.ndarray
+        (P,) float shifts.
     """
     seed = config.seed
     well_index = _well_index(well)

@@ -35,7 +35,30 @@ def _with_site_metadata(frame: pl.DataFrame, plate: str, well: str, site: int) -
 def segmented_sites(
     lake_root: str, plate: str, well: str, image_rows: list[dict], illumination_files: dict[str, str]
 ) -> Iterator[tuple[int, SiteSegmentation, dict[str, np.ndarray]]]:
-    """Each site of a well with its masks from the lake and its illumination-corrected images."""
+    """Yield each site of a well with its masks from the lake and its illumination-corrected images.
+
+    Parameters
+    ----------
+    lake_root : str
+        Root folder of the lake (text, as the arguments cross process boundaries).
+    plate : str
+        Plate barcode.
+    well : str
+        Well name, e.g. ``"A01"``.
+    image_rows : list of dict
+        The well's rows of the plate's image index, one per site and channel.
+    illumination_files : dict of str to str
+        Channel name -> float TIFF of the plate's illumination function.
+
+    Yields
+    ------
+    site : int
+        Site number.
+    segmentation : SiteSegmentation
+        Its nuclei, cells and cytoplasm.
+    images : dict of str to numpy.ndarray
+        Channel name -> corrected (M, N) float image.
+    """
     lake = Lake(Path(lake_root))
     illumination = load_illumination(illumination_files)
     for site, rows in rows_by_site(image_rows).items():
@@ -53,6 +76,19 @@ def measure_well_regionprops(
     A site without objects has a ``regionprops_image`` row all the same: ``Count_Objects`` and
     ``Count_<Compartment>`` 0 and every ``Mean_`` null; a cell-less well (a toxic compound) is
     a result, so it is written like any other.
+
+    Parameters
+    ----------
+    well : str
+        Well name, e.g. ``"A01"``.
+    lake_root : str
+        Root folder of the lake (text, as the arguments cross process boundaries).
+    plate : str
+        Plate barcode.
+    image_rows : list of dict
+        The well's rows of the plate's image index, one per site and channel.
+    illumination_files : dict of str to str
+        Channel name -> float TIFF of the plate's illumination function.
 
     Returns
     -------
@@ -81,6 +117,21 @@ def measure_well_cellprofiler(
     One row per site; a site without objects has ``Count_<Object>`` 0 and no ``Mean_`` value
     (null in the plate's table).
 
+    Parameters
+    ----------
+    well : str
+        Well name, e.g. ``"A01"``.
+    lake_root : str
+        Root folder of the lake (text, as the arguments cross process boundaries).
+    plate : str
+        Plate barcode.
+    image_rows : list of dict
+        The well's rows of the plate's image index, one per site and channel.
+    illumination_files : dict of str to str
+        Channel name -> float TIFF of the plate's illumination function.
+    families : iterable of str, optional
+        Feature families to measure, all by default.
+
     Returns
     -------
     int
@@ -105,8 +156,26 @@ def cellprofiler_well(
     well: str, lake_root: str, plate: str, image_rows: list[dict], illumination_files: dict[str, str],
     families: Iterable[str] = FAMILIES, export_folder: str | None = None,
 ) -> int:
-    """One well's ``cellprofiler_mean`` rows: from CellProfiler's own export when the plate has one,
-    else measured here (:func:`measure_well_cellprofiler`).
+    """Write one well's ``cellprofiler_mean`` rows, from CellProfiler's own export when the plate has one.
+
+    Otherwise the well is measured here (:func:`measure_well_cellprofiler`).
+
+    Parameters
+    ----------
+    well : str
+        Well name, e.g. ``"A01"``.
+    lake_root : str
+        Root folder of the lake (text, as the arguments cross process boundaries).
+    plate : str
+        Plate barcode.
+    image_rows : list of dict
+        The well's rows of the plate's image index, one per site and channel.
+    illumination_files : dict of str to str
+        Channel name -> float TIFF of the plate's illumination function.
+    families : iterable of str, optional
+        Feature families to measure, all by default.
+    export_folder : str, optional
+        The plate's ExportToSpreadsheet folder, when it has one.
 
     Returns
     -------

@@ -46,7 +46,18 @@ MASKS_SCHEMA = {
 
 
 def rows_by_site(image_rows: Sequence[Mapping[str, object]]) -> dict[int, list[Mapping[str, object]]]:
-    """Group a well's image index rows by site number."""
+    """Group a well's image index rows by site number.
+
+    Parameters
+    ----------
+    image_rows : sequence of mapping
+        Rows of the image index, each with ``Metadata_Site``.
+
+    Returns
+    -------
+    dict of int to list of mapping
+        Site -> its rows (one per channel), in input order.
+    """
     grouped: dict[int, list[Mapping[str, object]]] = defaultdict(list)
     for row in image_rows:
         grouped[int(row["Metadata_Site"])].append(row)
@@ -54,12 +65,44 @@ def rows_by_site(image_rows: Sequence[Mapping[str, object]]) -> dict[int, list[M
 
 
 def mask_path(lake: Lake, plate: str, well: str, prefix: str, object_type: str) -> Path:
-    """Where one site's label image of one object type lives."""
+    """Return where one site's label image of one object type lives.
+
+    Parameters
+    ----------
+    lake : Lake
+        The lake.
+    plate, well : str
+        Plate barcode and well name.
+    prefix : str
+        The site's file prefix (``r01c01f01p01``).
+    object_type : str
+        ``"nuclei"``, ``"cells"`` or ``"cytoplasm"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The TIFF's path.
+    """
     return lake.well_folder(MASKS_TABLE, plate, well) / f"{prefix}-{object_type}.tiff"
 
 
 def read_site_segmentation(lake: Lake, plate: str, well: str, prefix: str) -> SiteSegmentation:
-    """Read back one site's nuclei, cells and cytoplasm label images from the lake."""
+    """Read back one site's nuclei, cells and cytoplasm label images from the lake.
+
+    Parameters
+    ----------
+    lake : Lake
+        The lake.
+    plate, well : str
+        Plate barcode and well name.
+    prefix : str
+        The site's file prefix (``r01c01f01p01``).
+
+    Returns
+    -------
+    SiteSegmentation
+        The three label images.
+    """
     arrays = {kind: tifffile.imread(mask_path(lake, plate, well, prefix, kind)).astype(np.int32) for kind in OBJECT_TYPES}
     return SiteSegmentation(nuclei=arrays["nuclei"], cells=arrays["cells"], cytoplasm=arrays["cytoplasm"])
 

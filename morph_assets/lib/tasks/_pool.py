@@ -55,7 +55,13 @@ class WellOutcome:
 
 
 def default_workers() -> int:
-    """Return the number of worker processes to use: the CPUs this process may run on."""
+    """Return the number of worker processes to use: the CPUs this process may run on.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -66,6 +72,16 @@ def one_line(text: str) -> str:
     """Collapse ``text`` onto one line (runs of whitespace, newlines included, become one space).
 
     Failure reasons go into one row of the lake's ``errors`` tables and one line of the terminal.
+
+    Parameters
+    ----------
+    text : str
+        Any text, e.g. an exception's message.
+
+    Returns
+    -------
+    str
+        The text on one line.
     """
     return " ".join(str(text).split())
 

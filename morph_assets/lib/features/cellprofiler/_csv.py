@@ -71,7 +71,18 @@ def _find(folder: Path, stem: str) -> Path:
 
 
 def has_export(folder: str | Path) -> bool:
-    """True when ``folder`` holds an ExportToSpreadsheet image table (``Image.csv`` or ``Image.csv.gz``)."""
+    """Tell whether ``folder`` holds an ExportToSpreadsheet image table (``Image.csv`` or ``Image.csv.gz``).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        A folder that may hold CellProfiler's export.
+
+    Returns
+    -------
+    bool
+        True when the image table is there.
+    """
     folder = Path(folder)
     return any((folder / name).is_file() for name in ("Image.csv", "Image.csv.gz"))
 
@@ -195,6 +206,13 @@ def read_cellprofiler_export(
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
     """Read ``Image.csv`` and the per-object CSVs of one ExportToSpreadsheet folder.
 
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The export folder.
+    objects : iterable of str, optional
+        Object names whose tables to read, by default Nuclei, Cells and Cytoplasm.
+
     Returns
     -------
     (pl.DataFrame, dict[str, pl.DataFrame])
@@ -249,7 +267,18 @@ def _refuse_orphans(folder: Path, name: str, image: pl.DataFrame, table: pl.Data
 
 
 def averaged_columns(table: pl.DataFrame) -> list[str]:
-    """The per-object measurement columns that go into ``Mean_`` (numeric, not keys/relations)."""
+    """The per-object measurement columns that go into ``Mean_`` (numeric, not keys/relations).
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        A per-object table of CellProfiler's export.
+
+    Returns
+    -------
+    list of str
+        Its measurement columns, in table order.
+    """
     schema = table.schema  # built once: each .schema call walks every column
     return [
         name

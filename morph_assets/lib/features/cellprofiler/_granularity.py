@@ -100,7 +100,20 @@ def _reconstruct_by_dilation(seed, mask):
 
 
 def reconstruction(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Same result as ``skimage.morphology.reconstruction(seed, mask, footprint=disk(1))``."""
+    """Same result as ``skimage.morphology.reconstruction(seed, mask, footprint=disk(1))``.
+
+    Parameters
+    ----------
+    seed : numpy.ndarray
+        (M, N) image to dilate, nowhere above ``mask``.
+    mask : numpy.ndarray
+        (M, N) image bounding the dilation.
+
+    Returns
+    -------
+    numpy.ndarray
+        The morphological reconstruction by dilation.
+    """
     return _reconstruct_by_dilation(
         np.ascontiguousarray(seed, dtype=np.float64), np.ascontiguousarray(mask, dtype=np.float64)
     )
@@ -108,7 +121,17 @@ def reconstruction(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GranularitySpectrum:
-    """The mask-independent part of MeasureGranularity for one image."""
+    """The mask-independent part of MeasureGranularity for one image.
+
+    Attributes
+    ----------
+    original : numpy.ndarray
+        The full-size input (per-object start means use it).
+    subsampled_shape : numpy.ndarray
+        Shape of the 1/4 grid.
+    reconstructions : tuple of numpy.ndarray
+        One per spectrum step, on the 1/4 grid.
+    """
 
     original: np.ndarray  # the full-size input (per-object start means use it)
     subsampled_shape: np.ndarray  # shape of the 1/4 grid
@@ -120,7 +143,20 @@ def _resample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarr
 
 
 def granularity_spectrum(pixels: np.ndarray, spectrum_length: int = SPECTRUM_LENGTH) -> GranularitySpectrum:
-    """Background-subtract and granulate one 2-D float image as CellProfiler/cp-measure do."""
+    """Background-subtract and granulate one 2-D float image as CellProfiler/cp-measure do.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        (M, N) float image.
+    spectrum_length : int, optional
+        Number of granularity steps, by default :data:`SPECTRUM_LENGTH`.
+
+    Returns
+    -------
+    GranularitySpectrum
+        The image's part of the measurement, shared by every object type measured on it.
+    """
     pixels = np.asarray(pixels, dtype=np.float64)
     orig_shape = np.array(pixels.shape)
     small_shape = (orig_shape * SUBSAMPLE_SIZE).astype(int)
@@ -149,7 +185,15 @@ def granularity_spectrum(pixels: np.ndarray, spectrum_length: int = SPECTRUM_LEN
 
 
 class GranularityObjects:
-    """The mask-dependent part for one label image (labels 1..N), reusable across channels."""
+    """The mask-dependent part of MeasureGranularity for one label image, reusable across channels.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (M, N) label image with labels ``1..N``.
+    spectrum : GranularitySpectrum
+        The spectrum of any channel of the same site (only its subsampled shape is used here).
+    """
 
     def __init__(self, labels: np.ndarray, spectrum: GranularitySpectrum) -> None:
         self.labels = labels

@@ -181,8 +181,19 @@ def _object_statistics(values, y, x, edge, starts, counts, out):
 
 
 def inner_boundaries(labels: np.ndarray) -> np.ndarray:
-    """``skimage.segmentation.find_boundaries(labels, mode="inner")`` for 2-D labels (4-connected):
-    object pixels with a 4-neighbour of another label; outside the image counts as the same label.
+    """Return ``skimage.segmentation.find_boundaries(labels, mode="inner")`` for 2-D labels (4-connected).
+
+    Object pixels with a 4-neighbour of another label; outside the image counts as the same label.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (M, N) label image.
+
+    Returns
+    -------
+    numpy.ndarray
+        (M, N) bool image of the boundary pixels.
     """
     boundary = np.zeros(labels.shape, dtype=bool)
     vertical = labels[1:, :] != labels[:-1, :]
@@ -199,6 +210,13 @@ class IntensityObjects:
 
     Object pixels are kept grouped by object (row-major within each object, as cp-measure's
     bounding-box crops see them).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (M, N) label image.
+    n : int, optional
+        Number of label slots; the largest label by default.
     """
 
     def __init__(self, labels: np.ndarray, n: int | None = None):
@@ -234,8 +252,26 @@ class IntensityObjects:
 def intensity_features(
     label: np.ndarray, y: np.ndarray, x: np.ndarray, edge: np.ndarray, values: np.ndarray, n: int
 ) -> dict[str, np.ndarray]:
-    """Intensity features from object pixels grouped by object (``label`` 0-based and
-    non-decreasing, row-major within an object; values finite)."""
+    """Intensity features from object pixels grouped by object.
+
+    Parameters
+    ----------
+    label : numpy.ndarray
+        0-based object of each pixel, non-decreasing, row-major within an object.
+    y, x : numpy.ndarray
+        Row and column of each pixel.
+    edge : numpy.ndarray
+        Whether each pixel is on its object's inner boundary.
+    values : numpy.ndarray
+        Finite intensity of each pixel.
+    n : int
+        Number of objects.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        cp-measure's intensity feature names -> one value per object.
+    """
     counts = np.bincount(label, minlength=n)
     starts = np.cumsum(counts) - counts
     out = np.zeros((n, len(_STATISTICS)))

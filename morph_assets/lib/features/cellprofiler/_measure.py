@@ -76,6 +76,22 @@ _SUFFIXED = re.compile(r"^(RadialDistribution_[A-Za-z]+)_(.+)$")
 def cellprofiler_name(family: str, name: str, channel: str | None = None) -> str:
     """Map a cp-measure output name to CellProfiler's measurement name (without the object).
 
+    Parameters
+    ----------
+    family : str
+        cp-measure's feature family (``"sizeshape"``, ``"intensity"``, ``"texture"``, ...).
+    name : str
+        cp-measure's name of the measurement.
+    channel : str, optional
+        The channel measured; None for mask-only families.
+
+    Returns
+    -------
+    str
+        CellProfiler's name, the channel where CellProfiler puts it.
+
+    Examples
+    --------
     >>> cellprofiler_name("sizeshape", "Area")
     'AreaShape_Area'
     >>> cellprofiler_name("texture", "AngularSecondMoment_3_00_256", "DNA")
@@ -108,6 +124,18 @@ def to_unit_float(image: np.ndarray, name: str = "image") -> np.ndarray:
     Integers are divided by their type's full scale as CellProfiler loads them; floats are taken
     as already on the contract scale, whatever their range (illumination-corrected images pass
     1 and may pass 2; ``load_site`` scaled them), and must be finite and non-negative.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        An integer or float image.
+    name : str, optional
+        What to call it in an error message.
+
+    Returns
+    -------
+    numpy.ndarray
+        The image as float64.
 
     Raises
     ------
@@ -256,6 +284,15 @@ def measure_cellprofiler_means(
     per object type over all its columns), which saves building the per-object DataFrame and
     polars' aggregation over every column.
 
+    Parameters
+    ----------
+    segmentation : Segmentation
+        The site's nuclei, cells and cytoplasm.
+    images : mapping of str to numpy.ndarray
+        Channel name -> (M, N) image on the intensity contract.
+    families : iterable of str, optional
+        Feature families to measure, all of :data:`FAMILIES` by default.
+
     Returns
     -------
     pl.DataFrame
@@ -302,6 +339,20 @@ def measure_cp_measure(
 
     Mask-only families run once per object type; every other family once per object type and
     channel, as cp-measure's API asks.
+
+    Parameters
+    ----------
+    segmentation : Segmentation
+        The site's nuclei, cells and cytoplasm.
+    images : mapping of str to numpy.ndarray
+        Channel name -> (M, N) image on the intensity contract.
+    families : iterable of str, optional
+        Feature families to measure, all of :data:`FAMILIES` by default.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per object, as :func:`measure_cellprofiler` returns it.
     """
     families = _check_families(families)
     clean, channels = _prepare(segmentation, images)

@@ -37,7 +37,15 @@ def _first_maximum_positions(image: np.ndarray, labels: np.ndarray, n: int) -> t
 
 
 class RadialGeometry:
-    """Ring and wedge of every object pixel, for labels 1..N (contiguous)."""
+    """Ring and wedge of every object pixel, for labels 1..N (contiguous).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (M, N) label image with labels ``1..N``.
+    bin_count : int, optional
+        Number of rings from the centre to the edge, by default :data:`BIN_COUNT`.
+    """
 
     def __init__(self, labels: np.ndarray, bin_count: int = BIN_COUNT) -> None:
         labels = np.asarray(labels)
@@ -106,7 +114,15 @@ class RadialGeometry:
 
 
 class RadialZernikeBasis:
-    """Intensity-weighted Zernike moments (degree 9) of every object, for many channels at once."""
+    """Intensity-weighted Zernike moments (degree 9) of every object, for many channels at once.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (M, N) label image with labels ``1..N``.
+    degree : int, optional
+        Highest Zernike degree, by default :data:`ZERNIKE_DEGREE`.
+    """
 
     def __init__(self, labels: np.ndarray, degree: int = ZERNIKE_DEGREE) -> None:
         labels = np.asarray(labels)

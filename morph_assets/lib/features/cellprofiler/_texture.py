@@ -205,7 +205,20 @@ def _haralick_kernel(labels, levels, boxes, offsets, out):
 
 
 def bounding_boxes(labels: np.ndarray, n_objects: int) -> np.ndarray:
-    """``(n_objects, 4)`` int64 ``[y0, y1, x0, x1)`` boxes of labels 1..n (empty box if absent)."""
+    """Return the ``[y0, y1, x0, x1)`` bounding box of every label 1..n (an empty box if absent).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (M, N) label image.
+    n_objects : int
+        Number of label slots.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_objects, 4)`` int64 boxes.
+    """
     boxes = np.zeros((n_objects, 4), np.int64)
     for index, box in enumerate(scipy.ndimage.find_objects(labels, max_label=n_objects)):
         if box is not None:
@@ -279,6 +292,11 @@ def haralick_features(
         Pixel distance of the pairs.
     boxes : np.ndarray, optional
         Precomputed :func:`bounding_boxes` (they depend on the labels only).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(4, 13, n_objects)`` float64 features, directions and features in CellProfiler's order.
     """
     if scale < 1:
         raise ValueError(f"scale must be at least 1 pixel, got {scale}")
