@@ -26,7 +26,7 @@ import dagster as dg
 
 from morph_assets.definitions import build_definitions
 from morph_assets.defs.partitions import plate_range_tags
-from morph_assets.lib import tasks
+from morph_assets.lib import schema, tasks
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import WELLS_384, read_plate
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
@@ -43,7 +43,7 @@ def plain_loop(source: Path, lake_root: Path, plate: str, workers: int) -> int:
         tasks.ingest_well, index.wells(),
         lambda well: (str(lake_root), plate, index.well_images(well).to_dicts()), workers=workers,
     )
-    Lake(lake_root).compact_plate(tasks.RAW_IMAGES_TABLE, plate)
+    Lake(lake_root).compact_plate(schema.RAW_IMAGES, plate)
     return sum(outcome.rows for outcome in outcomes)
 
 
@@ -97,7 +97,7 @@ def main() -> None:
         started = time.perf_counter()
         ok = through_dagster(source, lake_b, plate, wells, args.workers)
         dagster_seconds = time.perf_counter() - started
-        same = Lake(lake_a).plate_file(tasks.RAW_IMAGES_TABLE, plate).stat().st_size > 0 and ok
+        same = Lake(lake_a).plate_file(schema.RAW_IMAGES, plate).stat().st_size > 0 and ok
 
     own, children = peak_memory_mb()
     print(f"plate {plate}: {len(wells)} wells, {rows} images, {args.workers} workers")

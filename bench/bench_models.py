@@ -32,6 +32,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from morph_assets.lib.schema import IMAGE_TENSORS
+
 STEPS = ("anchor", "cnn_train", "cnn_predict", "vae_train", "vae_encode")
 HUGE_PATIENCE = 10**6  # never stop early: every run trains exactly --epochs epochs
 
@@ -43,13 +45,14 @@ def _load_inputs(lake_root: str, vae_inputs: str, folder: str) -> int:
 
     from morph_assets.lib.features import CHANNEL_ORDER, with_mask
     from morph_assets.lib.io import Lake
-    from morph_assets.lib.tasks import TENSORS_TABLE, load_tensors
+    from morph_assets.lib.tasks import load_tensors
+    from morph_assets.lib.schema import IMAGE_TENSORS
 
     lake = Lake(Path(lake_root))
-    if not lake.plates_present(TENSORS_TABLE) or not lake.has_table("plate_layout"):
-        sys.exit(f"lake {lake_root!r} has no {TENSORS_TABLE} (or plate_layout) table: run `make demo` first, "
+    if not lake.plates_present(IMAGE_TENSORS) or not lake.has_table("plate_layout"):
+        sys.exit(f"lake {lake_root!r} has no {IMAGE_TENSORS} (or plate_layout) table: run `make demo` first, "
                  "or pass --lake PATH of a lake that has one")
-    index = pl.read_parquet(lake.table_glob(TENSORS_TABLE))
+    index = pl.read_parquet(lake.table_glob(IMAGE_TENSORS))
     layout = pl.read_parquet(lake.table_glob("plate_layout")).select(
         "Metadata_Plate", "Metadata_Well",
         pl.coalesce("Metadata_broad_sample", "Metadata_pert_iname").alias("label"))

@@ -9,7 +9,7 @@ from morph_assets.defs.jobs import WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.segment.assets import illumination_files
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
-from morph_assets.lib import tasks
+from morph_assets.lib import schema, tasks
 from morph_assets.lib.features.cellprofiler import FAMILIES, has_export
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.lib.report import frame_to_markdown
@@ -47,11 +47,11 @@ def regionprops_features(context: dg.AssetExecutionContext, lake: LakeResource) 
     def arguments(index: PlateIndex, well: str) -> tuple:
         return (str(store.root), index.barcode, index.well_images(well).to_dicts(), illumination_files(store, index.barcode))
 
-    summaries = run_per_well(context, lake, tasks.REGIONPROPS_TABLE, tasks.measure_well_regionprops, arguments,
-                             wells_needing="masks", compact_tables=(tasks.REGIONPROPS_IMAGE_TABLE,))
+    summaries = run_per_well(context, lake, schema.REGIONPROPS_FEATURES, tasks.measure_well_regionprops, arguments,
+                             wells_needing="masks", compact_tables=(schema.REGIONPROPS_IMAGE,))
     plates = [summary.plate for summary in summaries]
-    table = plate_tables(lake, tasks.REGIONPROPS_TABLE, plates)
-    per_image = plate_tables(lake, tasks.REGIONPROPS_IMAGE_TABLE, plates)
+    table = plate_tables(lake, schema.REGIONPROPS_FEATURES, plates)
+    per_image = plate_tables(lake, schema.REGIONPROPS_IMAGE, plates)
     return dg.MaterializeResult(metadata={**summary_metadata(summaries, table), "n_feature_columns": len(table.columns),
                                           "n_image_rows": per_image.height})
 
@@ -97,10 +97,10 @@ def cellprofiler_mean(context: dg.AssetExecutionContext, config: CellProfilerCon
             return None
         return "masks"
 
-    summaries = run_per_well(context, lake, tasks.CELLPROFILER_MEAN_TABLE, tasks.cellprofiler_well,
+    summaries = run_per_well(context, lake, schema.CELLPROFILER_MEAN, tasks.cellprofiler_well,
                              arguments, wells_needing=needs)
     plates = [summary.plate for summary in summaries]
-    table = plate_tables(lake, tasks.CELLPROFILER_MEAN_TABLE, plates)
+    table = plate_tables(lake, schema.CELLPROFILER_MEAN, plates)
     feature_columns = [c for c in table.columns if c.startswith("Mean_")]
     by_object = pl.DataFrame([{"object": obj, "features": sum(c.startswith(f"Mean_{obj}_") for c in feature_columns)}
                               for obj in ("Nuclei", "Cells", "Cytoplasm")])

@@ -17,14 +17,14 @@ from morph_assets.defs.ingest.checks import (
 from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
 from morph_assets.defs.well_runs import plate_failure, plate_tables, run_per_well, summary_metadata
-from morph_assets.lib import tasks
+from morph_assets.lib import schema, tasks
 from morph_assets.lib.io import atomic_write_parquet
-from morph_assets.lib.plates import NEGATIVE_CONTROL, PlateError, PlateIndex, read_plate_layout
+from morph_assets.lib.plates import PlateError, PlateIndex, read_plate_layout
 from morph_assets.lib.plot import plate_heatmap, to_png
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
+from morph_assets.lib.schema import NEGATIVE_CONTROL, PLATE_LAYOUT
 from morph_assets.resources import LakeResource
 
-PLATE_LAYOUT_TABLE = "plate_layout"
 
 
 @dg.asset(
@@ -49,7 +49,7 @@ def plate_layout(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
         layout = read_plate_layout(folder)
     except PlateError as error:
         raise plate_failure(plate, folder, error) from error
-    path = atomic_write_parquet(layout, lake.lake().plate_file(PLATE_LAYOUT_TABLE, plate))
+    path = atomic_write_parquet(layout, lake.lake().plate_file(PLATE_LAYOUT, plate))
     by_type = (
         layout.group_by(pl.col("Metadata_control_type").fill_null("treatment"))
         .agg(pl.len().alias("wells"), pl.col("Metadata_broad_sample").n_unique().alias("perturbations"))
@@ -123,10 +123,10 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
     def arguments(index: PlateIndex, well: str) -> tuple:
         return (str(store.root), index.barcode, index.well_images(well).to_dicts())
 
-    summaries = run_per_well(context, lake, tasks.RAW_IMAGES_TABLE, tasks.ingest_well, arguments,
+    summaries = run_per_well(context, lake, schema.RAW_IMAGES, tasks.ingest_well, arguments,
                              record_plate_problems=True)
     plates = [summary.plate for summary in summaries]
-    table = plate_tables(lake, tasks.RAW_IMAGES_TABLE, plates)
+    table = plate_tables(lake, schema.RAW_IMAGES, plates)
     if table.is_empty():
         table = pl.DataFrame(schema=tasks.RAW_IMAGES_SCHEMA)
     per_channel = (
@@ -148,7 +148,7 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
             "plot_dna_intensity_by_well": dg.MetadataValue.md(figure_markdown(_intensity_heatmaps(table),
                 "Mean DNA intensity per well on the 384-well plate map, one map per plate: edge and gradient effects "
                 "show as patterns.")),
-            "lake_paths": dg.MetadataValue.md("\n".join(f"- `{store.plate_file(tasks.RAW_IMAGES_TABLE, p)}`" for p in plates)),
+            "lake_paths": dg.MetadataValue.md("\n".join(f"- `{store.plate_file(schema.RAW_IMAGES, p)}`" for p in plates)),
         }
     )
     yield wells_ingested_result(errors, requested, plates)

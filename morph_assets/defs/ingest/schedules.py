@@ -8,7 +8,7 @@ import polars as pl
 
 from morph_assets.defs.jobs import plate_wells_job
 from morph_assets.defs.partitions import plate_range_tags, plates_partitions
-from morph_assets.lib import tasks
+from morph_assets.lib import schema, tasks
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import PlateError, read_plate
 from morph_assets.resources import LakeResource
@@ -21,9 +21,9 @@ def wells_to_retry(lake: Lake, plate: str, imaged_wells: list[str]) -> list[str]
     failure was recorded (someone replaced it); a well missing for another reason (a crashed run,
     a plate registered but never run) is always retried.
     """
-    present = set(lake.wells_present(tasks.RAW_IMAGES_TABLE, plate))
+    present = set(lake.wells_present(schema.RAW_IMAGES, plate))
     missing = [well for well in imaged_wells if well not in present]
-    errors_path = lake.errors_file(tasks.RAW_IMAGES_TABLE, plate)
+    errors_path = lake.errors_file(schema.RAW_IMAGES, plate)
     if not missing or not errors_path.exists():
         return missing
     recorded_at = errors_path.stat().st_mtime

@@ -12,45 +12,9 @@ from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import SQL_GROUP
 from morph_assets.lib.io import ALL_ERRORS, build_order, build_views, load_models
 from morph_assets.lib.report import frame_to_markdown
+from morph_assets.lib.schema import asset_of_table
 from morph_assets.paths import sql_models_dir
 from morph_assets.resources import LakeResource
-
-#: Lake table -> the asset that writes it. Tables with a representation suffix map by prefix.
-TABLE_ASSETS = {
-    "raw_images": "raw_images",
-    "plate_layout": "plate_layout",
-    "illumination": "illumination_correction",
-    "masks": "masks",
-    "regionprops_features": "regionprops_features",
-    "regionprops_image": "regionprops_features",
-    "cellprofiler_mean": "cellprofiler_mean",
-    "selected_features": "treatment_profiles",
-    "map_summary": "map_report",
-    "map_per_treatment": "map_report",
-    "image_tensors": "image_tensors",
-    "vae_embeddings": "vae_embeddings",
-    "classifier_metrics": "treatment_classifiers",
-    "treatment_clusters": "treatment_clusters",
-    "cluster_silhouettes": "treatment_clusters",
-    "cluster_validation": "cluster_validation",
-}
-TABLE_PREFIX_ASSETS = {
-    "errors/": None,  # errors/<table> is written by the asset of <table>
-    "profiles_": "well_profiles",
-    "selected_profiles_": "treatment_profiles",
-    "treatment_profiles_": "treatment_profiles",
-}
-
-
-def asset_of_table(table: str) -> str:
-    """The asset that writes lake ``table`` (raises for a table no asset writes)."""
-    if table in TABLE_ASSETS:
-        return TABLE_ASSETS[table]
-    for prefix, asset in TABLE_PREFIX_ASSETS.items():
-        if table.startswith(prefix):
-            return asset if asset is not None else asset_of_table(table.removeprefix(prefix))
-    raise ValueError(f"no asset writes lake table {table!r}; add it to TABLE_ASSETS in {__name__}")
-
 
 #: The per-well assets, in the order a well goes through them; each writes the lake table of its
 #: name and records its failed wells in ``errors/<its name>``, which the lake table ``errors``

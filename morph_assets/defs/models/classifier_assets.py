@@ -27,10 +27,10 @@ from morph_assets.lib.models import (
 from morph_assets.lib.plot import confusion_heatmap, to_png
 from morph_assets.lib.profiles import TREATMENT, drop_incomplete_rows
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
+from morph_assets.lib.schema import CLASSIFIER_METRICS
 from morph_assets.lib.tasks import load_tensors
 from morph_assets.resources import LakeResource
 
-CLASSIFIER_TABLE = "classifier_metrics"
 MODELS_FOLDER = "models/classifiers"
 
 #: (study version, representation, normalisation): the study's two forests and ours on CellProfiler.
@@ -149,7 +149,7 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
                                  f"{report.majority_accuracy:.3f}, {len(history)} epochs, "
                                  f"{time.perf_counter() - started:.0f} s")
     table = reports_table(reports)
-    store.write_study(CLASSIFIER_TABLE, table)
+    store.write_study(CLASSIFIER_METRICS, table)
     write_skipped(store, "treatment_classifiers", skipped)
     wells_per_treatment = index.group_by(TREATMENT).agg(pl.struct("Metadata_Plate", "Metadata_Well").n_unique())
     testable = int((wells_per_treatment["Metadata_Plate"] >= 2).sum())

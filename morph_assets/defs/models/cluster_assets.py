@@ -28,11 +28,9 @@ from morph_assets.lib.profiles import (
     usable_features,
 )
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
+from morph_assets.lib.schema import CLUSTER_SILHOUETTES, CLUSTER_VALIDATION, TREATMENT_CLUSTERS
 from morph_assets.resources import LakeResource
 
-CLUSTERS_TABLE = "treatment_clusters"
-SILHOUETTES_TABLE = "cluster_silhouettes"
-VALIDATION_TABLE = "cluster_validation"
 #: The study's "extracted features" (regionprops), its VAE embeddings, and CellProfiler's profiles.
 CLUSTERED_REPRESENTATIONS = ("regionprops", "vae", "cellprofiler")
 TRUTH_FILE = "GroundTruth/compound_phenotypes.tsv"
@@ -135,8 +133,8 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
         memberships.append(pl.DataFrame(schema=EMPTY_MEMBERSHIP))
         silhouettes.append(pl.DataFrame(schema={"k": pl.Int64, "silhouette": pl.Float64, "representation": pl.String}))
     table = pl.concat(memberships, how="diagonal_relaxed")
-    store.write_study(CLUSTERS_TABLE, table)
-    store.write_study(SILHOUETTES_TABLE, pl.concat(silhouettes, how="diagonal_relaxed"))
+    store.write_study(TREATMENT_CLUSTERS, table)
+    store.write_study(CLUSTER_SILHOUETTES, pl.concat(silhouettes, how="diagonal_relaxed"))
     sizes = table.group_by("representation", "cluster").len().sort("representation", "cluster")
     return dg.MaterializeResult(metadata={"dagster/row_count": table.height,
                                           "cluster_sizes": dg.MetadataValue.md(frame_to_markdown(sizes, max_rows=60)),
@@ -165,7 +163,7 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
     compounds; on generated plates, the adjusted Rand index of clusters against the true phenotype
     groups and against active/inactive, so we know whether clustering finds what is there."""
     store = lake.lake()
-    clusters = pl.read_parquet(store.study_file(CLUSTERS_TABLE))
+    clusters = pl.read_parquet(store.study_file(TREATMENT_CLUSTERS))
     reference_table = treatment_table("cellprofiler")
     if store.has_table(reference_table):
         reference = pl.read_parquet(store.study_file(reference_table))
@@ -211,7 +209,7 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
         context.log.info(f"{representation}: within {separation.median_within:.3f} vs between "
                          f"{separation.median_between:.3f}, p {separation.p_value:.2e}")
     table = pl.DataFrame(rows) if rows else pl.DataFrame(schema={"representation": pl.String, "n_treatments": pl.Int64})
-    store.write_study(VALIDATION_TABLE, table)
+    store.write_study(CLUSTER_VALIDATION, table)
     write_skipped(store, "cluster_validation", skipped)
     if skipped:
         metadata["skipped"] = dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(skipped).select("item", "reason")))

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from morph_assets.defs.profiles.assets import profile_table, selected_feature_names
-from morph_assets.lib import tasks
+from morph_assets.lib import schema, tasks
 from morph_assets.lib.io import Lake
 from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, usable_features, with_treatment
 
@@ -25,9 +25,9 @@ def image_profiles(store: Lake, representation: str, normalization: str) -> tupl
 
 def labelled_tensor_index(store: Lake) -> pl.DataFrame:
     """The image_tensors index of every plate joined to each site's treatment (sorted by plate, well, site)."""
-    if not store.plates_present(tasks.TENSORS_TABLE):
+    if not store.plates_present(schema.IMAGE_TENSORS):
         raise dg.Failure(description="lake table image_tensors has no plate yet: materialize image_tensors first")
-    index = pl.read_parquet(store.table_glob(tasks.TENSORS_TABLE))
+    index = pl.read_parquet(store.table_glob(schema.IMAGE_TENSORS))
     layout = with_treatment(pl.read_parquet(store.table_glob("plate_layout")))
     keep = [c for c in LABEL_COLUMNS if c in layout.columns and c != "Metadata_Site"]
     return index.join(layout.select(keep), on=["Metadata_Plate", "Metadata_Well"], how="inner").sort(

@@ -5,10 +5,8 @@ import polars as pl
 
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.models.classifier_assets import CLASSIFIER_TABLE
-from morph_assets.defs.models.cluster_assets import CLUSTERS_TABLE, SILHOUETTES_TABLE, VALIDATION_TABLE
 from morph_assets.defs.models.inputs import read_skipped
-from morph_assets.defs.profiles.map_assets import MAP_PER_TREATMENT_TABLE, MAP_SUMMARY_TABLE, summary_pivot
+from morph_assets.defs.profiles.map_assets import summary_pivot
 from morph_assets.lib.plot import category_scatter, map_scatter, silhouette_curve, to_png
 from morph_assets.lib.report import (
     embed_figures,
@@ -17,6 +15,14 @@ from morph_assets.lib.report import (
     render_report,
     table1_markdown,
     table2_markdown,
+)
+from morph_assets.lib.schema import (
+    CLASSIFIER_METRICS,
+    CLUSTER_SILHOUETTES,
+    CLUSTER_VALIDATION,
+    MAP_PER_TREATMENT,
+    MAP_SUMMARY,
+    TREATMENT_CLUSTERS,
 )
 from morph_assets.resources import LakeResource
 
@@ -81,9 +87,9 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     Table 1 (classifiers) and Table 2 (mAP) laid out as published with our numbers beside them,
     the full mAP grid, clusters and their validation, and what differs from the study and why."""
     store = lake.lake()
-    metrics, summary = _read(store, CLASSIFIER_TABLE), _read(store, MAP_SUMMARY_TABLE)
-    per_treatment, clusters = _read(store, MAP_PER_TREATMENT_TABLE), _read(store, CLUSTERS_TABLE)
-    silhouettes, validation = _read(store, SILHOUETTES_TABLE), _read(store, VALIDATION_TABLE)
+    metrics, summary = _read(store, CLASSIFIER_METRICS), _read(store, MAP_SUMMARY)
+    per_treatment, clusters = _read(store, MAP_PER_TREATMENT), _read(store, TREATMENT_CLUSTERS)
+    silhouettes, validation = _read(store, CLUSTER_SILHOUETTES), _read(store, CLUSTER_VALIDATION)
     plates = store.plates_present("plate_layout")
     sections: list[tuple[str, str]] = []
     images: dict[str, bytes] = {}

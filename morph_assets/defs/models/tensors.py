@@ -9,7 +9,7 @@ from morph_assets.defs.jobs import STUDY_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.segment.assets import illumination_files
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
-from morph_assets.lib import tasks
+from morph_assets.lib import schema, tasks
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.lib.report import frame_to_markdown
 from morph_assets.resources import LakeResource
@@ -45,8 +45,8 @@ def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig,
         return (str(store.root), index.barcode, index.well_images(well).to_dicts(),
                 illumination_files(store, index.barcode), config.size)
 
-    summaries = run_per_well(context, lake, tasks.TENSORS_TABLE, tasks.tensor_well, arguments, wells_needing="masks")
-    table = plate_tables(lake, tasks.TENSORS_TABLE, [summary.plate for summary in summaries])
+    summaries = run_per_well(context, lake, schema.IMAGE_TENSORS, tasks.tensor_well, arguments, wells_needing="masks")
+    table = plate_tables(lake, schema.IMAGE_TENSORS, [summary.plate for summary in summaries])
     return dg.MaterializeResult(metadata={**summary_metadata(summaries, table), "size": config.size})
 
 
@@ -60,11 +60,11 @@ def image_tensor_index(context: dg.AssetExecutionContext, lake: LakeResource) ->
     (Dagster does not trace staleness through deps with 100 or more partitions).
     """
     store = lake.lake()
-    plates = store.plates_present(tasks.TENSORS_TABLE)
+    plates = store.plates_present(schema.IMAGE_TENSORS)
     if not plates:
         context.log.warning("lake table image_tensors has no plate yet")
         return dg.MaterializeResult(metadata={"dagster/row_count": 0, "n_plates": 0})
-    index = pl.read_parquet(store.table_glob(tasks.TENSORS_TABLE), columns=["Metadata_Plate", "Metadata_Well"])
+    index = pl.read_parquet(store.table_glob(schema.IMAGE_TENSORS), columns=["Metadata_Plate", "Metadata_Well"])
     per_plate = (index.group_by("Metadata_Plate").agg(pl.col("Metadata_Well").n_unique().alias("wells"),
                                                       pl.len().alias("sites")).sort("Metadata_Plate"))
     return dg.MaterializeResult(metadata={

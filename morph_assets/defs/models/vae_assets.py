@@ -16,11 +16,11 @@ from morph_assets.lib.models import latent_means, load_vae, reconstruct, save_va
 from morph_assets.lib.plot import reconstructions, to_png
 from morph_assets.lib.profiles import IMAGE_KEYS, annotate, plate_profiles
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
+from morph_assets.lib.schema import VAE_EMBEDDINGS
 from morph_assets.lib.tasks import load_tensors
 from morph_assets.resources import LakeResource
 
 VAE_FILE = "models/vae/vae.pt"
-EMBEDDINGS_TABLE = "vae_embeddings"
 #: Wells needed to hold one out for validation (early stopping) and train on the rest.
 MIN_VAE_WELLS = 2
 
@@ -97,7 +97,7 @@ def vae_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
     if not (store.root / VAE_FILE).exists():
         skipped = read_skipped(store, "vae_model")
         reason = skipped["reason"][0] if skipped is not None and skipped.height else "vae_model has not run"
-        for table in (EMBEDDINGS_TABLE, profile_table("image", "vae"), profile_table("well", "vae")):
+        for table in (VAE_EMBEDDINGS, profile_table("image", "vae"), profile_table("well", "vae")):
             for plate in store.plates_present(table):  # stale embeddings of an older model
                 store.plate_file(table, plate).unlink(missing_ok=True)
         context.log.warning(f"no VAE model at {store.root / VAE_FILE}, no embeddings: {reason}")
@@ -109,7 +109,7 @@ def vae_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
     embeddings = index.select(IMAGE_KEYS).with_columns(pl.DataFrame(means, schema=names).get_columns())
     rows = []
     for (plate,), frame in embeddings.group_by(["Metadata_Plate"], maintain_order=True):
-        store.write_plate(EMBEDDINGS_TABLE, plate, frame)
+        store.write_plate(VAE_EMBEDDINGS, plate, frame)
         per_image = annotate(frame, pl.read_parquet(store.plate_file("plate_layout", plate)))
         for level in ("image", "well"):
             store.write_plate(profile_table(level, "vae"), plate, plate_profiles(per_image, level=level))

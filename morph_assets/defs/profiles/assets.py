@@ -16,7 +16,6 @@ from morph_assets.lib.plot import plate_heatmap, to_png
 from morph_assets.lib.profiles import (
     NORMALIZATION,
     SOURCE_TABLES,
-    WELL,
     annotate,
     feature_columns,
     image_features,
@@ -26,6 +25,7 @@ from morph_assets.lib.profiles import (
     usable_features,
 )
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
+from morph_assets.lib.schema import SELECTED_FEATURES, WELL
 from morph_assets.resources import LakeResource
 
 #: Representations computed per plate from the well-level feature tables (embeddings come later,
@@ -49,15 +49,14 @@ def treatment_table(representation: str) -> str:
     return f"treatment_profiles_{representation}"
 
 
-SELECTED_FEATURES_TABLE = "selected_features"
 
 
 def selected_feature_names(store: Lake, representation: str, normalized_wells: pl.DataFrame | None = None) -> list[str]:
     """The study-wide feature selection of a representation (``selected_features`` table); for a
     representation ``treatment_profiles`` did not select (embeddings), fitted on ``normalized_wells``
     when given, else empty."""
-    if store.has_table(SELECTED_FEATURES_TABLE):
-        chosen = pl.read_parquet(store.study_file(SELECTED_FEATURES_TABLE))
+    if store.has_table(SELECTED_FEATURES):
+        chosen = pl.read_parquet(store.study_file(SELECTED_FEATURES))
         kept = chosen.filter(pl.col("representation") == representation)["feature"].to_list()
         if kept:
             return kept
@@ -175,7 +174,7 @@ def treatment_profiles(context: dg.AssetExecutionContext, lake: LakeResource) ->
                          f"{consensus.height} treatments")
     if not summary:
         raise dg.Failure(description="no well profiles in the lake yet: materialize well_profiles for a plate first")
-    store.write_study(SELECTED_FEATURES_TABLE, pl.DataFrame(kept_rows, schema={"representation": pl.String, "feature": pl.String}))
+    store.write_study(SELECTED_FEATURES, pl.DataFrame(kept_rows, schema={"representation": pl.String, "feature": pl.String}))
     return dg.MaterializeResult(metadata={
         "dagster/row_count": sum(row["treatments"] for row in summary),
         "representations": dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(summary))),

@@ -5,8 +5,9 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from morph_assets.lib.profiles import TREATMENT, WELL, usable_features
+from morph_assets.lib.profiles import TREATMENT, usable_features
 from morph_assets.lib.report import frame_to_markdown
+from morph_assets.lib.schema import WELL
 
 DMSO_WELLS_CONSISTENT = "dmso_wells_consistent"
 POSITIVE_CONTROLS_RETRIEVED = "positive_controls_retrieved"

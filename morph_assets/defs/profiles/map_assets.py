@@ -12,10 +12,9 @@ from morph_assets.lib.plot import map_scatter, to_png
 from morph_assets.lib.profiles import NORMALIZATION, SOURCE_TABLES, usable_features
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.lib.retrieval import SCORED, runs_table, score_profiles
+from morph_assets.lib.schema import MAP_PER_TREATMENT, MAP_SUMMARY
 from morph_assets.resources import LakeResource
 
-MAP_SUMMARY_TABLE = "map_summary"
-MAP_PER_TREATMENT_TABLE = "map_per_treatment"
 #: How many treatments ``top_treatments`` lists.
 TOP_TREATMENTS = 15
 #: The headline metric's definition, as the report, the SQL views and the README word it.
@@ -86,8 +85,8 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
                          "materialize well_profiles for a plate first")
     summary = runs_table(runs)
     per_treatment = pl.concat(tables, how="diagonal_relaxed")
-    store.write_study(MAP_SUMMARY_TABLE, summary)
-    store.write_study(MAP_PER_TREATMENT_TABLE, per_treatment)
+    store.write_study(MAP_SUMMARY, summary)
+    store.write_study(MAP_PER_TREATMENT, per_treatment)
     headline = per_treatment.filter(
         (pl.col("representation") == "cellprofiler") & (pl.col("level") == "well")
         & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))

@@ -20,16 +20,16 @@ from morph_assets.defs.segment.checks import (
     quality_result,
 )
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
-from morph_assets.lib import tasks
+from morph_assets.lib import schema, tasks
 from morph_assets.lib.features import load_site, site_prefix
 from morph_assets.lib.io import Lake, atomic_write_parquet, atomic_write_tiff
 from morph_assets.lib.plates import ImageReadError, PlateIndex, read_scaled_image
 from morph_assets.lib.plot import illumination_functions, to_png
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown, segmentation_montage_png
+from morph_assets.lib.schema import ILLUMINATION
 from morph_assets.lib.segment import SegmentationSettings, compare_to_truth, estimate_illumination_function, match_masks
 from morph_assets.resources import LakeResource
 
-ILLUMINATION_TABLE = "illumination"
 MODELS_FOLDER = "models"
 CELLPOSE_MODEL_NAME = "cellpose"
 
@@ -42,7 +42,7 @@ class IlluminationConfig(dg.Config):
 
 def illumination_files(lake: Lake, plate: str) -> dict[str, str]:
     """Channel name -> illumination TIFF of a plate (empty when the plate has none yet)."""
-    folder = lake.plate_folder(ILLUMINATION_TABLE, plate)
+    folder = lake.plate_folder(ILLUMINATION, plate)
     return {path.stem.removeprefix("illumination-"): str(path) for path in sorted(folder.glob("illumination-*.tiff"))}
 
 
@@ -74,7 +74,7 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
     plate = context.partition_key
     store = lake.lake()
     index = read_plate_or_fail(lake, plate)
-    folder = store.plate_folder(ILLUMINATION_TABLE, plate)
+    folder = store.plate_folder(ILLUMINATION, plate)
     records, functions = [], {}
     for (channel, name), rows in index.images.group_by("channel", "channel_name", maintain_order=True):
         paths = rows.sort("Metadata_Well", "Metadata_Site")["path"].to_list()
@@ -93,7 +93,7 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
         context.log.info(f"plate {plate} {name}: {len(paths)} sites in {time.perf_counter() - started:.1f} s"
                          + (f", r = {agreement['pearson_r']:.3f} vs the true field" if agreement else ""))
     table = pl.DataFrame(records)
-    atomic_write_parquet(table, store.plate_file(ILLUMINATION_TABLE, plate))
+    atomic_write_parquet(table, store.plate_file(ILLUMINATION, plate))
     return dg.MaterializeResult(metadata={
         "dagster/row_count": table.height,
         "functions": dg.MetadataValue.md(frame_to_markdown(table.drop("Metadata_Plate"))),
@@ -231,10 +231,10 @@ def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeReso
         return (str(store.root), index.barcode, index.well_images(well).to_dicts(), illumination_files(store, index.barcode),
                 config.method, settings, str(truth) if truth.is_dir() else None, imported.get(index.barcode))
 
-    summaries = run_per_well(context, lake, tasks.MASKS_TABLE, tasks.segment_well, arguments,
+    summaries = run_per_well(context, lake, schema.MASKS, tasks.segment_well, arguments,
                              wells_needing="raw_images", before_plate=prepare)
     plates = [summary.plate for summary in summaries]
-    table = plate_tables(lake, tasks.MASKS_TABLE, plates)
+    table = plate_tables(lake, schema.MASKS, plates)
     montages = [png_markdown(segmentation_montage_png(store, plate, table.filter(pl.col("Metadata_Plate") == plate)), f"{plate} montage")
                 for plate in plates if table.height and table.filter(pl.col("Metadata_Plate") == plate).height]
     yield dg.MaterializeResult(metadata={

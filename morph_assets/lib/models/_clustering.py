@@ -17,7 +17,8 @@ import polars as pl
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from morph_assets.lib.profiles import METADATA_PREFIX, feature_columns
+from morph_assets.lib.profiles import feature_columns
+from morph_assets.lib.schema import METADATA_PREFIX
 
 N_PROFILES = "Metadata_n_profiles"
 

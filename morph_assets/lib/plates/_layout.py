@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from morph_assets.lib.plates._naming import NamingError, normalize_well
+from morph_assets.lib.schema import NEGATIVE_CONTROL
 
 #: Columns of a joined plate layout, in the field's ``Metadata_`` naming (pycytominer, copairs).
 LAYOUT_COLUMNS: tuple[str, ...] = (
@@ -34,7 +35,6 @@ LAYOUT_COLUMNS: tuple[str, ...] = (
     "Metadata_solvent",
     "Metadata_InChIKey",
 )
-NEGATIVE_CONTROL = "negcon"
 EMBEDDED_PLATEMAP = "JUMP-Target-1_compound_platemap.tsv"
 EMBEDDED_METADATA = "JUMP-Target-1_compound_metadata.tsv"
 

@@ -5,46 +5,35 @@ normalisation (standardise, robust MAD, inverse-normal), feature selection as py
 it, and the profile tables the lake keeps for every representation and level.
 """
 
-from morph_assets.lib.profiles._aggregate import (
-    METADATA_PREFIX,
-    PLATE,
-    WELL,
-    feature_columns,
-    aggregate_wells,
-)
-from morph_assets.lib.profiles._normalize import (
-    NormalizeMethod,
-    normalize,
-    rank_inverse_normal,
-)
+from morph_assets.lib.profiles._aggregate import aggregate_wells, feature_columns
+from morph_assets.lib.profiles._normalize import NormalizeMethod, normalize, rank_inverse_normal
 from morph_assets.lib.profiles._representations import (
-    SITE,
     IMAGE_KEYS,
     LAYOUT_COLUMNS,
     SOURCE_TABLES,
-    pixel_statistics_table,
-    image_features,
     annotate,
+    image_features,
+    pixel_statistics_table,
 )
 from morph_assets.lib.profiles._select import (
     DEFAULT_BLOCKLIST,
     DEFAULT_OPERATIONS,
-    correlation_matrix,
     correlated_features,
+    correlation_matrix,
     select_features,
 )
 from morph_assets.lib.profiles._sets import (
     NORMALIZATION,
-    TREATMENT,
-    Level,
     NORMALIZATIONS,
     SELECTION_OPERATIONS,
-    with_treatment,
+    TREATMENT,
+    Level,
+    drop_incomplete_rows,
     plate_profiles,
-    usable_features,
     selected_features,
     treatment_consensus,
-    drop_incomplete_rows,
+    usable_features,
+    with_treatment,
 )
 
 __all__ = [
@@ -53,16 +42,12 @@ __all__ = [
     "IMAGE_KEYS",
     "LAYOUT_COLUMNS",
     "Level",
-    "METADATA_PREFIX",
     "NORMALIZATION",
     "NORMALIZATIONS",
     "NormalizeMethod",
-    "PLATE",
     "SELECTION_OPERATIONS",
-    "SITE",
     "SOURCE_TABLES",
     "TREATMENT",
-    "WELL",
     "aggregate_wells",
     "annotate",
     "correlated_features",

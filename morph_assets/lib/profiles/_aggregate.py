@@ -18,9 +18,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-METADATA_PREFIX = "Metadata_"
-PLATE = "Metadata_Plate"
-WELL = "Metadata_Well"
+from morph_assets.lib.schema import METADATA_PREFIX, PLATE, WELL
 
 
 def feature_columns(frame: pl.DataFrame) -> list[str]:

@@ -15,7 +15,8 @@ import polars as pl
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
-from morph_assets.lib.profiles._aggregate import PLATE, _matrix, _median, _replace, _replace_transposed, feature_columns
+from morph_assets.lib.profiles._aggregate import _matrix, _median, _replace, _replace_transposed, feature_columns
+from morph_assets.lib.schema import PLATE
 
 
 NormalizeMethod = Literal["mad_robustize", "robustize", "standardize"]

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from morph_assets.lib.profiles._aggregate import PLATE, WELL, feature_columns
+from morph_assets.lib.profiles._aggregate import feature_columns
+from morph_assets.lib.schema import PLATE, SITE, WELL
 
-SITE = "Metadata_Site"
 IMAGE_KEYS = (PLATE, WELL, SITE)
 
 #: The perturbation columns carried from the plate layout into every profile.

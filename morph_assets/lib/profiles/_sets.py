@@ -15,9 +15,10 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from morph_assets.lib.profiles._aggregate import PLATE, WELL, aggregate_wells, feature_columns
+from morph_assets.lib.profiles._aggregate import aggregate_wells, feature_columns
 from morph_assets.lib.profiles._normalize import normalize
 from morph_assets.lib.profiles._select import DEFAULT_OPERATIONS, select_features
+from morph_assets.lib.schema import PLATE, WELL
 
 NORMALIZATION = "Metadata_Normalization"
 TREATMENT = "Metadata_treatment"

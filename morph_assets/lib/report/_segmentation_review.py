@@ -8,7 +8,8 @@ import polars as pl
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import read_image
 from morph_assets.lib.plot import montage, outlined_composite, to_png
-from morph_assets.lib.tasks import RAW_IMAGES_TABLE as RAW_IMAGES, read_site_segmentation
+from morph_assets.lib.schema import RAW_IMAGES
+from morph_assets.lib.tasks import read_site_segmentation
 
 
 def segmentation_montage_png(lake: Lake, plate: str, sites: pl.DataFrame, n_sites: int = 4) -> bytes:

@@ -6,57 +6,30 @@ the wells of a plate in a process pool, one failure at a time.
 """
 
 from morph_assets.lib.tasks._features import (
-    REGIONPROPS_TABLE,
-    REGIONPROPS_IMAGE_TABLE,
-    CELLPROFILER_MEAN_TABLE,
-    segmented_sites,
-    measure_well_regionprops,
-    measure_well_cellprofiler,
     cellprofiler_well,
+    measure_well_cellprofiler,
+    measure_well_regionprops,
+    segmented_sites,
 )
 from morph_assets.lib.tasks._masks import (
-    MASKS_TABLE,
-    OBJECT_TYPES,
     GROUND_TRUTH_FOLDER,
     MASKS_SCHEMA,
-    rows_by_site,
+    OBJECT_TYPES,
     mask_path,
     read_site_segmentation,
+    rows_by_site,
     segment_well,
 )
-from morph_assets.lib.tasks._pool import (
-    WellOutcome,
-    default_workers,
-    one_line,
-    map_wells,
-    shared_worker_pool,
-)
-from morph_assets.lib.tasks._raw_images import (
-    RAW_IMAGES_TABLE,
-    RAW_IMAGES_SCHEMA,
-    measure_images,
-    ingest_well,
-)
-from morph_assets.lib.tasks._tensors import (
-    TENSORS_TABLE,
-    TENSOR_FILE,
-    DEFAULT_SIZE,
-    tensor_well,
-    load_tensors,
-)
+from morph_assets.lib.tasks._pool import WellOutcome, default_workers, map_wells, one_line, shared_worker_pool
+from morph_assets.lib.tasks._raw_images import RAW_IMAGES_SCHEMA, ingest_well, measure_images
+from morph_assets.lib.tasks._tensors import DEFAULT_SIZE, TENSOR_FILE, load_tensors, tensor_well
 
 __all__ = [
-    "CELLPROFILER_MEAN_TABLE",
     "DEFAULT_SIZE",
     "GROUND_TRUTH_FOLDER",
     "MASKS_SCHEMA",
-    "MASKS_TABLE",
     "OBJECT_TYPES",
     "RAW_IMAGES_SCHEMA",
-    "RAW_IMAGES_TABLE",
-    "REGIONPROPS_IMAGE_TABLE",
-    "REGIONPROPS_TABLE",
-    "TENSORS_TABLE",
     "TENSOR_FILE",
     "WellOutcome",
     "cellprofiler_well",

@@ -17,12 +17,10 @@ from morph_assets.lib.features.cellprofiler import (
     plate_well_rows,
 )
 from morph_assets.lib.io import Lake
+from morph_assets.lib.schema import CELLPROFILER_MEAN, REGIONPROPS_FEATURES, REGIONPROPS_IMAGE
 from morph_assets.lib.segment import SiteSegmentation
 from morph_assets.lib.tasks._masks import read_site_segmentation, rows_by_site
 
-REGIONPROPS_TABLE = "regionprops_features"
-REGIONPROPS_IMAGE_TABLE = "regionprops_image"
-CELLPROFILER_MEAN_TABLE = "cellprofiler_mean"
 
 
 def _with_site_metadata(frame: pl.DataFrame, plate: str, well: str, site: int) -> pl.DataFrame:
@@ -103,8 +101,8 @@ def measure_well_regionprops(
         per_image.append(_with_site_metadata(image_aggregates(measured, by=[]), plate, well, site))
     object_table = pl.concat(objects, how="diagonal_relaxed")
     lake = Lake(Path(lake_root))
-    lake.write_well(REGIONPROPS_TABLE, plate, well, object_table)
-    lake.write_well(REGIONPROPS_IMAGE_TABLE, plate, well, pl.concat(per_image, how="diagonal_relaxed"))
+    lake.write_well(REGIONPROPS_FEATURES, plate, well, object_table)
+    lake.write_well(REGIONPROPS_IMAGE, plate, well, pl.concat(per_image, how="diagonal_relaxed"))
     return object_table.height
 
 
@@ -143,7 +141,7 @@ def measure_well_cellprofiler(
         for site, segmentation, images in segmented_sites(lake_root, plate, well, image_rows, illumination_files)
     ]
     table = pl.concat(rows_out, how="diagonal_relaxed")
-    Lake(Path(lake_root)).write_well(CELLPROFILER_MEAN_TABLE, plate, well, table)
+    Lake(Path(lake_root)).write_well(CELLPROFILER_MEAN, plate, well, table)
     return table.height
 
 
@@ -185,5 +183,5 @@ def cellprofiler_well(
     if export_folder is None:
         return measure_well_cellprofiler(well, lake_root, plate, image_rows, illumination_files, families)
     rows = plate_well_rows(_export_means(export_folder), export_folder, plate, well)
-    Lake(Path(lake_root)).write_well(CELLPROFILER_MEAN_TABLE, plate, well, rows)
+    Lake(Path(lake_root)).write_well(CELLPROFILER_MEAN, plate, well, rows)
     return rows.height

@@ -19,9 +19,9 @@ from skimage.segmentation import clear_border
 
 from morph_assets.lib.features import load_illumination, load_site, site_prefix
 from morph_assets.lib.io import Lake, atomic_write_tiff
+from morph_assets.lib.schema import MASKS
 from morph_assets.lib.segment import SegmentationSettings, SiteSegmentation, score_segmentation, segment_site
 
-MASKS_TABLE = "masks"
 OBJECT_TYPES: tuple[str, ...] = ("nuclei", "cells", "cytoplasm")
 GROUND_TRUTH_FOLDER = "GroundTruth"
 
@@ -83,7 +83,7 @@ def mask_path(lake: Lake, plate: str, well: str, prefix: str, object_type: str) 
     pathlib.Path
         The TIFF's path.
     """
-    return lake.well_folder(MASKS_TABLE, plate, well) / f"{prefix}-{object_type}.tiff"
+    return lake.well_folder(MASKS, plate, well) / f"{prefix}-{object_type}.tiff"
 
 
 def read_site_segmentation(lake: Lake, plate: str, well: str, prefix: str) -> SiteSegmentation:
@@ -205,5 +205,5 @@ def segment_well(
             "nuclei_path": paths["nuclei"], "cells_path": paths["cells"], "cytoplasm_path": paths["cytoplasm"],
             **_truth_scores(truth, prefix, segmentation, settings.discard_border_objects),
         })
-    lake.write_well(MASKS_TABLE, plate, well, pl.DataFrame(records, schema=MASKS_SCHEMA))
+    lake.write_well(MASKS, plate, well, pl.DataFrame(records, schema=MASKS_SCHEMA))
     return len(records)

@@ -14,8 +14,8 @@ import polars as pl
 
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import pixel_statistics, read_image
+from morph_assets.lib.schema import RAW_IMAGES
 
-RAW_IMAGES_TABLE = "raw_images"
 
 RAW_IMAGES_SCHEMA = {
     "Metadata_Plate": pl.String,
@@ -89,5 +89,5 @@ def ingest_well(well: str, lake_root: str, plate: str, image_rows: list[dict]) -
         Number of rows written.
     """
     frame = measure_images(image_rows)
-    Lake(Path(lake_root)).write_well(RAW_IMAGES_TABLE, plate, well, frame)
+    Lake(Path(lake_root)).write_well(RAW_IMAGES, plate, well, frame)
     return frame.height

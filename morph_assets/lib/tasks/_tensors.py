@@ -9,9 +9,9 @@ import polars as pl
 
 from morph_assets.lib.features import CHANNEL_ORDER, load_well_tensors, save_well_tensors, site_tensor
 from morph_assets.lib.io import Lake
+from morph_assets.lib.schema import IMAGE_TENSORS
 from morph_assets.lib.tasks._features import segmented_sites
 
-TENSORS_TABLE = "image_tensors"
 TENSOR_FILE = "tensors.npz"
 DEFAULT_SIZE = 64
 
@@ -51,13 +51,13 @@ def tensor_well(
         # all-zero planes for them: tensors keep one shape on every plate, so models train across plates.
         blank = np.zeros(segmentation.cells.shape, dtype=np.float32)
         tensors.append(site_tensor({**dict.fromkeys(CHANNEL_ORDER, blank), **images}, segmentation.cells, size=size))
-    path = save_well_tensors(lake.well_folder(TENSORS_TABLE, plate, well) / TENSOR_FILE, np.stack(tensors), sites)
+    path = save_well_tensors(lake.well_folder(IMAGE_TENSORS, plate, well) / TENSOR_FILE, np.stack(tensors), sites)
     index = pl.DataFrame({
         "Metadata_Plate": plate, "Metadata_Well": well, "Metadata_Site": pl.Series(sites, dtype=pl.Int32),
         "tensor_index": pl.Series(range(len(sites)), dtype=pl.Int32), "tensor_file": str(path),
         "channels": ",".join([*CHANNEL_ORDER, "cell_mask"]), "size": size,
     })
-    lake.write_well(TENSORS_TABLE, plate, well, index)
+    lake.write_well(IMAGE_TENSORS, plate, well, index)
     return len(sites)
 
 

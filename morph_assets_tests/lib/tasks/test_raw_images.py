@@ -9,7 +9,8 @@ import tifffile
 
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import ImageReadError, format_image_name, power_log_log_slope, read_plate
-from morph_assets.lib.tasks import RAW_IMAGES_SCHEMA, RAW_IMAGES_TABLE, ingest_well, measure_images
+from morph_assets.lib.schema import RAW_IMAGES
+from morph_assets.lib.tasks import RAW_IMAGES_SCHEMA, ingest_well, measure_images
 
 PLATE = "SYNJT0002"
 WELL = "A03"
@@ -21,7 +22,7 @@ def test_ingest_well(pristine_source, lake_root):
     assert len(image_rows) == 10
     rows = ingest_well(WELL, str(lake_root), PLATE, image_rows)
     assert rows == 10
-    path = Lake(lake_root).well_file(RAW_IMAGES_TABLE, PLATE, WELL)
+    path = Lake(lake_root).well_file(RAW_IMAGES, PLATE, WELL)
     written = pl.read_parquet(path)
     assert dict(written.schema) == RAW_IMAGES_SCHEMA
     index_columns = ["Metadata_Plate", "Metadata_Well", "Metadata_Site", "channel", "channel_name", "path"]
@@ -50,7 +51,7 @@ def test_corrupt_image_keeps_previous_file(source_root, lake_root):
     folder = source_root / PLATE
     image_rows = read_plate(folder).well_images(WELL).to_dicts()
     assert ingest_well(WELL, str(lake_root), PLATE, image_rows) == 10
-    path = Lake(lake_root).well_file(RAW_IMAGES_TABLE, PLATE, WELL)
+    path = Lake(lake_root).well_file(RAW_IMAGES, PLATE, WELL)
     before = path.read_bytes()
 
     corrupt = folder / "Images" / format_image_name(WELL, 2, 3)
