@@ -1,9 +1,6 @@
 """treatment_classifiers: the study's Random Forests and CNNs, evaluated honestly."""
 
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import dagster as dg
 import joblib
@@ -15,6 +12,7 @@ from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index, skip_row, write_skipped
 from morph_assets.lib.features import CHANNEL_ORDER, grayscale, with_mask
+from morph_assets.lib.io import atomic_write
 from morph_assets.lib.models import (
     CLASS_WEIGHTINGS,
     held_out_shortfall,
@@ -57,15 +55,6 @@ class ClassifierConfig(dg.Config):
     patience: int = Field(default=3, description="Epochs without validation improvement before stopping.")
     seed: int = Field(default=0, description="Seed of splits, forests and network initialisation.")
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
-
-
-def _dump_atomically(model: object, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
-    joblib.dump(model, temporary, compress=3)
-    os.replace(temporary, path)
-    return path
 
 
 def _cnn_images(tensors: np.ndarray, kind: str) -> np.ndarray:
@@ -114,8 +103,9 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
             forest, report = train_random_forest(x, labels, groups, variant=version, class_weighting=weighting,
                                                  n_estimators=config.n_estimators, seed=config.seed,
                                                  n_jobs=lake.n_workers())
-            _dump_atomically({"model": forest, "features": features, "report": report.as_row()},
-                             folder / f"forest_{representation}_{weighting}.joblib")
+            bundle = {"model": forest, "features": features, "report": report.as_row()}
+            atomic_write(folder / f"forest_{representation}_{weighting}.joblib",
+                         lambda temporary, bundle=bundle: joblib.dump(bundle, temporary, compress=3))
             reports.append(report)
             context.log.info(f"Random Forest {version} ({weighting}): accuracy {report.accuracy:.3f} vs majority "
                              f"{report.majority_accuracy:.3f}, {len(features)} features, {dropped} rows without "

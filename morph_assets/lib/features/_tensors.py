@@ -7,14 +7,14 @@ fraction as the last plane, each downsampled by area averaging to ``size x size`
 
 from __future__ import annotations
 
-import os
-import uuid
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from skimage.transform import downscale_local_mean
+
+from morph_assets.lib.io import atomic_write
 
 CHANNEL_ORDER: tuple[str, ...] = ("DNA", "ER", "RNA", "AGP", "Mito")
 ROBUST_PERCENTILE = 99.9
@@ -211,17 +211,13 @@ def save_well_tensors(path: str | Path, tensors: np.ndarray, sites: Sequence[int
     site_array = np.asarray(sites, dtype=np.int64)
     if site_array.ndim != 1 or len(site_array) != len(tensors):
         raise ValueError(f"need one site per tensor: {len(tensors)} tensors, sites of shape {site_array.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+
+    def write(temporary: Path) -> None:
         # a file handle stops numpy from appending ".npz" to the temporary name
         with open(temporary, "wb") as handle:
             np.savez_compressed(handle, tensors=tensors, sites=site_array)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+
+    return atomic_write(path, write)
 
 
 def load_well_tensors(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,36 @@ ERRORS_SCHEMA = {
 }
 
 
+def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
+    """Write a file so that it appears whole or not at all: the one atomic write of the project.
+
+    ``write`` writes a temporary file in the destination's folder, which is then renamed onto
+    the destination (a rename within one file system is atomic), so a reader, or a run killed
+    half-way, never sees a half-written file; the temporary file is removed if anything fails.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; parent folders are created.
+    write : callable
+        ``write(temporary_path)`` writes the content; its return value is ignored.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
 def atomic_write_parquet(frame: pl.DataFrame, path: Path | str) -> Path:
     """Write ``frame`` to ``path`` so that the file appears whole or not at all.
 
@@ -58,15 +88,7 @@ def atomic_write_parquet(frame: pl.DataFrame, path: Path | str) -> Path:
     pathlib.Path
         The destination path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.write_parquet(temporary, compression="zstd", statistics=True)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda temporary: frame.write_parquet(temporary, compression="zstd", statistics=True))
 
 
 def atomic_write_tiff(array: np.ndarray, path: Path | str, *, compression: str = "zlib") -> Path:
@@ -86,15 +108,7 @@ def atomic_write_tiff(array: np.ndarray, path: Path | str, *, compression: str =
     pathlib.Path
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tifffile.imwrite(temporary, array, compression=compression)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda temporary: tifffile.imwrite(temporary, array, compression=compression))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from morph_assets.lib.io import atomic_write
 from morph_assets.lib.models._forest import CLASS_WEIGHTINGS, ClassifierReport, evaluate, grouped_stratified_split
 
 
@@ -331,11 +332,7 @@ def save_model(
         "channel_std": [float(value) for value in channel_std],
         "metadata": dict(metadata),
     }
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(f"{target}.partial")
-    torch.save(payload, partial)
-    os.replace(partial, target)  # readers never see a half-written file
+    atomic_write(path, lambda temporary: torch.save(payload, temporary))
 
 
 def load_model(path: str | os.PathLike) -> tuple[SmallCNN, dict]:

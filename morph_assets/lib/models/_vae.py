@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from morph_assets.lib.io import atomic_write
 from morph_assets.lib.models._cnn import pick_device
 
 ENCODER_WIDTHS = (32, 64, 128)
@@ -322,15 +321,7 @@ def save_vae(model: ConvVAE, path: str | Path, metadata: dict) -> Path:
         raise ValueError(f"metadata must be JSON-serialisable: {error}") from error
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
     payload = {"config": model.config(), "state_dict": state, "metadata_json": metadata_json}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda temporary: torch.save(payload, temporary))
 
 
 def load_vae(path: str | Path) -> tuple[ConvVAE, dict]:

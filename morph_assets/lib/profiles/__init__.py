@@ -5,35 +5,42 @@ normalisation (standardise, robust MAD, inverse-normal), feature selection as py
 it, and the profile tables the lake keeps for every representation and level.
 """
 
-from morph_assets.lib.profiles._aggregate import aggregate_wells, feature_columns
-from morph_assets.lib.profiles._normalize import NormalizeMethod, normalize, rank_inverse_normal
+from morph_assets.lib.profiles._aggregate import (
+    feature_columns,
+    aggregate_wells,
+)
+from morph_assets.lib.profiles._normalize import (
+    NormalizeMethod,
+    normalize,
+    rank_inverse_normal,
+)
 from morph_assets.lib.profiles._representations import (
     IMAGE_KEYS,
     LAYOUT_COLUMNS,
     SOURCE_TABLES,
-    annotate,
-    image_features,
     pixel_statistics_table,
+    image_features,
+    annotate,
 )
 from morph_assets.lib.profiles._select import (
     DEFAULT_BLOCKLIST,
     DEFAULT_OPERATIONS,
-    correlated_features,
     correlation_matrix,
+    correlated_features,
     select_features,
 )
 from morph_assets.lib.profiles._sets import (
     NORMALIZATION,
-    NORMALIZATIONS,
-    SELECTION_OPERATIONS,
     TREATMENT,
     Level,
-    drop_incomplete_rows,
+    NORMALIZATIONS,
+    SELECTION_OPERATIONS,
+    with_treatment,
     plate_profiles,
+    usable_features,
     selected_features,
     treatment_consensus,
-    usable_features,
-    with_treatment,
+    drop_incomplete_rows,
 )
 
 __all__ = [

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
 
+from morph_assets.lib.io import atomic_write
 from morph_assets.lib.report._markdown import markdown_table
 
 #: Table 1 of the study: test-set accuracy and weighted precision / recall / F1 (plate BR00116991).
@@ -255,18 +254,6 @@ def embed_figures(text: str, images: Mapping[str, bytes]) -> str:
     return _FIGURE_LINK.sub(inline, text)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    # a temporary file in the same folder, then a rename: readers never see a half-written file
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def render_report(
     sections: Sequence[tuple[str, str]], images: Mapping[str, bytes], out_dir: Path, *, title: str | None = None
 ) -> Path:
@@ -312,7 +299,8 @@ def render_report(
     figures_dir = out_dir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
     for name, png in images.items():
-        _write_atomically(figures_dir / f"{name}.png", bytes(png))
+        atomic_write(figures_dir / f"{name}.png", lambda temporary, png=png: temporary.write_bytes(bytes(png)))
     report = out_dir / "report.md"
-    _write_atomically(report, "\n".join(parts).encode("utf-8"))
+    text = "\n".join(parts)
+    atomic_write(report, lambda temporary: temporary.write_text(text, encoding="utf-8"))
     return report

@@ -128,9 +128,11 @@ def local_models_dir() -> Path:
 
 
 def _device() -> Any:
-    import torch
+    # The project's one device rule; imported when called so that loading this module needs
+    # neither torch nor the models stage.
+    from morph_assets.lib.models import pick_device
 
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return pick_device("auto")
 
 
 def _missing(looked_at: Sequence[Path | str], why: str) -> CellposeWeightsMissing:

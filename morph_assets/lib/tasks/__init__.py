@@ -6,23 +6,38 @@ the wells of a plate in a process pool, one failure at a time.
 """
 
 from morph_assets.lib.tasks._features import (
-    cellprofiler_well,
-    measure_well_cellprofiler,
-    measure_well_regionprops,
     segmented_sites,
+    measure_well_regionprops,
+    measure_well_cellprofiler,
+    cellprofiler_well,
 )
 from morph_assets.lib.tasks._masks import (
+    OBJECT_TYPES,
     GROUND_TRUTH_FOLDER,
     MASKS_SCHEMA,
-    OBJECT_TYPES,
+    rows_by_site,
     mask_path,
     read_site_segmentation,
-    rows_by_site,
     segment_well,
 )
-from morph_assets.lib.tasks._pool import WellOutcome, default_workers, map_wells, one_line, shared_worker_pool
-from morph_assets.lib.tasks._raw_images import RAW_IMAGES_SCHEMA, ingest_well, measure_images
-from morph_assets.lib.tasks._tensors import DEFAULT_SIZE, TENSOR_FILE, load_tensors, tensor_well
+from morph_assets.lib.tasks._pool import (
+    WellOutcome,
+    default_workers,
+    one_line,
+    map_wells,
+    shared_worker_pool,
+)
+from morph_assets.lib.tasks._raw_images import (
+    RAW_IMAGES_SCHEMA,
+    measure_images,
+    ingest_well,
+)
+from morph_assets.lib.tasks._tensors import (
+    TENSOR_FILE,
+    DEFAULT_SIZE,
+    tensor_well,
+    load_tensors,
+)
 
 __all__ = [
     "DEFAULT_SIZE",
