@@ -26,6 +26,7 @@ from morph_assets.lib.features.cellprofiler import (
     quantize,
     reconstruction,
 )
+from morph_assets.lib.features import COMPARTMENTS
 from morph_assets.lib.plates import CHANNEL_NAMES
 from morph_assets.lib.synthetic import SyntheticConfig, render_site
 
@@ -156,10 +157,10 @@ def test_every_emitted_name_is_cellprofiler_style(tables):
     columns = ours.columns[1:]
     assert [c for c in columns if not pattern.match(c)] == []
     assert not any("PerimeterCrofton" in c for c in columns)
-    per_object = {obj: sum(c.startswith(f"{obj}_") for c in columns) for obj in cpf.COMPARTMENTS}
+    per_object = {obj: sum(c.startswith(f"{obj}_") for c in columns) for obj in COMPARTMENTS}
     # 77 shape + 30 Zernike + 2 Feret; per channel 21 intensity + 52 texture + 16 granularity
     # + 12 radial + 60 radial Zernike
-    assert per_object == {obj: 109 + 5 * 161 for obj in cpf.COMPARTMENTS}
+    assert per_object == {obj: 109 + 5 * 161 for obj in COMPARTMENTS}
 
 
 @pytest.mark.parametrize(
