@@ -1,8 +1,9 @@
-"""The Dagster code location: every stage's definitions plus the shared resources."""
+"""The Dagster code location: every stage's definitions, the automation sensor and the shared resources."""
 
 import dagster as dg
 
-from morph_assets.defs import features, ingest, lake, models, profiles, segment
+from morph_assets.defs import clusters, features, ingest, models, profiles, report, segment, sql
+from morph_assets.defs.automation import automation_sensor
 from morph_assets.resources import LakeResource
 
 
@@ -14,8 +15,11 @@ def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitio
         features.defs,
         profiles.defs,
         models.defs,
-        lake.defs,
-        dg.Definitions(resources={"lake": lake_resource or LakeResource()}),
+        clusters.defs,
+        report.defs,
+        sql.defs,
+        # the automation sensor drives every stage, so it belongs to none of them
+        dg.Definitions(sensors=[automation_sensor], resources={"lake": lake_resource or LakeResource()}),
     )
 
 

@@ -214,7 +214,7 @@ def _run(report: IngestReport, label: str, plate: str | None, job, **execute) ->
 def _report_failed_wells(plate: str, run_id: str | None) -> None:
     """Print the failed wells of ``plate`` on record: one line per stage, file and reason (the
     wells it hit listed on the line), each well at its first failing stage in pipeline order."""
-    from morph_assets.defs.lake.assets import PER_WELL_ASSETS
+    from morph_assets.defs.sql.assets import PER_WELL_ASSETS
     from morph_assets.defs.well_runs import file_note
     from morph_assets.lib.io import Lake
 

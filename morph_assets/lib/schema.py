@@ -36,6 +36,12 @@ TREATMENT_CLUSTERS = "treatment_clusters"
 CLUSTER_SILHOUETTES = "cluster_silhouettes"
 CLUSTER_VALIDATION = "cluster_validation"
 
+#: Levels at which profiles are kept per plate.
+LEVELS = ("image", "well")
+PROFILES_PREFIX = "profiles_"
+SELECTED_PROFILES_PREFIX = "selected_profiles_"
+TREATMENT_PROFILES_PREFIX = "treatment_profiles_"
+
 #: Lake table -> the Dagster asset that writes it.
 TABLE_OWNERS: dict[str, str] = {
     RAW_IMAGES: "raw_images",
@@ -59,9 +65,9 @@ TABLE_OWNERS: dict[str, str] = {
 #: ``errors/<table>`` is written by the asset of ``<table>`` (None: look the rest up).
 TABLE_PREFIX_OWNERS: dict[str, str | None] = {
     "errors/": None,
-    "profiles_": "well_profiles",
-    "selected_profiles_": "treatment_profiles",
-    "treatment_profiles_": "treatment_profiles",
+    PROFILES_PREFIX: "well_profiles",
+    SELECTED_PROFILES_PREFIX: "treatment_profiles",
+    TREATMENT_PROFILES_PREFIX: "treatment_profiles",
 }
 
 
@@ -94,3 +100,53 @@ def asset_of_table(table: str) -> str:
         if table.startswith(prefix):
             return asset if asset is not None else asset_of_table(table.removeprefix(prefix))
     raise ValueError(f"no asset writes lake table {table!r}; declare it in {__name__}")
+
+
+def profile_table(level: str, representation: str) -> str:
+    """Return the lake table of one representation's profiles at one level.
+
+    Parameters
+    ----------
+    level : str
+        One of :data:`LEVELS`.
+    representation : str
+        ``"pixel_statistics"``, ``"regionprops"``, ``"cellprofiler"`` or an embedding's name.
+
+    Returns
+    -------
+    str
+        The table name, e.g. ``profiles_well_cellprofiler``.
+    """
+    return f"{PROFILES_PREFIX}{level}_{representation}"
+
+
+def selected_table(representation: str) -> str:
+    """Return the study-level table of normalised, feature-selected well profiles.
+
+    Parameters
+    ----------
+    representation : str
+        The representation's name.
+
+    Returns
+    -------
+    str
+        The table name, e.g. ``selected_profiles_cellprofiler``.
+    """
+    return f"{SELECTED_PROFILES_PREFIX}{representation}"
+
+
+def treatment_table(representation: str) -> str:
+    """Return the study-level table of treatment consensus profiles.
+
+    Parameters
+    ----------
+    representation : str
+        The representation's name.
+
+    Returns
+    -------
+    str
+        The table name, e.g. ``treatment_profiles_cellprofiler``.
+    """
+    return f"{TREATMENT_PROFILES_PREFIX}{representation}"

@@ -3,10 +3,10 @@
 import dagster as dg
 import polars as pl
 
-from morph_assets.defs.profiles.assets import profile_table, selected_feature_names
-from morph_assets.lib import schema, tasks
+from morph_assets.lib import schema
 from morph_assets.lib.io import Lake
-from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, usable_features, with_treatment
+from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, selected_feature_names, usable_features, with_treatment
+from morph_assets.lib.schema import profile_table
 
 LABEL_COLUMNS = ("Metadata_Plate", "Metadata_Well", "Metadata_Site", TREATMENT, "Metadata_pert_iname",
                  "Metadata_target_list", "Metadata_control_type")
@@ -45,8 +45,8 @@ def skip_row(item: str, variant: str, detail: str, reason: str) -> dict[str, str
 def write_skipped(store: Lake, asset: str, rows: list[dict[str, str]]) -> None:
     """Record what ``asset`` skipped for lack of data (an empty table when nothing was), so the study
     report says so and a later, larger run clears the old reasons."""
-    schema = {"item": pl.String, "variant": pl.String, "detail": pl.String, "reason": pl.String}
-    store.write_study(f"{SKIPPED_PREFIX}{asset}", pl.DataFrame(rows, schema=schema))
+    columns = {"item": pl.String, "variant": pl.String, "detail": pl.String, "reason": pl.String}
+    store.write_study(f"{SKIPPED_PREFIX}{asset}", pl.DataFrame(rows, schema=columns))
 
 
 def read_skipped(store: Lake, asset: str) -> pl.DataFrame | None:

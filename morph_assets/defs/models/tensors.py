@@ -7,11 +7,11 @@ from pydantic import Field
 from morph_assets.defs.automation import PER_PLATE, STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
-from morph_assets.defs.segment.assets import illumination_files
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import schema, tasks
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.lib.report import frame_to_markdown
+from morph_assets.lib.segment import illumination_files
 from morph_assets.resources import LakeResource
 
 

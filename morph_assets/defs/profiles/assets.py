@@ -11,7 +11,6 @@ from morph_assets.defs.automation import PER_PLATE, STUDY
 from morph_assets.defs.jobs import PLATE_PROFILES_LEVEL, STUDY_LEVEL
 from morph_assets.defs.partitions import plates_partitions
 from morph_assets.defs.profiles.checks import DMSO_WELLS_CONSISTENT, dmso_wells_result
-from morph_assets.lib.io import Lake
 from morph_assets.lib.plot import plate_heatmap, to_png
 from morph_assets.lib.profiles import (
     NORMALIZATION,
@@ -25,42 +24,12 @@ from morph_assets.lib.profiles import (
     usable_features,
 )
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
-from morph_assets.lib.schema import SELECTED_FEATURES, WELL
+from morph_assets.lib.schema import LEVELS, SELECTED_FEATURES, WELL, profile_table, selected_table, treatment_table
 from morph_assets.resources import LakeResource
 
 #: Representations computed per plate from the well-level feature tables (embeddings come later,
 #: from a model trained over all plates).
 PLATE_REPRESENTATIONS = ("pixel_statistics", "regionprops", "cellprofiler")
-LEVELS = ("image", "well")
-
-
-def profile_table(level: str, representation: str) -> str:
-    """Lake table of one representation's profiles at one level, e.g. ``profiles_well_cellprofiler``."""
-    return f"profiles_{level}_{representation}"
-
-
-def selected_table(representation: str) -> str:
-    """Study-level table of normalised, feature-selected well profiles."""
-    return f"selected_profiles_{representation}"
-
-
-def treatment_table(representation: str) -> str:
-    """Study-level table of treatment consensus profiles."""
-    return f"treatment_profiles_{representation}"
-
-
-
-
-def selected_feature_names(store: Lake, representation: str, normalized_wells: pl.DataFrame | None = None) -> list[str]:
-    """The study-wide feature selection of a representation (``selected_features`` table); for a
-    representation ``treatment_profiles`` did not select (embeddings), fitted on ``normalized_wells``
-    when given, else empty."""
-    if store.has_table(SELECTED_FEATURES):
-        chosen = pl.read_parquet(store.study_file(SELECTED_FEATURES))
-        kept = chosen.filter(pl.col("representation") == representation)["feature"].to_list()
-        if kept:
-            return kept
-    return selected_features(normalized_wells) if normalized_wells is not None else []
 
 
 @dg.asset(

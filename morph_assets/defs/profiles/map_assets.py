@@ -6,13 +6,12 @@ from pydantic import Field
 
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.profiles.assets import LEVELS, profile_table, selected_feature_names
 from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, positive_controls_result
 from morph_assets.lib.plot import map_scatter, to_png
-from morph_assets.lib.profiles import NORMALIZATION, SOURCE_TABLES, usable_features
+from morph_assets.lib.profiles import NORMALIZATION, SOURCE_TABLES, selected_feature_names, usable_features
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
-from morph_assets.lib.retrieval import SCORED, runs_table, score_profiles
-from morph_assets.lib.schema import MAP_PER_TREATMENT, MAP_SUMMARY
+from morph_assets.lib.retrieval import SCORED, runs_table, score_profiles, summary_pivot
+from morph_assets.lib.schema import LEVELS, MAP_PER_TREATMENT, MAP_SUMMARY, profile_table
 from morph_assets.resources import LakeResource
 
 #: How many treatments ``top_treatments`` lists.
@@ -29,17 +28,6 @@ class MapReportConfig(dg.Config):
 
     null_size: int = Field(default=10000, description="Random rankings per null distribution (copairs' default).")
     seed: int = Field(default=0, description="Seed of the null distributions.")
-
-
-def summary_pivot(summary: pl.DataFrame) -> pl.DataFrame:
-    """mAP (fraction retrieved) per representation, level and normalisation across settings; a
-    setting that could not be scored shows its status (e.g. "no replicate pairs")."""
-    cells = summary.with_columns(
-        pl.when(pl.col("status") == SCORED).then(
-            pl.col("mean_map").round(3).cast(pl.String) + " (" + (100 * pl.col("fraction_retrieved")).round(0)
-            .cast(pl.Int64).cast(pl.String) + "%)").otherwise(pl.col("status")).alias("cell"))
-    return cells.pivot(on="setting", index=["representation", "level", "normalization"], values="cell").sort(
-        ["representation", "level", "normalization"])
 
 
 @dg.asset(description="Replicate retrieval: mAP, p-value and fraction retrieved per representation and setting.",

@@ -27,7 +27,13 @@ from morph_assets.lib.plates import ImageReadError, PlateIndex, read_scaled_imag
 from morph_assets.lib.plot import illumination_functions, to_png
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown, segmentation_montage_png
 from morph_assets.lib.schema import ILLUMINATION
-from morph_assets.lib.segment import SegmentationSettings, compare_to_truth, estimate_illumination_function, match_masks
+from morph_assets.lib.segment import (
+    SegmentationSettings,
+    compare_to_truth,
+    estimate_illumination_function,
+    illumination_files,
+    match_masks,
+)
 from morph_assets.resources import LakeResource
 
 MODELS_FOLDER = "models"
@@ -38,12 +44,6 @@ class IlluminationConfig(dg.Config):
     """How the flat-field functions are estimated."""
 
     max_sites: int = Field(default=400, description="Sites sampled evenly over the plate per channel (0: all).")
-
-
-def illumination_files(lake: Lake, plate: str) -> dict[str, str]:
-    """Channel name -> illumination TIFF of a plate (empty when the plate has none yet)."""
-    folder = lake.plate_folder(ILLUMINATION, plate)
-    return {path.stem.removeprefix("illumination-"): str(path) for path in sorted(folder.glob("illumination-*.tiff"))}
 
 
 def _readable_images(context: dg.AssetExecutionContext, paths: list[str]) -> Iterator[np.ndarray]:

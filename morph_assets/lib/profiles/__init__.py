@@ -41,6 +41,7 @@ from morph_assets.lib.profiles._sets import (
     selected_features,
     treatment_consensus,
     drop_incomplete_rows,
+    selected_feature_names,
 )
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "plate_profiles",
     "rank_inverse_normal",
     "select_features",
+    "selected_feature_names",
     "selected_features",
     "treatment_consensus",
     "usable_features",

@@ -15,10 +15,11 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from morph_assets.lib.io import Lake
 from morph_assets.lib.profiles._aggregate import aggregate_wells, feature_columns
 from morph_assets.lib.profiles._normalize import normalize
 from morph_assets.lib.profiles._select import DEFAULT_OPERATIONS, select_features
-from morph_assets.lib.schema import PLATE, WELL
+from morph_assets.lib.schema import PLATE, SELECTED_FEATURES
 
 NORMALIZATION = "Metadata_Normalization"
 TREATMENT = "Metadata_treatment"
@@ -192,3 +193,30 @@ def drop_incomplete_rows(profiles: pl.DataFrame, features: Sequence[str]) -> tup
         return profiles, 0
     finite = np.isfinite(profiles.select(pl.col(list(features)).cast(pl.Float64)).to_numpy()).all(axis=1)
     return profiles.filter(pl.Series(finite)), int((~finite).sum())
+
+
+def selected_feature_names(lake: Lake, representation: str, normalized_wells: pl.DataFrame | None = None) -> list[str]:
+    """Return the study-wide feature selection of a representation (the ``selected_features`` table).
+
+    Parameters
+    ----------
+    lake : Lake
+        The lake holding ``selected_features``.
+    representation : str
+        The representation's name.
+    normalized_wells : polars.DataFrame, optional
+        Normalised well profiles to fit a selection on, for a representation the study-wide
+        selection did not cover (embeddings).
+
+    Returns
+    -------
+    list of str
+        The selected features; fitted on ``normalized_wells`` when the table has none for this
+        representation, else empty.
+    """
+    if lake.has_table(SELECTED_FEATURES):
+        chosen = pl.read_parquet(lake.study_file(SELECTED_FEATURES))
+        kept = chosen.filter(pl.col("representation") == representation)["feature"].to_list()
+        if kept:
+            return kept
+    return selected_features(normalized_wells) if normalized_wells is not None else []

@@ -35,6 +35,7 @@ from morph_assets.lib.retrieval._report import (
     RetrievalRun,
     score_profiles,
     runs_table,
+    summary_pivot,
 )
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "replicate_retrieval",
     "runs_table",
     "score_profiles",
+    "summary_pivot",
     "well_coordinates",
     "zero_norm_rows",
 ]

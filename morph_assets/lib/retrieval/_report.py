@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 
-import numpy as np
 import polars as pl
 
 from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, drop_incomplete_rows
@@ -288,3 +287,25 @@ def runs_table(runs: Sequence[RetrievalRun]) -> pl.DataFrame:
 
 _FIELD_TYPES = {"str": pl.String, "str | None": pl.String, "int": pl.Int64, "float": pl.Float64,
                 "float | None": pl.Float64}
+
+
+def summary_pivot(summary: pl.DataFrame) -> pl.DataFrame:
+    """Pivot the mAP summary: one row per representation, level and normalisation, one column per setting.
+
+    Parameters
+    ----------
+    summary : polars.DataFrame
+        The report's summary, one row per :class:`RetrievalRun`.
+
+    Returns
+    -------
+    polars.DataFrame
+        Each cell ``"mAP (fraction retrieved %)"``, or the status of a setting that could not be
+        scored (e.g. ``"no replicate pairs"``).
+    """
+    cells = summary.with_columns(
+        pl.when(pl.col("status") == SCORED).then(
+            pl.col("mean_map").round(3).cast(pl.String) + " (" + (100 * pl.col("fraction_retrieved")).round(0)
+            .cast(pl.Int64).cast(pl.String) + "%)").otherwise(pl.col("status")).alias("cell"))
+    return cells.pivot(on="setting", index=["representation", "level", "normalization"], values="cell").sort(
+        ["representation", "level", "normalization"])

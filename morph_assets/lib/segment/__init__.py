@@ -46,6 +46,7 @@ from morph_assets.lib.segment._illumination import (
     estimate_illumination_function,
     apply_illumination_function,
     compare_to_truth,
+    illumination_files,
 )
 from morph_assets.lib.segment._imported import (
     MASK_EXTENSIONS,
@@ -96,6 +97,7 @@ __all__ = [
     "global_threshold",
     "identify_primary_objects",
     "identify_secondary_objects",
+    "illumination_files",
     "image_stem",
     "intersection_over_union",
     "load_imported_masks",

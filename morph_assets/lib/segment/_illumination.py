@@ -16,6 +16,9 @@ from collections.abc import Iterable
 import numpy as np
 from scipy import ndimage
 
+from morph_assets.lib.io import Lake
+from morph_assets.lib.schema import ILLUMINATION
+
 #: Smoothing methods, after CellProfiler's "Gaussian Filter", "Median Filter", "Fit Polynomial".
 SMOOTHING_METHODS: tuple[str, ...] = ("gaussian", "median", "polynomial")
 #: How the function is normalised: mean 1, or divided by its robust minimum (CellProfiler's rescale).
@@ -255,3 +258,22 @@ def compare_to_truth(estimate: np.ndarray, truth: np.ndarray) -> dict[str, float
         "relative_rmse": float(np.sqrt(np.mean(difference**2))),
         "max_abs_error": float(np.abs(difference).max()),
     }
+
+
+def illumination_files(lake: Lake, plate: str) -> dict[str, str]:
+    """Return the illumination function file of each channel of a plate, as the lake keeps them.
+
+    Parameters
+    ----------
+    lake : Lake
+        The lake.
+    plate : str
+        Plate barcode.
+
+    Returns
+    -------
+    dict of str to str
+        Channel name -> illumination TIFF; empty when the plate has none yet.
+    """
+    folder = lake.plate_folder(ILLUMINATION, plate)
+    return {path.stem.removeprefix("illumination-"): str(path) for path in sorted(folder.glob("illumination-*.tiff"))}

@@ -6,7 +6,6 @@ import polars as pl
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import read_skipped
-from morph_assets.defs.profiles.map_assets import summary_pivot
 from morph_assets.lib.plot import category_scatter, map_scatter, silhouette_curve, to_png
 from morph_assets.lib.report import (
     embed_figures,
@@ -16,6 +15,7 @@ from morph_assets.lib.report import (
     table1_markdown,
     table2_markdown,
 )
+from morph_assets.lib.retrieval import summary_pivot
 from morph_assets.lib.schema import (
     CLASSIFIER_METRICS,
     CLUSTER_SILHOUETTES,

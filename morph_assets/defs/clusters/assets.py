@@ -8,7 +8,6 @@ from pydantic import Field
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import skip_row, write_skipped
-from morph_assets.defs.profiles.assets import profile_table, selected_feature_names, treatment_table
 from morph_assets.lib.io import Lake
 from morph_assets.lib.models import (
     adjusted_rand,
@@ -25,10 +24,17 @@ from morph_assets.lib.profiles import (
     annotate,
     drop_incomplete_rows,
     image_features,
+    selected_feature_names,
     usable_features,
 )
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
-from morph_assets.lib.schema import CLUSTER_SILHOUETTES, CLUSTER_VALIDATION, TREATMENT_CLUSTERS
+from morph_assets.lib.schema import (
+    CLUSTER_SILHOUETTES,
+    CLUSTER_VALIDATION,
+    TREATMENT_CLUSTERS,
+    profile_table,
+    treatment_table,
+)
 from morph_assets.resources import LakeResource
 
 #: The study's "extracted features" (regionprops), its VAE embeddings, and CellProfiler's profiles.
