@@ -7,7 +7,6 @@ and t-SNE. These functions do each step on plain polars/numpy inputs.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -17,8 +16,7 @@ import polars as pl
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from morph_assets.lib.profiles import feature_columns
-from morph_assets.lib.schema import METADATA_PREFIX
+from morph_assets.lib.profiles import constant_metadata, feature_columns, feature_statistic
 
 N_PROFILES = "Metadata_n_profiles"
 
@@ -65,21 +63,12 @@ def treatment_aggregates(
     if missing:
         raise ValueError(f"profiles lacks the feature column(s) {missing}")
     rows = profiles.filter(pl.col(treatment_col).is_not_null())
-    metadata = [
-        name
-        for name in rows.columns
-        if name.startswith(METADATA_PREFIX) and name not in (treatment_col, N_PROFILES) and name not in features
-    ]
-    constant: list[str] = []
-    if metadata and rows.height:
-        # a column is kept only if it has a single value in every treatment, so "first" loses nothing
-        most_values = rows.group_by(treatment_col).agg(pl.col(metadata).n_unique()).select(pl.col(metadata).max())
-        constant = [name for name in metadata if most_values[name][0] == 1]
+    # a column is kept only if it has a single value in every treatment, so "first" loses nothing
+    constant = constant_metadata(rows, [treatment_col], exclude=[N_PROFILES, *features])
     aggregations: list[pl.Expr] = [pl.col(constant).first()] if constant else []
     aggregations.append(pl.len().cast(pl.Int64).alias(N_PROFILES))
     if features:
-        statistic = pl.col(features).median() if method == "median" else pl.col(features).mean()
-        aggregations.append(statistic)
+        aggregations.append(feature_statistic(features, method))
     return rows.group_by(treatment_col, maintain_order=True).agg(aggregations).sort(treatment_col)
 
 

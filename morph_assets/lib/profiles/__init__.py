@@ -8,6 +8,8 @@ it, and the profile tables the lake keeps for every representation and level.
 from morph_assets.lib.profiles._aggregate import (
     feature_columns,
     aggregate_wells,
+    constant_metadata,
+    feature_statistic,
 )
 from morph_assets.lib.profiles._normalize import (
     NormalizeMethod,
@@ -58,10 +60,12 @@ __all__ = [
     "TREATMENT",
     "aggregate_wells",
     "annotate",
+    "constant_metadata",
     "correlated_features",
     "correlation_matrix",
     "drop_incomplete_rows",
     "feature_columns",
+    "feature_statistic",
     "image_features",
     "normalize",
     "pixel_statistics_table",

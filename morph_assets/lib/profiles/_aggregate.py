@@ -98,28 +98,61 @@ def aggregate_wells(
         raise ValueError(f"per_image lacks the grouping column(s) {missing}")
     keys = [PLATE, WELL]
     features = feature_columns(per_image) if features is None else list(features)
-    metadata = [
-        name
-        for name in per_image.columns
-        if name.startswith(METADATA_PREFIX) and name not in keys and name not in features
-        and name not in ("Metadata_n_rows", "Metadata_Count_Cells")
-    ]
-    constant: list[str] = []
-    if metadata and per_image.height:
-        counts = (
-            per_image.group_by(keys)
-            .agg(pl.col(metadata).n_unique())
-            .select(pl.col(metadata).max())
-        )
-        constant = [name for name in metadata if counts[name][0] == 1]
-    statistic = pl.col(features).median() if method == "median" else pl.col(features).mean()
+    constant = constant_metadata(per_image, keys, exclude=[*features, "Metadata_n_rows", "Metadata_Count_Cells"])
     extra = [pl.len().cast(pl.Int64).alias("Metadata_n_rows")]
     if "Count_Cells" in per_image.columns:
         extra.append(pl.col("Count_Cells").sum().alias("Metadata_Count_Cells"))
     aggregations = [pl.col(constant).first(), *extra] if constant else extra
     if features:
-        aggregations.append(statistic)
+        aggregations.append(feature_statistic(features, method))
     return per_image.group_by(keys, maintain_order=True).agg(aggregations).sort(keys)
+
+
+def constant_metadata(frame: pl.DataFrame, keys: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
+    """Return the ``Metadata_`` columns that take a single value within every group of ``keys``.
+
+    Such a column can be carried to the group's row by its first value without losing anything.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Rows to be grouped.
+    keys : sequence of str
+        The grouping columns (never returned).
+    exclude : sequence of str, optional
+        Other columns never to return (the features, counts the caller computes itself).
+
+    Returns
+    -------
+    list of str
+        The constant metadata columns, in table order.
+    """
+    skip = {*keys, *exclude}
+    metadata = [name for name in frame.columns if name.startswith(METADATA_PREFIX) and name not in skip]
+    if not metadata or not frame.height:
+        return []
+    most_values = frame.group_by(list(keys)).agg(pl.col(metadata).n_unique()).select(pl.col(metadata).max())
+    return [name for name in metadata if most_values[name][0] == 1]
+
+
+def feature_statistic(features: Sequence[str], method: str = "median") -> pl.Expr:
+    """Return the per-group statistic of the features: the one group median (or mean) of the project.
+
+    Parameters
+    ----------
+    features : sequence of str
+        Feature columns.
+    method : {"median", "mean"}
+        The statistic; nulls are ignored either way.
+
+    Returns
+    -------
+    polars.Expr
+        One aggregation expression over every feature column, keeping their names.
+    """
+    if method not in ("median", "mean"):
+        raise ValueError(f"method must be 'median' or 'mean', not {method!r}")
+    return pl.col(list(features)).median() if method == "median" else pl.col(list(features)).mean()
 
 
 def _median(values: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
