@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from morph_assets.lib.io import ERRORS_SCHEMA, PART_FILE, Lake, atomic_write_parquet
+from morph_assets.lib.io import ERRORS_SCHEMA, PART_FILE, Lake, atomic_write, atomic_write_parquet
 from morph_assets.lib.plates import NamingError
 
 
@@ -65,6 +65,21 @@ def test_atomic_write_failure_keeps_previous(tmp_path, monkeypatch):
         atomic_write_parquet(_frame("A01", 9, offset=100), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]
+
+
+def test_atomic_write_of_any_writer_appears_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "sub" / "model.bin"
+    assert atomic_write(target, lambda temporary: temporary.write_bytes(b"v1")) == target
+    assert target.read_bytes() == b"v1"
+
+    def crash(temporary):
+        temporary.write_bytes(b"half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        atomic_write(target, crash)
+    assert target.read_bytes() == b"v1"
+    assert [p.name for p in target.parent.iterdir()] == ["model.bin"]  # no temporary file left
 
 
 def test_write_well_replaces(lake_root):
