@@ -6,7 +6,7 @@ same way everywhere (pycytominer's ``aggregate`` with ``operation="median"``).
 
 Plain polars/numpy functions (no Dagster, no pandas, no pycytominer at run time) that follow the
 field's profiling recipe; ``normalize`` and ``select_features`` (the sibling modules) reproduce
-pycytominer 1.7's numbers and choices (see ``morph_assets_tests/lib/profiles/test_normalize.py``).
+pycytominer 1.7's numbers and choices (see ``morph_assets_tests/lib/profiles/``).
 """
 
 from __future__ import annotations
