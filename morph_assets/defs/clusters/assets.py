@@ -7,7 +7,6 @@ from pydantic import Field
 
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.models.inputs import skip_row, write_skipped
 from morph_assets.lib.io import Lake
 from morph_assets.lib.models import (
     adjusted_rand,
@@ -35,6 +34,7 @@ from morph_assets.lib.schema import (
     profile_table,
     treatment_table,
 )
+from morph_assets.lib.tasks import skip_row, write_skipped
 from morph_assets.resources import LakeResource
 
 #: The study's "extracted features" (regionprops), its VAE embeddings, and CellProfiler's profiles.

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 import dagster as dg
 import polars as pl
 
-from morph_assets.lib.report import frame_to_markdown
+from morph_assets.lib.report import frame_to_markdown, plates_label
 
 DMSO_WELLS_PRESENT = "dmso_wells_present"
 ALL_WELLS_INGESTED = "all_wells_ingested"
@@ -16,16 +16,6 @@ IMAGE_QC = "image_qc"
 MAX_SATURATED_FRACTION = 0.01
 #: An image whose focus slope lies this many robust SDs below its plate and channel is flagged as blurred.
 FOCUS_ROBUST_Z = -4.0
-
-
-def plates_label(plates: Iterable[str]) -> str:
-    """``"plate P1"`` or ``"plates P1, P2"``: which plates a check result speaks for.
-
-    A plate's check result replaces the previous plate's in the UI's latest-result view, so each
-    result says whose it is.
-    """
-    names = sorted(set(plates))
-    return f"plate{'s' if len(names) != 1 else ''} {', '.join(names) or 'none'}"
 
 
 def wells_ingested_result(errors: pl.DataFrame, requested: int, plates: Iterable[str] = ()) -> dg.AssetCheckResult:

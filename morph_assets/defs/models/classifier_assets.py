@@ -10,7 +10,7 @@ from pydantic import Field
 
 from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index, skip_row, write_skipped
+from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index
 from morph_assets.lib.features import CHANNEL_ORDER, grayscale, with_mask
 from morph_assets.lib.io import atomic_write
 from morph_assets.lib.models import (
@@ -26,7 +26,7 @@ from morph_assets.lib.plot import confusion_heatmap, to_png
 from morph_assets.lib.profiles import TREATMENT, drop_incomplete_rows
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.lib.schema import CLASSIFIER_METRICS
-from morph_assets.lib.tasks import load_tensors
+from morph_assets.lib.tasks import load_tensors, skip_row, write_skipped
 from morph_assets.resources import LakeResource
 
 MODELS_FOLDER = "models/classifiers"

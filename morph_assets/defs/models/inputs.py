@@ -34,22 +34,3 @@ def labelled_tensor_index(store: Lake) -> pl.DataFrame:
         ["Metadata_Plate", "Metadata_Well", "Metadata_Site"])
 
 
-SKIPPED_PREFIX = "skipped_"
-
-
-def skip_row(item: str, variant: str, detail: str, reason: str) -> dict[str, str]:
-    """One line of a ``skipped_<asset>`` table: what was not computed and why."""
-    return {"item": item, "variant": variant, "detail": detail, "reason": reason}
-
-
-def write_skipped(store: Lake, asset: str, rows: list[dict[str, str]]) -> None:
-    """Record what ``asset`` skipped for lack of data (an empty table when nothing was), so the study
-    report says so and a later, larger run clears the old reasons."""
-    columns = {"item": pl.String, "variant": pl.String, "detail": pl.String, "reason": pl.String}
-    store.write_study(f"{SKIPPED_PREFIX}{asset}", pl.DataFrame(rows, schema=columns))
-
-
-def read_skipped(store: Lake, asset: str) -> pl.DataFrame | None:
-    """What ``asset`` skipped in its latest run, or ``None`` when it never recorded anything."""
-    table = f"{SKIPPED_PREFIX}{asset}"
-    return pl.read_parquet(store.study_file(table)) if store.has_table(table) else None

@@ -9,14 +9,14 @@ from pydantic import Field
 
 from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY, STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.models.inputs import labelled_tensor_index, read_skipped, skip_row, write_skipped
+from morph_assets.defs.models.inputs import labelled_tensor_index
 from morph_assets.lib.features import CHANNEL_ORDER, with_mask
 from morph_assets.lib.models import latent_means, load_vae, reconstruct, save_vae, train_vae
 from morph_assets.lib.plot import reconstructions, to_png
 from morph_assets.lib.profiles import IMAGE_KEYS, annotate, plate_profiles
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.lib.schema import VAE_EMBEDDINGS, profile_table
-from morph_assets.lib.tasks import load_tensors
+from morph_assets.lib.tasks import load_tensors, read_skipped, skip_row, write_skipped
 from morph_assets.resources import LakeResource
 
 VAE_FILE = "models/vae/vae.pt"

@@ -5,7 +5,6 @@ import polars as pl
 
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.defs.models.inputs import read_skipped
 from morph_assets.lib.plot import category_scatter, map_scatter, silhouette_curve, to_png
 from morph_assets.lib.report import (
     embed_figures,
@@ -24,6 +23,7 @@ from morph_assets.lib.schema import (
     MAP_SUMMARY,
     TREATMENT_CLUSTERS,
 )
+from morph_assets.lib.tasks import read_skipped
 from morph_assets.resources import LakeResource
 
 REPORT_FOLDER = "reports/study"

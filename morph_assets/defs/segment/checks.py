@@ -3,8 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from morph_assets.defs.ingest.checks import plates_label
-from morph_assets.lib.report import frame_to_markdown
+from morph_assets.lib.report import frame_to_markdown, plates_label
 
 OBJECTS_PER_SITE = "objects_per_site"
 SEGMENTATION_QUALITY = "segmentation_quality"

@@ -10,6 +10,7 @@ from morph_assets.lib.report._markdown import (
     frame_to_markdown,
     figure_markdown,
     png_markdown,
+    plates_label,
 )
 from morph_assets.lib.report._segmentation_review import (
     segmentation_montage_png,
@@ -51,6 +52,7 @@ __all__ = [
     "frame_to_markdown",
     "frame_to_text",
     "markdown_table",
+    "plates_label",
     "png_markdown",
     "render",
     "render_report",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 
@@ -165,3 +165,23 @@ def png_markdown(png: bytes, alt: str) -> str:
         A Markdown image with the PNG inline as a base64 data URL.
     """
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def plates_label(plates: Iterable[str]) -> str:
+    """Say which plates a check result speaks for: ``"plate P1"`` or ``"plates P1, P2"``.
+
+    A plate's check result replaces the previous plate's in the UI's latest-result view, so each
+    result says whose it is.
+
+    Parameters
+    ----------
+    plates : iterable of str
+        Plate barcodes (repeats allowed).
+
+    Returns
+    -------
+    str
+        The label, ``"plates none"`` for no plate.
+    """
+    names = sorted(set(plates))
+    return f"plate{'s' if len(names) != 1 else ''} {', '.join(names) or 'none'}"

@@ -32,6 +32,12 @@ from morph_assets.lib.tasks._raw_images import (
     measure_images,
     ingest_well,
 )
+from morph_assets.lib.tasks._skipped import (
+    SKIPPED_PREFIX,
+    skip_row,
+    write_skipped,
+    read_skipped,
+)
 from morph_assets.lib.tasks._tensors import (
     TENSOR_FILE,
     DEFAULT_SIZE,
@@ -45,6 +51,7 @@ __all__ = [
     "MASKS_SCHEMA",
     "OBJECT_TYPES",
     "RAW_IMAGES_SCHEMA",
+    "SKIPPED_PREFIX",
     "TENSOR_FILE",
     "WellOutcome",
     "cellprofiler_well",
@@ -58,9 +65,12 @@ __all__ = [
     "measure_well_regionprops",
     "one_line",
     "read_site_segmentation",
+    "read_skipped",
     "rows_by_site",
     "segment_well",
     "segmented_sites",
     "shared_worker_pool",
+    "skip_row",
     "tensor_well",
+    "write_skipped",
 ]
