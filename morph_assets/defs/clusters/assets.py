@@ -206,10 +206,10 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
             row["ari_active_vs_inactive"] = adjusted_rand(
                 (labelled["activity"] > 0.15).to_list(), labelled["cluster"].to_list())  # weak phenotypes look inactive
         rows.append(row)
+        violin, _ = similarity_distributions(*cosine_similarity_pairs(x, joined["cluster"].to_numpy()),
+                                             title=f"{representation} clusters: CellProfiler cosine similarity")
         metadata[f"plot_similarity_{representation}"] = dg.MetadataValue.md(figure_markdown(png_markdown(
-            to_png(similarity_distributions(*cosine_similarity_pairs(x, joined["cluster"].to_numpy()),
-                                  title=f"{representation} clusters: CellProfiler cosine similarity")[0].figure),
-            "within vs between"),
+            to_png(violin.figure), "within vs between"),
             f"{representation} clusters: CellProfiler cosine similarity of treatment pairs within vs between "
             "clusters."))
         context.log.info(f"{representation}: within {separation.median_within:.3f} vs between "
