@@ -15,7 +15,10 @@ def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitio
         profiles.defs,
         models.defs,
         lake.defs,
-        dg.Definitions(resources={"lake": lake_resource or LakeResource()}),
+        # Steps run one after another in the run's own process: a subprocess per step would
+        # import torch, cellpose and umap again (7-9 s each), and the per-well stages spread
+        # their wells over the lake resource's worker pool themselves.
+        dg.Definitions(resources={"lake": lake_resource or LakeResource()}, executor=dg.in_process_executor),
     )
 
 
