@@ -18,8 +18,12 @@ def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitio
         clusters.defs,
         report.defs,
         sql.defs,
-        # the automation sensor drives every stage, so it belongs to none of them
-        dg.Definitions(sensors=[automation_sensor], resources={"lake": lake_resource or LakeResource()}),
+        # The automation sensor drives every stage, so it belongs to none of them. Steps run one
+        # after another in the run's own process: a subprocess per step would import torch,
+        # cellpose and umap again (7-9 s each), and the per-well stages spread their wells over
+        # the lake resource's worker pool themselves.
+        dg.Definitions(sensors=[automation_sensor], resources={"lake": lake_resource or LakeResource()},
+                       executor=dg.in_process_executor),
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from morph_assets.cli._query import TABLE_ROWS, _query, plate_counts, print_query_result, summary
+from morph_assets.cli._query import TABLE_ROWS, _build_missing_views, _query, plate_counts, print_query_result, summary
 from morph_assets.cli._runs import CLI_RUN_TAG, IngestReport, _progress_printer, _say, ingest, run_failures
 from morph_assets.lib.report import FORMATS
 from morph_assets.paths import default_lake_root, default_source_root
@@ -105,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "sql":
+        _build_missing_views()
         try:
             result = _query(args.query)
         except duckdb.Error as error:

@@ -65,6 +65,31 @@ def _views() -> list[str]:
     return views["table_name"].to_list()
 
 
+def _build_missing_views() -> None:
+    """Create the SQL models' views that the lake's database lacks and whose tables now exist.
+
+    The automation builds the views with the study, after a plate's profiles; a lake whose only
+    plate failed before its profiles has none, yet its ``errors`` view is what the failure lines
+    point to. A view reads its tables through globs, so building it once is enough. Says what it
+    built on stderr; a database held by another writer leaves the views as they are.
+    """
+    from morph_assets.lib.io import Lake, build_views, load_models
+    from morph_assets.paths import sql_models_dir
+
+    if not default_lake_root().is_dir():
+        return
+    missing = sorted(set(load_models(sql_models_dir())) - set(_views()))
+    if not missing:
+        return
+    try:
+        report = build_views(Lake(default_lake_root()), sql_models_dir(), only=missing)
+    except duckdb.Error as error:
+        _say(f"missing SQL views not built: {' '.join(str(error).split())}")
+        return
+    if report.built:
+        print(f"[morph-assets] built missing view(s) first: {', '.join(report.built)}", file=sys.stderr)
+
+
 def plate_counts(plates: Sequence[str]) -> pl.DataFrame:
     """Per plate: wells and images in the lake, and wells with a failure on record, read from the
     lake's Parquet files (so the count holds when the SQL views could not be built).

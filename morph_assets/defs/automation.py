@@ -39,20 +39,35 @@ PARTITIONED = (
     | dg.AssetSelection.tag(LEVEL_TAG, "plate_profiles")
 )
 
+#: The per-well and plate-level assets (everything upstream of a plate's profiles). The study
+#: never triggers on their updates: a plate is ready for the study when its profiles are, which
+#: eager() requests only after the plate's whole wells run has ended. (Triggering on per-well
+#: updates started study runs while a 384-well run was still landing, over half a plate.)
+BEFORE_PROFILES = dg.AssetSelection.tag(LEVEL_TAG, "well") | dg.AssetSelection.tag(LEVEL_TAG, "plate")
+
+#: The plate-level asset that marks a plate as processed. Study assets that read per-well tables
+#: directly (the tensor index, the SQL views) also depend on it, so they follow it.
+PLATE_DONE = "well_profiles"
+
 # eager() without "no dep partition missing": a study asset reads every plate there is, so a
 # registered plate without profiles must not block it. A missing study asset is built only once
-# some dep has data (a fresh instance has nothing to summarise: no run, no red box).
+# some dep past the profiles has data (a fresh instance has nothing to summarise: no run, no red
+# box). Triggers: a plate's profiles or another study asset updated (or requested in this tick,
+# so the study assets of one tick go out as one run).
 _EAGER_ANY_PLATE = (
-    ((AC.newly_missing() & AC.any_deps_match(~AC.missing())) | AC.any_deps_updated()).since_last_handled()
+    ((AC.newly_missing() & AC.any_deps_match(~AC.missing()).ignore(BEFORE_PROFILES))
+     | AC.any_deps_updated().ignore(BEFORE_PROFILES)).since_last_handled()
     & ~AC.any_deps_in_progress()
     & ~AC.in_progress()
 )
 # A plate-level dep is about to be requested in this tick: wait for it (Dagster chains requests in
 # one tick only within one partitions definition, so the study would otherwise run without it).
 _PLATE_DEP_PENDING = AC.any_deps_match(AC.any_deps_updated()).allow(PARTITIONED).with_label("a plate dep is pending")
-# Under the daemon a plate dep can land after the study was requested without it: request again.
-# newly_requested (not newly_updated) resets it, so a failed study run is not retried every tick.
-_PLATE_DEP_LANDED_SINCE = AC.any_deps_match(AC.newly_updated()).allow(PARTITIONED).since(AC.newly_requested())
+# Under the daemon a plate's profiles can land after the study was requested without them:
+# request again. newly_requested (not newly_updated) resets it, so a failed study run is not
+# retried every tick.
+_PLATE_DEP_LANDED_SINCE = (AC.any_deps_match(AC.newly_updated())
+                           .allow(dg.AssetSelection.tag(LEVEL_TAG, "plate_profiles")).since(AC.newly_requested()))
 
 #: The costly assets under :data:`NIGHTLY`: trained once by ``morph-assets demo`` / ``ingest`` when
 #: missing, then only nightly or on request.

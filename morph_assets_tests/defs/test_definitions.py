@@ -58,7 +58,8 @@ def test_every_sql_model_is_an_asset_downstream_of_the_tables_it_reads():
     assert {key.to_user_string() for key in staging.parent_keys} == {"treatment_profiles"}
     ingest_errors = graph.get(dg.AssetKey(["sql", "ingest_errors"]))
     assert {key.to_user_string() for key in ingest_errors.parent_keys} == {"sql/errors"}
-    # errors/<table> of every per-well asset, read together.
+    # errors/<table> of every per-well asset, read together; and, like every view over tables
+    # upstream of the profiles, the profiles, so that the view follows a whole plate.
     errors = graph.get(dg.AssetKey(["sql", "errors"]))
     assert {key.to_user_string() for key in errors.parent_keys} == {
-        "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors"}
+        "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors", "well_profiles"}

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from morph_assets.defs.automation import PER_PLATE, STUDY
+from morph_assets.defs.automation import PER_PLATE, PLATE_DONE, STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
@@ -51,13 +51,14 @@ def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig,
 
 
 @dg.asset(description="Every plate's image tensors in one list: what the networks train on.",
-          deps=["image_tensors"], automation_condition=STUDY, tags=STUDY_LEVEL, group_name="models", kinds={"parquet"})
+          deps=["image_tensors", PLATE_DONE], automation_condition=STUDY, tags=STUDY_LEVEL, group_name="models", kinds={"parquet"})
 def image_tensor_index(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Every plate's image tensors, counted: plates, wells and sites in the ``image_tensors`` table.
 
     Cheap and unpartitioned, it stands between the per-well tensors and the networks, so the UI
     marks ``vae_model`` and ``treatment_classifiers`` Unsynced when any plate's tensors change
-    (Dagster does not trace staleness through deps with 100 or more partitions).
+    (Dagster does not trace staleness through deps with 100 or more partitions). It follows a
+    plate's profiles (``well_profiles``), so it is rebuilt once per plate run, after every well.
     """
     store = lake.lake()
     plates = store.plates_present(schema.IMAGE_TENSORS)

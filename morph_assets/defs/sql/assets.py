@@ -8,7 +8,7 @@ from, and a subset of models can be rebuilt from the UI.
 import dagster as dg
 import duckdb
 
-from morph_assets.defs.automation import STUDY
+from morph_assets.defs.automation import PLATE_DONE, STUDY
 from morph_assets.defs.jobs import SQL_GROUP
 from morph_assets.lib.io import ALL_ERRORS, build_order, build_views, load_models
 from morph_assets.lib.report import frame_to_markdown
@@ -20,6 +20,12 @@ from morph_assets.resources import LakeResource
 #: name and records its failed wells in ``errors/<its name>``, which the lake table ``errors``
 #: (every ``errors/<table>`` together) reads.
 PER_WELL_ASSETS = ("raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors")
+
+
+#: The plate-level assets a plate's per-well runs follow.
+PLATE_LEVEL_ASSETS = ("plate_layout", "illumination_correction")
+#: Every asset upstream of a plate's profiles.
+BEFORE_PROFILES_ASSETS = (*PLATE_LEVEL_ASSETS, *PER_WELL_ASSETS)
 
 
 def assets_of_table(table: str) -> list[str]:
@@ -37,8 +43,13 @@ def _specs() -> list[dg.AssetSpec]:
     specs = []
     for name in build_order(models):
         model = models[name]
-        deps = sorted({asset for table in model.lake_tables for asset in assets_of_table(table)}) + [
-            sql_asset_key(ref) for ref in model.refs]
+        tables = {asset for table in model.lake_tables for asset in assets_of_table(table)}
+        # A view over per-well or plate-level tables also follows a plate's profiles, so it is
+        # rebuilt once a plate's whole run has landed, with the rest of the study (the study's
+        # automation ignores updates upstream of the profiles).
+        if tables & set(BEFORE_PROFILES_ASSETS):
+            tables.add(PLATE_DONE)
+        deps = sorted(tables) + [sql_asset_key(ref) for ref in model.refs]
         description = model.sql.splitlines()[0].removeprefix("--").strip() if model.sql.startswith("--") else None
         specs.append(dg.AssetSpec(sql_asset_key(name), deps=deps, description=description, group_name=SQL_GROUP,
                                   kinds={"duckdb", "sql"}, skippable=True, automation_condition=STUDY,
