@@ -3,6 +3,7 @@
 import dagster as dg
 
 from morph_assets.defs import features, ingest, lake, models, profiles, segment
+from morph_assets.deployment import select_executor
 from morph_assets.resources import LakeResource
 
 
@@ -17,8 +18,9 @@ def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitio
         lake.defs,
         # Steps run one after another in the run's own process: a subprocess per step would
         # import torch, cellpose and umap again (7-9 s each), and the per-well stages spread
-        # their wells over the lake resource's worker pool themselves.
-        dg.Definitions(resources={"lake": lake_resource or LakeResource()}, executor=dg.in_process_executor),
+        # their wells over the lake resource's worker pool themselves. A deployment that sends
+        # steps to Celery workers sets MORPH_ASSETS_EXECUTOR=celery (deploy/).
+        dg.Definitions(resources={"lake": lake_resource or LakeResource()}, executor=select_executor()),
     )
 
 
