@@ -83,11 +83,12 @@ start_piece() {  # name command...
 
 start_piece daemon "$bin/dagster-daemon" run -w "$repo/workspace.yaml"
 for i in $(seq "${MORPH_ASSETS_WORKERS:-2}"); do
-  # prefork with one child: the worker's main process answers pings while its child runs a plate
-  # (the run spreads wells over the machine's cores itself).
+  # One run at a time, in a thread of the worker's main process: the main loop still answers the
+  # launcher's pings, and the run may start its own process pool for the wells (a prefork child
+  # is daemonic and may not). The run spreads its wells over the machine's cores itself.
   start_piece "worker$i" "$bin/celery" -A dagster_celery.app -b "$MORPH_ASSETS_CELERY_BROKER" \
     --result-backend "$MORPH_ASSETS_CELERY_BACKEND" worker -n "morph$i@%h" -Q dagster \
-    --concurrency 1 --prefetch-multiplier 1 --loglevel INFO
+    --pool threads --concurrency 1 --prefetch-multiplier 1 --loglevel INFO
 done
 if [[ "${MORPH_ASSETS_WEBSERVER:-1}" != 0 ]]; then
   web_port="${MORPH_ASSETS_WEBSERVER_PORT:-$(free_port)}"

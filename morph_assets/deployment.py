@@ -68,15 +68,16 @@ class PlateQueuedRunCoordinator(QueuedRunCoordinator):
     here, where every run passes before it is queued, covers every route that creates runs.
     """
 
-    def submit_run(self, context: SubmitRunContext) -> dg.DagsterRun:
-        run = context.dagster_run
+    def tag_plate(self, run: dg.DagsterRun) -> dg.DagsterRun:
+        """Add :data:`PLATE_TAG` to a run of one plate (stored), and return the run as stored."""
         plate = plate_of_run_tags(run.tags)
-        if plate is not None and run.tags.get(PLATE_TAG) != plate:
-            self._instance.add_run_tags(run.run_id, {PLATE_TAG: plate})
-            refreshed = self._instance.get_run_by_id(run.run_id)
-            if refreshed is not None:
-                context = SubmitRunContext(refreshed, context.workspace)
-        return super().submit_run(context)
+        if plate is None or run.tags.get(PLATE_TAG) == plate:
+            return run
+        self._instance.add_run_tags(run.run_id, {PLATE_TAG: plate})
+        return self._instance.get_run_by_id(run.run_id) or run
+
+    def submit_run(self, context: SubmitRunContext) -> dg.DagsterRun:
+        return super().submit_run(SubmitRunContext(self.tag_plate(context.dagster_run), context.workspace))
 
 
 def select_executor(environ: Mapping[str, str] | None = None) -> dg.ExecutorDefinition:
