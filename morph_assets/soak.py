@@ -276,6 +276,7 @@ class Soak:
         self.image_size, self.workers = image_size, workers
         self.lake_root = state / "lake"
         self.killed_run_id: str | None = None
+        self.killed_plate: str | None = None
         self.duplicate_run_id: str | None = None
         self.plates: list[str] = []
 
@@ -356,12 +357,15 @@ class Soak:
                         if index is not None and (self.state / f"worker{index}.pid").exists():
                             time.sleep(3)  # let it write some wells first
                             self.kill_worker(index)
-                            self.killed_run_id = run.run_id
+                            self.killed_run_id, self.killed_plate = run.run_id, run.plate
                             log(f"killed run {run.run_id[:8]} (plate {run.plate}) with its worker")
                             break
             elif self.duplicate_run_id is None:
-                running = [run for run in active if run.wells_run and run.status == "STARTED"
-                           and run.plate is not None]
+                # A plate whose run really is in progress (the killed run stays STARTED until
+                # monitoring notices), preferably another plate than the killed one.
+                running = sorted((run for run in active if run.wells_run and run.status == "STARTED"
+                                  and run.plate is not None and run.run_id != self.killed_run_id),
+                                 key=lambda run: run.plate == self.killed_plate)
                 if running:
                     self.duplicate_run_id = self.launch_duplicate(running[0].plate)
             backfills = [b for b in instance.get_backfills() if b.status.value in ("REQUESTED", "CANCELING")]
