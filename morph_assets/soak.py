@@ -136,15 +136,15 @@ def check_wells_once(lake: Lake, plates: Iterable[str], wells: Iterable[str]) ->
     return lost, duplicated
 
 
-def check_site_rows(lake: Lake, plates: Iterable[str], wells: Iterable[str], sites: int) -> list[str]:
-    """Wells whose :data:`SITE_TABLE` rows differ from the generator's sites per well."""
+def check_site_rows(lake: Lake, plates: Iterable[str], wells: Iterable[str], sites: int, channels: int) -> list[str]:
+    """Wells whose :data:`SITE_TABLE` rows differ from the generator's: one row per site and channel."""
     problems = []
     for plate in sorted(plates):
         file = lake.plate_file(SITE_TABLE, plate)
         counts = (dict(pl.read_parquet(file, columns=["Metadata_Well"])["Metadata_Well"].value_counts().rows())
                   if file.is_file() else {})
-        problems += [f"{SITE_TABLE} {plate} {well}: {counts.get(well, 0)} rows, generated {sites} sites"
-                     for well in sorted(wells) if counts.get(well, 0) != sites]
+        problems += [f"{SITE_TABLE} {plate} {well}: {counts.get(well, 0)} rows, generated {sites} sites x "
+                     f"{channels} channels" for well in sorted(wells) if counts.get(well, 0) != sites * channels]
     return problems
 
 
@@ -221,11 +221,11 @@ def check_map_covers(lake: Lake, plates: Iterable[str]) -> list[str]:
     return problems
 
 
-def soak_report(lake: Lake, plates: Sequence[str], wells: Sequence[str], sites: int, runs: Sequence[RunFact],
-                *, killed_run_id: str | None, duplicate_run_id: str | None, extra_roots: Sequence[Path] = ()) -> SoakReport:
+def soak_report(lake: Lake, plates: Sequence[str], wells: Sequence[str], sites: int, channels: int,
+                runs: Sequence[RunFact], *, killed_run_id: str | None, duplicate_run_id: str | None, extra_roots: Sequence[Path] = ()) -> SoakReport:
     """Every check of the soak over the lake and the instance's runs."""
     lost, duplicated = check_wells_once(lake, plates, wells)
-    problems = check_site_rows(lake, plates, wells, sites)
+    problems = check_site_rows(lake, plates, wells, sites, channels)
     problems += [f"temporary file left: {path}" for path in leftover_temporary_files(lake.root, *extra_roots)]
     problems += [f"runs {a} and {b} of one plate overlapped" for a, b in overlapping_plate_runs(runs)]
     problems += check_killed_run(runs, killed_run_id)
@@ -279,6 +279,7 @@ class Soak:
         self.killed_plate: str | None = None
         self.duplicate_run_id: str | None = None
         self.plates: list[str] = []
+        self.channels = 0
 
     def start(self) -> None:
         env = dict(os.environ, MORPH_ASSETS_LAKE_ROOT=str(self.lake_root), MORPH_ASSETS_WORKERS=str(self.workers),
@@ -302,6 +303,7 @@ class Soak:
         for folder in folders:  # a rename is atomic: the sensor sees whole plates only
             folder.rename(source / folder.name)
         self.plates = [folder.name for folder in folders]
+        self.channels = len(config.channels())
         log(f"dropped {len(self.plates)} plates x {len(self.wells)} wells into {source}")
 
     def worker_of_task(self, instance, run_id: str) -> int | None:
@@ -387,7 +389,7 @@ class Soak:
         import dagster as dg
 
         facts = run_facts(dg.DagsterInstance.get())
-        return soak_report(Lake(self.lake_root), self.plates, self.wells, self.sites, facts,
+        return soak_report(Lake(self.lake_root), self.plates, self.wells, self.sites, self.channels, facts,
                            killed_run_id=self.killed_run_id, duplicate_run_id=self.duplicate_run_id,
                            extra_roots=[Path(os.environ["MORPH_ASSETS_SOURCE_ROOT"])])
 

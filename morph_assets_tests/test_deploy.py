@@ -72,14 +72,15 @@ def _tiny_lake(root: Path, plates=("P1", "P2"), wells=("A01", "A02"), sites=2) -
 def test_wells_once_finds_lost_and_duplicated_wells(tmp_path: Path) -> None:
     lake = _tiny_lake(tmp_path)
     assert check_wells_once(lake, ["P1", "P2"], ["A01", "A02"]) == ([], [])
-    assert check_site_rows(lake, ["P1", "P2"], ["A01", "A02"], sites=2) == []
+    assert check_site_rows(lake, ["P1", "P2"], ["A01", "A02"], sites=2, channels=1) == []
     lake.well_file("masks", "P1", "A02").unlink()
     doubled = pl.read_parquet(lake.plate_file("raw_images", "P2"))
     lake.write_plate("raw_images", "P2", pl.concat([doubled, doubled.filter(pl.col("Metadata_Well") == "A01")]))
     lost, duplicated = check_wells_once(lake, ["P1", "P2"], ["A01", "A02"])
     assert lost == ["masks P1 A02"]
     assert duplicated == ["raw_images P2 A01"]
-    assert check_site_rows(lake, ["P2"], ["A01"], sites=2) == ["raw_images P2 A01: 4 rows, generated 2 sites"]
+    assert check_site_rows(lake, ["P2"], ["A01"], sites=2, channels=1) == [
+        "raw_images P2 A01: 4 rows, generated 2 sites x 1 channels"]
     # A well the generator made but no table holds is lost in every table.
     lost, _ = check_wells_once(lake, ["P1"], ["A01", "B01"])
     assert lost == ["masks P1 B01", "raw_images P1 B01"]
@@ -121,7 +122,7 @@ def test_soak_report_line(tmp_path: Path) -> None:
     lake = _tiny_lake(tmp_path)
     runs = [_run("killed", "FAILURE", "P1", 10, 20), _run("retry", "SUCCESS", "P1", 25, 40, parent="killed"),
             _run("dup", "SUCCESS", "P1", 41, 50)]
-    report = soak_report(lake, ["P1", "P2"], ["A01", "A02"], 2, runs, killed_run_id="killed", duplicate_run_id="dup")
+    report = soak_report(lake, ["P1", "P2"], ["A01", "A02"], 2, 1, runs, killed_run_id="killed", duplicate_run_id="dup")
     assert report.lost == [] and report.duplicates == []
     assert report.problems == ["no mAP report (map_summary) in the lake"]
     assert report.line(12.4) == ("soak: plates 2, wells 4, runs 3, failed 1, retried 1, lost 0, duplicates 0, "
