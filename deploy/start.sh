@@ -5,7 +5,8 @@
 #
 #   deploy/start.sh [STATE_DIR]      (default: a new folder under ${TMPDIR:-/tmp})
 #
-# Settings (environment): MORPH_ASSETS_WORKERS (Celery workers, 2), MORPH_ASSETS_PLATE_RUNS
+# Settings (environment): MORPH_ASSETS_WORKERS (Celery workers, 2), MORPH_ASSETS_WORKER_CONCURRENCY
+# (runs or steps per worker at once, 1), MORPH_ASSETS_PLATE_RUNS
 # (plate runs at once, 2), MORPH_ASSETS_MAX_RUNS (runs at once, plate runs + 1),
 # MORPH_ASSETS_WEBSERVER_HOST (127.0.0.1: the UI has no login; see the README), MORPH_ASSETS_WEBSERVER_PORT
 # (a free port), MORPH_ASSETS_LAKE_ROOT / MORPH_ASSETS_SOURCE_ROOT (the lake and incoming plates).
@@ -88,7 +89,7 @@ for i in $(seq "${MORPH_ASSETS_WORKERS:-2}"); do
   # is daemonic and may not). The run spreads its wells over the machine's cores itself.
   start_piece "worker$i" "$bin/celery" -A dagster_celery.app -b "$MORPH_ASSETS_CELERY_BROKER" \
     --result-backend "$MORPH_ASSETS_CELERY_BACKEND" worker -n "morph$i@%h" -Q dagster \
-    --pool threads --concurrency 1 --prefetch-multiplier 1 --loglevel INFO
+    --pool threads --concurrency "${MORPH_ASSETS_WORKER_CONCURRENCY:-1}" --prefetch-multiplier 1 --loglevel INFO
 done
 if [[ "${MORPH_ASSETS_WEBSERVER:-1}" != 0 ]]; then
   web_port="${MORPH_ASSETS_WEBSERVER_PORT:-$(free_port)}"
