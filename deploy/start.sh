@@ -83,13 +83,25 @@ start_piece() {  # name command...
 }
 
 start_piece daemon "$bin/dagster-daemon" run -w "$repo/workspace.yaml"
+# The workers' own Celery settings: dagster_celery.app reads a module named dagster_celery_config
+# (what `dagster-celery worker start -y` writes). Acks and prefetch are decided by the worker, so
+# the run launcher's config_source in dagster.yaml cannot set them: without task_acks_late a busy
+# worker reserves the next run's task, and when it dies that run stays STARTING (seen in the soak).
+mkdir -p "$state/celery"
+cat >"$state/celery/dagster_celery_config.py" <<PY
+broker_url = "$MORPH_ASSETS_CELERY_BROKER"
+result_backend = "$MORPH_ASSETS_CELERY_BACKEND"
+task_acks_late = True
+task_track_started = True
+worker_prefetch_multiplier = 1
+PY
 for i in $(seq "${MORPH_ASSETS_WORKERS:-2}"); do
   # One run at a time, in a thread of the worker's main process: the main loop still answers the
   # launcher's pings, and the run may start its own process pool for the wells (a prefork child
   # is daemonic and may not). The run spreads its wells over the machine's cores itself.
-  start_piece "worker$i" "$bin/celery" -A dagster_celery.app -b "$MORPH_ASSETS_CELERY_BROKER" \
-    --result-backend "$MORPH_ASSETS_CELERY_BACKEND" worker -n "morph$i@%h" -Q dagster \
-    --pool threads --concurrency "${MORPH_ASSETS_WORKER_CONCURRENCY:-1}" --prefetch-multiplier 1 --loglevel INFO
+  PYTHONPATH="$state/celery:$PYTHONPATH" start_piece "worker$i" "$bin/celery" -A dagster_celery.app worker \
+    -n "morph$i@%h" -Q dagster --pool threads --concurrency "${MORPH_ASSETS_WORKER_CONCURRENCY:-1}" \
+    --prefetch-multiplier 1 --loglevel INFO
 done
 if [[ "${MORPH_ASSETS_WEBSERVER:-1}" != 0 ]]; then
   web_port="${MORPH_ASSETS_WEBSERVER_PORT:-$(free_port)}"
