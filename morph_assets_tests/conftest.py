@@ -39,3 +39,29 @@ def source_root(tmp_path: Path, pristine_source: Path) -> Path:
 def lake_root(tmp_path: Path) -> Path:
     """An empty lake root."""
     return tmp_path / "lake"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_defs_state_storage():
+    """Start every test with no current Dagster defs-state storage.
+
+    Dagster keeps the "current" defs-state storage in a ContextVar that an instance sets when
+    entered and resets when left, and loading definitions reads it. Instances entered and left
+    out of order (one closed late by the garbage collector, say) leave it pointing at a dead
+    instance's storage, and the next test that builds definitions outside an instance's block
+    fails with "Attempted to resolve undefined DagsterInstance weakref" (CI saw it once, in the
+    browser test's setup; reproduced by hand by setting the variable to a collected instance's
+    storage). Without a current storage, Dagster simply loads no saved state, which this
+    project does not use.
+    """
+    try:
+        from dagster._core.storage.defs_state.base import _current_storage
+    except ImportError:  # a Dagster without defs-state storage: nothing to reset
+        yield
+        return
+    token = _current_storage.set(None)
+    yield
+    try:
+        _current_storage.reset(token)
+    except ValueError:  # reset from another context: leave it empty
+        _current_storage.set(None)

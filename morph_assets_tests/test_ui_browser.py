@@ -110,20 +110,22 @@ def _prepare_platform(root: Path) -> dict[str, str]:
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     generate_plates(SyntheticConfig(n_plates=len(PLATES), wells=WELLS, sites_per_well=1, image_size=96, seed=5),
                     root / "source")
-    defs = build_definitions(LakeResource(lake_root=environment["MORPH_ASSETS_LAKE_ROOT"],
-                                          source_root=environment["MORPH_ASSETS_SOURCE_ROOT"], workers=1))
-    graph = defs.resolve_asset_graph()
-
-    def at_level(level: str) -> list:
-        return [key for key in graph.get_all_asset_keys() if graph.get(key).tags.get(LEVEL_TAG) == level]
-
-    def execute(keys: list, **where) -> None:
-        result = defs.resolve_implicit_job_def_def_for_assets(keys).execute_in_process(
-            instance=instance, asset_selection=keys, raise_on_error=False, **where,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-        assert result.success, f"setup run of {[key.to_user_string() for key in keys]} {where} failed"
-
+    # Definitions are built inside the instance's block: loading them reads Dagster's current
+    # defs-state storage (a ContextVar an entered instance sets), which must be this live one.
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        defs = build_definitions(LakeResource(lake_root=environment["MORPH_ASSETS_LAKE_ROOT"],
+                                              source_root=environment["MORPH_ASSETS_SOURCE_ROOT"], workers=1))
+        graph = defs.resolve_asset_graph()
+
+        def at_level(level: str) -> list:
+            return [key for key in graph.get_all_asset_keys() if graph.get(key).tags.get(LEVEL_TAG) == level]
+
+        def execute(keys: list, **where) -> None:
+            result = defs.resolve_implicit_job_def_def_for_assets(keys).execute_in_process(
+                instance=instance, asset_selection=keys, raise_on_error=False, **where,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            assert result.success, f"setup run of {[key.to_user_string() for key in keys]} {where} failed"
+
         instance.add_dynamic_partitions(plates_partitions.name, list(PLATES))
         for plate in PLATES:
             execute(at_level("plate"), partition_key=plate)

@@ -19,6 +19,7 @@ version in place.
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Callable, Iterable
@@ -43,6 +44,32 @@ ERRORS_SCHEMA = {
 }
 
 
+class LakeFullError(OSError):
+    """A lake write failed for want of space (``ENOSPC``) or quota (``EDQUOT``).
+
+    Its message names the file and the fix on one line; ``path`` is the destination (the per-well
+    runner reports it as the failed well's file).
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path}: no space left on the lake's file system; "
+            f"the previous version of this file, if any, is kept. Free space on that file system (or point "
+            f"MORPH_ASSETS_LAKE_ROOT at a larger one), then re-run the failed wells",
+        )
+        self.path = path
+        self.errno = errno.ENOSPC
+
+
+def _out_of_space(error: BaseException) -> bool:
+    """Whether ``error`` is a full disk or quota: an ``OSError`` with that errno, or a writer that
+    wraps it in its own exception (polars raises ``ComputeError: ... (os error 28)``)."""
+    codes = (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(error, OSError) and error.errno in codes:
+        return True
+    return any(f"(os error {code})" in str(error) for code in codes)
+
+
 def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
     """Write a file so that it appears whole or not at all: the one atomic write of the project.
 
@@ -61,6 +88,11 @@ def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
     -------
     pathlib.Path
         The destination path.
+
+    Raises
+    ------
+    LakeFullError
+        When the file system is full (or over quota); the destination is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +100,10 @@ def atomic_write(path: Path | str, write: Callable[[Path], object]) -> Path:
     try:
         write(temporary)
         os.replace(temporary, path)
+    except Exception as error:
+        if _out_of_space(error):
+            raise LakeFullError(path) from error
+        raise
     finally:
         temporary.unlink(missing_ok=True)
     return path

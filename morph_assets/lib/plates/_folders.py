@@ -394,7 +394,11 @@ def read_plate(folder: Path | str) -> PlateIndex:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise PlateError(f"{folder}: not a folder")
+        # Also what a queued run meets when the plate's folder was moved or deleted after the
+        # plate was registered: say how to get going again, not just what is missing.
+        what = "is not a folder" if folder.exists() else "does not exist (moved or deleted?)"
+        raise PlateError(f"{folder}: the plate folder {what}; put it (its platemap and Images/) back at "
+                         f"this path under the source root, then re-run the plate")
     try:
         barcode = validate_barcode(folder.name)
     except NamingError as error:

@@ -148,8 +148,11 @@ def test_bad_barcode_folder(source_root, name):
 
 
 def test_not_a_folder(tmp_path):
-    with pytest.raises(PlateError, match="not a folder"):
+    with pytest.raises(PlateError, match="does not exist .* back at this path"):
         read_plate(tmp_path / "SYNJT9999")
+    (tmp_path / "SYNJT9998").write_text("a file where the plate folder should be")
+    with pytest.raises(PlateError, match="is not a folder"):
+        read_plate(tmp_path / "SYNJT9998")
 
 
 @pytest.mark.parametrize(("name", "what"), [("platemap.tsv", "platemap"), ("compound_metadata.tsv", "perturbation metadata")])
