@@ -19,7 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from morph_assets.lib.io import atomic_write
-from morph_assets.lib.models._forest import CLASS_WEIGHTINGS, ClassifierReport, evaluate, grouped_stratified_split
+from morph_assets.lib.models._forest import CLASS_WEIGHTINGS, ClassifierReport, evaluate
+from morph_assets.lib.models._split import grouped_stratified_split
 
 
 class SmallCNN(nn.Module):
