@@ -14,7 +14,6 @@ from morph_assets.lib.models._clustering import (
 )
 from morph_assets.lib.models._cnn import (
     SmallCNN,
-    pick_device,
     predict,
     train_cnn,
     save_model,
@@ -74,7 +73,6 @@ __all__ = [
     "latent_means",
     "load_model",
     "load_vae",
-    "pick_device",
     "predict",
     "reconstruct",
     "reports_table",

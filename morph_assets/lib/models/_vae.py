@@ -19,8 +19,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from morph_assets.lib.devices import pick_device, rng_devices
 from morph_assets.lib.io import atomic_write
-from morph_assets.lib.models._cnn import pick_device
 from morph_assets.lib.models._split import grouped_stratified_split
 
 ENCODER_WIDTHS = (32, 64, 128)
@@ -216,11 +216,8 @@ def train_vae(
     validation = _validation_mask(np.asarray(groups), validation_fraction, seed)
     train_data, validation_data = torch.from_numpy(data[~validation]), torch.from_numpy(data[validation])
     target = pick_device(device)
-    fork_devices: list[int] = []
-    if target.type == "cuda":
-        fork_devices = [torch.cuda.current_device() if target.index is None else target.index]
     history: list[dict] = []
-    with torch.random.fork_rng(devices=fork_devices):
+    with torch.random.fork_rng(devices=rng_devices(target)):
         # initial weights and latent samples come from the (forked) global generator
         torch.manual_seed(seed)
         if target.type == "cuda":

@@ -128,14 +128,6 @@ def local_models_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cellpose" / "models"
 
 
-def _device() -> Any:
-    # The project's one device rule; imported when called so that loading this module needs
-    # neither torch nor the models stage.
-    from morph_assets.lib.models import pick_device
-
-    return pick_device("auto")
-
-
 def _missing(looked_at: Sequence[Path | str], why: str) -> CellposeWeightsMissing:
     paths = ", ".join(str(path) for path in looked_at) or "(no path configured)"
     return CellposeWeightsMissing(
@@ -215,7 +207,10 @@ def _load_model(path: Path, kind: str) -> _LoadedModel:
     """Return the cellpose model at ``path``; cached on (path, mtime, size, kind, device)."""
     if not path.is_file():  # checked again: cellpose would download a default model instead
         raise _missing([path], "the cellpose model file does not exist")
-    return _load_model_cached(*_file_key(path), kind, str(_device()))
+    # Imported here: torch loads only when a cellpose model is (the classical path never).
+    from morph_assets.lib.devices import pick_device
+
+    return _load_model_cached(*_file_key(path), kind, str(pick_device("auto")))
 
 
 @lru_cache(maxsize=8)
