@@ -16,7 +16,6 @@ from morph_assets.lib.features._regionprops import (
     image_aggregates,
 )
 from morph_assets.lib.features._sites import (
-    site_prefix,
     load_illumination,
     load_site,
 )
@@ -32,6 +31,9 @@ from morph_assets.lib.features._tensors import (
     load_well_tensors,
 )
 from morph_assets.lib.features import cellprofiler
+
+# Kept importable here for lib/tasks (being rewritten elsewhere); the one definition is plates'.
+from morph_assets.lib.plates import site_prefix
 
 __all__ = [
     "AREASHAPE_PROPERTIES",
