@@ -12,8 +12,12 @@ from morph_assets.lib.features._regionprops import (
     Segmentation,
     compartment_labels,
     measure_regionprops,
-    image_keys_and_features,
     image_aggregates,
+)
+from morph_assets.lib.features._per_image import (
+    SKIPPED_VALUES,
+    image_keys_and_features,
+    per_image_means,
 )
 from morph_assets.lib.features._sites import (
     load_illumination,
@@ -41,6 +45,7 @@ __all__ = [
     "COMPARTMENTS",
     "INTENSITY_PROPERTIES",
     "ROBUST_PERCENTILE",
+    "SKIPPED_VALUES",
     "Segmentation",
     "area_downsample",
     "cellprofiler",
@@ -52,6 +57,7 @@ __all__ = [
     "load_site",
     "load_well_tensors",
     "measure_regionprops",
+    "per_image_means",
     "robust_scale",
     "save_well_tensors",
     "site_prefix",
