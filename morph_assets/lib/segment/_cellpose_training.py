@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from morph_assets.lib.io import atomic_write
 from morph_assets.lib.segment._base import make_consistent
 from morph_assets.lib.segment._cellpose import (
     CELL_MODEL_FILE,
@@ -360,9 +361,8 @@ def train_cellpose_models(
         "seed": seed,
         "cellpose_version": cellpose_version(),
     }
-    manifest_tmp = save_dir / f".{MANIFEST_FILE}.tmp"
-    manifest_tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(manifest_tmp, save_dir / MANIFEST_FILE)
+    text = json.dumps(manifest, indent=2) + "\n"
+    atomic_write(save_dir / MANIFEST_FILE, lambda temporary: temporary.write_text(text))
 
     # Held-out quality: each model's raw masks, then the consistent labels the platform uses.
     nuclei_model = _load_model(nuclei_path, "nuclei")
