@@ -107,8 +107,9 @@ def _worker(step: str, device_name: str, data_folder: str, epochs: int, threads:
     import torch
 
     from morph_assets.lib.models import grouped_stratified_split
-    from morph_assets.lib.models import SmallCNN, pick_device, predict, train_cnn
-    from morph_assets.lib.models import ConvVAE, latent_means, split_by_group, train_vae
+    from morph_assets.lib.devices import pick_device
+    from morph_assets.lib.models import SmallCNN, predict, train_cnn
+    from morph_assets.lib.models import ConvVAE, latent_means, train_vae
 
     torch.set_num_threads(threads)
     device = pick_device(device_name)
@@ -139,7 +140,8 @@ def _worker(step: str, device_name: str, data_folder: str, epochs: int, threads:
         _, history = train_vae(vae_images, groups, max_epochs=epochs, patience=HUGE_PATIENCE, device=device_name)
         result["epochs"] = len(history)
         result["per_epoch"] = float(np.mean([row["seconds"] for row in history]))
-        result["images"] = int((~split_by_group(groups, 0.15, 0)).sum())
+        # training images: the part train_vae keeps after holding out 15 % of the wells
+        result["images"] = int(grouped_stratified_split(None, groups, (0.15, 0.85), 0)[1].size)
     elif step == "cnn_predict":
         model = SmallCNN(cnn_images.shape[1], label_names.size, cnn_images.shape[2])
         mean, std = cnn_images.mean(axis=(0, 2, 3)), cnn_images.std(axis=(0, 2, 3)) + 1e-6

@@ -1,6 +1,6 @@
 """Check the CUDA path of the CNN and the VAE against the CPU path, and time both.
 
-The networks pick CUDA when a worker has it (``cnn.pick_device("auto")``), but the test suite runs
+The networks pick CUDA when a worker has it (``morph_assets.lib.devices.pick_device("auto")``), but the test suite runs
 on CPU-only machines, so this script is what exercises the CUDA branches. On a seeded synthetic
 task (6 classes, 120 wells of 4 sites, 2 channels of 64 x 64 px: a bright blob whose position and
 size follow the class, over noise; a well's sites share its class, as a treatment's sites do) it

@@ -11,12 +11,12 @@ from pydantic import Field
 from morph_assets.defs.automation import NETWORK_CODE_VERSION, NIGHTLY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.models.inputs import image_profiles, labelled_tensor_index
+from morph_assets.lib.devices import pick_device
 from morph_assets.lib.features import CHANNEL_ORDER, grayscale, with_mask
 from morph_assets.lib.io import atomic_write
 from morph_assets.lib.models import (
     CLASS_WEIGHTINGS,
     held_out_shortfall,
-    pick_device,
     reports_table,
     save_model,
     train_cnn,

@@ -21,9 +21,9 @@ from morph_assets.defs.segment.checks import (
 )
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
 from morph_assets.lib import schema, tasks
-from morph_assets.lib.features import load_site, site_prefix
+from morph_assets.lib.features import load_site
 from morph_assets.lib.io import Lake, atomic_write_parquet, atomic_write_tiff
-from morph_assets.lib.plates import ImageReadError, PlateIndex, read_scaled_image
+from morph_assets.lib.plates import ImageReadError, PlateIndex, read_scaled_image, site_prefix
 from morph_assets.lib.plot import illumination_functions, to_png
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown, segmentation_montage_png
 from morph_assets.lib.schema import ILLUMINATION

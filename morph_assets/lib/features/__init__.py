@@ -12,11 +12,14 @@ from morph_assets.lib.features._regionprops import (
     Segmentation,
     compartment_labels,
     measure_regionprops,
-    image_keys_and_features,
     image_aggregates,
 )
+from morph_assets.lib.features._per_image import (
+    SKIPPED_VALUES,
+    image_keys_and_features,
+    per_image_means,
+)
 from morph_assets.lib.features._sites import (
-    site_prefix,
     load_illumination,
     load_site,
 )
@@ -33,12 +36,16 @@ from morph_assets.lib.features._tensors import (
 )
 from morph_assets.lib.features import cellprofiler
 
+# Kept importable here for lib/tasks (being rewritten elsewhere); the one definition is plates'.
+from morph_assets.lib.plates import site_prefix
+
 __all__ = [
     "AREASHAPE_PROPERTIES",
     "CHANNEL_ORDER",
     "COMPARTMENTS",
     "INTENSITY_PROPERTIES",
     "ROBUST_PERCENTILE",
+    "SKIPPED_VALUES",
     "Segmentation",
     "area_downsample",
     "cellprofiler",
@@ -50,6 +57,7 @@ __all__ = [
     "load_site",
     "load_well_tensors",
     "measure_regionprops",
+    "per_image_means",
     "robust_scale",
     "save_well_tensors",
     "site_prefix",

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 from skimage.measure import regionprops_table
 
+from morph_assets.lib.features._per_image import image_keys_and_features, per_image_means
 from morph_assets.lib.plates import contract_image
 
 COMPARTMENTS: tuple[str, ...] = ("Nuclei", "Cells", "Cytoplasm")
@@ -163,30 +164,6 @@ def measure_regionprops(segmentation: Segmentation, images: Mapping[str, np.ndar
     return result.sort("ObjectNumber")
 
 
-def image_keys_and_features(objects: pl.DataFrame, by: str | list[str] | None = None) -> tuple[list[str], list[str]]:
-    """Split a per-object table's columns into image keys and numeric feature columns.
-
-    Parameters
-    ----------
-    objects : polars.DataFrame
-        A per-object table.
-    by : str or list of str, optional
-        The key columns; by default ``ImageNumber`` and every ``Metadata_*`` column present.
-
-    Returns
-    -------
-    keys, features : list of str
-        The key columns, and the other numeric columns except ``ObjectNumber``.
-    """
-    if by is None:
-        keys = [c for c in objects.columns if c == "ImageNumber" or c.startswith("Metadata_")]
-    else:
-        keys = [by] if isinstance(by, str) else list(by)
-    skip = set(keys) | {"ObjectNumber"}
-    schema = objects.schema  # built once: each .schema call walks every column
-    return keys, [c for c in objects.columns if c not in skip and schema[c].is_numeric()]
-
-
 def image_aggregates(objects: pl.DataFrame, by: str | list[str] | None = None) -> pl.DataFrame:
     """Aggregate a per-object table to one row per image: object count and feature means.
 
@@ -213,7 +190,4 @@ def image_aggregates(objects: pl.DataFrame, by: str | list[str] | None = None) -
         area = f"{compartment}_AreaShape_Area"
         if area in objects.columns:
             counts.append(pl.col(area).is_not_null().sum().cast(pl.Int64).alias(f"Count_{compartment}"))
-    means = [pl.col(c).cast(pl.Float64).mean().alias(f"Mean_{c}") for c in features]
-    if keys:
-        return objects.group_by(keys, maintain_order=True).agg(counts + means).sort(keys)
-    return objects.select(counts + means)
+    return per_image_means(objects, keys, features, counts=counts)

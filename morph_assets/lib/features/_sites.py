@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from morph_assets.lib.plates import ImageReadError, read_image, read_scaled_image
 from morph_assets.lib.segment import apply_illumination_function
-
-
-def site_prefix(path: str | Path) -> str:
-    """Return the per-site prefix shared by all channels of a CPJUMP1 file name: ``r01c01f01p01``.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        An image file name or path, e.g. ``r01c01f01p01-ch1sk1fk1fl1.tiff``.
-
-    Returns
-    -------
-    str
-        Everything before the first ``-`` of the file name.
-    """
-    return Path(path).name.split("-", 1)[0]
 
 
 def load_illumination(files: Mapping[str, str]) -> dict[str, np.ndarray]:

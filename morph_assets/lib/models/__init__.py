@@ -14,7 +14,6 @@ from morph_assets.lib.models._clustering import (
 )
 from morph_assets.lib.models._cnn import (
     SmallCNN,
-    pick_device,
     predict,
     train_cnn,
     save_model,
@@ -22,7 +21,6 @@ from morph_assets.lib.models._cnn import (
 )
 from morph_assets.lib.models._forest import (
     CLASS_WEIGHTINGS,
-    grouped_stratified_split,
     MIN_TEST_LABELS,
     held_out_shortfall,
     ClassifierReport,
@@ -36,12 +34,14 @@ from morph_assets.lib.models._vae import (
     ENCODER_WIDTHS,
     ConvVAE,
     vae_loss,
-    split_by_group,
     train_vae,
     latent_means,
     save_vae,
     load_vae,
     reconstruct,
+)
+from morph_assets.lib.models._split import (
+    grouped_stratified_split,
 )
 from morph_assets.lib.models._validation import (
     Alternative,
@@ -73,13 +73,11 @@ __all__ = [
     "latent_means",
     "load_model",
     "load_vae",
-    "pick_device",
     "predict",
     "reconstruct",
     "reports_table",
     "save_model",
     "save_vae",
-    "split_by_group",
     "train_cnn",
     "train_random_forest",
     "train_vae",

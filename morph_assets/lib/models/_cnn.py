@@ -18,8 +18,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from morph_assets.lib.devices import pick_device
 from morph_assets.lib.io import atomic_write
-from morph_assets.lib.models._forest import CLASS_WEIGHTINGS, ClassifierReport, evaluate, grouped_stratified_split
+from morph_assets.lib.models._forest import CLASS_WEIGHTINGS, ClassifierReport, evaluate
+from morph_assets.lib.models._split import grouped_stratified_split
 
 
 class SmallCNN(nn.Module):
@@ -58,30 +60,6 @@ class SmallCNN(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Return class logits, shape (batch, n_classes), for images of shape (batch, C, S, S)."""
         return self.classifier(self.features(images))
-
-
-def pick_device(prefer: str = "auto") -> torch.device:
-    """Choose the torch device to train on.
-
-    Parameters
-    ----------
-    prefer : str
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, or ``"cuda"`` / ``"cuda:N"``.
-
-    Returns
-    -------
-    torch.device
-        The device.
-    """
-    if prefer == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if prefer == "cpu":
-        return torch.device("cpu")
-    if prefer.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {prefer!r} requested but CUDA is not available")
-        return torch.device(prefer)
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {prefer!r}")
 
 
 def _standardise(images: np.ndarray, channel_mean: np.ndarray, channel_std: np.ndarray) -> torch.Tensor:
@@ -208,7 +186,7 @@ def train_cnn(
     seed : int
         Seeds the split, the weight initialisation and the batch order (global RNG state is untouched).
     device : str
-        Passed to :func:`pick_device`.
+        Passed to :func:`morph_assets.lib.devices.pick_device`.
     log : Callable[[str], None], optional
         Called once per epoch with a line holding epoch, train loss, val loss and val accuracy.
 

@@ -19,8 +19,9 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from morph_assets.lib.devices import pick_device, rng_devices
 from morph_assets.lib.io import atomic_write
-from morph_assets.lib.models._cnn import pick_device
+from morph_assets.lib.models._split import grouped_stratified_split
 
 ENCODER_WIDTHS = (32, 64, 128)
 
@@ -109,31 +110,21 @@ def vae_loss(
     return reconstruction_term + beta * kl, reconstruction_term, kl
 
 
-def split_by_group(groups: np.ndarray, validation_fraction: float, seed: int) -> np.ndarray:
-    """Boolean validation mask holding out whole groups (wells), so no well is on both sides.
-
-    Parameters
-    ----------
-    groups : (N,) array
-        Group (well) id per image.
-    validation_fraction : float
-        Fraction of groups held out, rounded, at least one group and at most all but one.
-    seed : int
-        Seed of the group shuffle.
-
-    Returns
-    -------
-    (N,) bool ndarray
-        True for validation images.
-    """
-    unique = np.unique(np.asarray(groups))
-    if len(unique) < 2:
-        raise ValueError(f"need at least 2 groups to hold some out for validation, got {len(unique)}")
+def _validation_mask(groups: np.ndarray, validation_fraction: float, seed: int) -> np.ndarray:
+    """True for the images of the wells held out for validation; both sides hold a well."""
+    n_groups = np.unique(groups).size
+    if n_groups < 2:
+        raise ValueError(f"need at least 2 groups to hold some out for validation, got {n_groups}")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    n_validation = min(max(1, round(validation_fraction * len(unique))), len(unique) - 1)
-    held_out = np.random.default_rng(seed).permutation(unique)[:n_validation]
-    return np.isin(groups, held_out)
+    # Validation is the first part: the split's first part always gets a group, and its groups
+    # are the first of the seeded shuffle, as the VAE's own split had them.
+    held_out, kept = grouped_stratified_split(None, groups, (validation_fraction, 1 - validation_fraction), seed)
+    if kept.size == 0:
+        raise ValueError(f"validation_fraction {validation_fraction} of {n_groups} groups leaves none to train on")
+    mask = np.zeros(groups.size, dtype=bool)
+    mask[held_out] = True
+    return mask
 
 
 def _batch_losses(model: ConvVAE, batch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -190,11 +181,13 @@ def train_vae(
     tensors : (N, C, s, s) array
         Images in [0, 1]; ``s`` must be a multiple of 8.
     groups : (N,) array
-        Group (well) id per image; whole groups are held out for validation (see :func:`split_by_group`).
+        Group (well) id per image; whole groups are held out for validation
+        (:func:`~morph_assets.lib.models.grouped_stratified_split` without labels).
     latent_dim, max_epochs, patience, batch_size, learning_rate : int or float
         Latent size; epoch cap; epochs without validation improvement before stopping; Adam settings.
     validation_fraction : float, default 0.15
-        Fraction of groups held out.
+        Fraction of groups held out: ``round(validation_fraction * n_groups)`` shuffled groups
+        (halves rounded up), at least one.
     seed : int, default 0
         Seeds the split, initial weights, shuffling and latent sampling, without touching the global
         torch or numpy RNG state.
@@ -220,14 +213,11 @@ def train_vae(
         raise ValueError("tensors must be finite and in [0, 1]")
     if max_epochs < 1 or patience < 1:
         raise ValueError(f"max_epochs and patience must be positive, got {max_epochs}, {patience}")
-    validation = split_by_group(np.asarray(groups), validation_fraction, seed)
+    validation = _validation_mask(np.asarray(groups), validation_fraction, seed)
     train_data, validation_data = torch.from_numpy(data[~validation]), torch.from_numpy(data[validation])
     target = pick_device(device)
-    fork_devices: list[int] = []
-    if target.type == "cuda":
-        fork_devices = [torch.cuda.current_device() if target.index is None else target.index]
     history: list[dict] = []
-    with torch.random.fork_rng(devices=fork_devices):
+    with torch.random.fork_rng(devices=rng_devices(target)):
         # initial weights and latent samples come from the (forked) global generator
         torch.manual_seed(seed)
         if target.type == "cuda":

@@ -64,6 +64,7 @@ from morph_assets.lib.plates._naming import (
     ImageName,
     format_image_name,
     parse_image_name,
+    site_prefix,
 )
 
 __all__ = [
@@ -117,6 +118,7 @@ __all__ = [
     "read_text_table",
     "row_col_to_well",
     "scale_image",
+    "site_prefix",
     "validate_barcode",
     "well_to_row_col",
 ]

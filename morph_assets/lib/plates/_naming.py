@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 ROW_LETTERS = "ABCDEFGHIJKLMNOP"
 N_ROWS = 16
@@ -217,8 +218,39 @@ class ImageName:
 
     def site_prefix(self) -> str:
         """Return the per-site prefix shared by all channels, e.g. ``r01c01f01p01``."""
-        row, col = well_to_row_col(self.well)
-        return f"r{row:02d}c{col:02d}f{self.site:02d}p{self.plane:02d}"
+        return _format_site_prefix(self.well, self.site, self.plane)
+
+
+def _format_site_prefix(well: str, site: int, plane: int) -> str:
+    # The one place the prefix is spelled; file names append "-ch<n>...", so site_prefix() inverts it.
+    row, col = well_to_row_col(well)
+    return f"r{row:02d}c{col:02d}f{site:02d}p{plane:02d}"
+
+
+def site_prefix(path: str | Path) -> str:
+    """Return the per-site prefix of an image file name, shared by all channels of the site.
+
+    For a CPJUMP1 name it is the part before the channel, ``r01c01f01p01`` (as
+    :meth:`ImageName.site_prefix` builds it); any other name is kept up to its first ``-`` (the
+    whole name when it has none), so that the sites of a ``load_data.csv`` plate with other
+    names still get one prefix each.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        An image file name or path, e.g. ``plate/r01c01f01p01-ch1sk1fk1fl1.tiff``.
+
+    Returns
+    -------
+    str
+        Everything before the first ``-`` of the file name.
+
+    Examples
+    --------
+    >>> site_prefix("plate/r01c02f03p01-ch5sk1fk1fl1.tiff")
+    'r01c02f03p01'
+    """
+    return Path(path).name.split("-", 1)[0]
 
 
 def format_image_name(well: str, site: int, channel: int, plane: int = 1) -> str:
@@ -245,11 +277,10 @@ def format_image_name(well: str, site: int, channel: int, plane: int = 1) -> str
     >>> format_image_name("A01", 1, 1)
     'r01c01f01p01-ch1sk1fk1fl1.tiff'
     """
-    row, col = well_to_row_col(well)
     for label, value in (("site", site), ("channel", channel), ("plane", plane)):
         if not 1 <= int(value) <= 99:
             raise NamingError(f"{label} {value} must be between 1 and 99")
-    return f"r{row:02d}c{col:02d}f{site:02d}p{plane:02d}-ch{channel}sk1fk1fl1.tiff"
+    return f"{_format_site_prefix(well, site, plane)}-ch{channel}sk1fk1fl1.tiff"
 
 
 def parse_image_name(filename: str) -> ImageName:

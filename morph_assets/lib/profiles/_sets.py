@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from morph_assets.lib.io import Lake
-from morph_assets.lib.profiles._aggregate import aggregate_wells, feature_columns
+from morph_assets.lib.profiles._aggregate import aggregate_wells, feature_columns, feature_statistic
 from morph_assets.lib.profiles._normalize import normalize
 from morph_assets.lib.profiles._select import DEFAULT_OPERATIONS, select_features
 from morph_assets.lib.schema import PLATE, SELECTED_FEATURES
@@ -168,7 +168,7 @@ def treatment_consensus(well_profiles: pl.DataFrame, features: Sequence[str]) ->
         extra.append(pl.col("Metadata_Count_Cells").median().alias("Metadata_median_cells_per_well"))
     return (
         well_profiles.group_by(TREATMENT)
-        .agg([pl.col(carried).first(), *extra, pl.col(list(features)).median()])
+        .agg([pl.col(carried).first(), *extra, feature_statistic(features, "median")])
         .sort(TREATMENT)
         .select([TREATMENT, *carried, *[e.meta.output_name() for e in extra], *features])
     )

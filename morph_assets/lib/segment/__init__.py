@@ -1,7 +1,8 @@
 """Segmentation: nuclei, cells and cytoplasm of every site, by any of three methods.
 
 The base module holds the types every method returns and the consistency rule (cell ``k``
-contains nucleus ``k``); the classical recipe, Cellpose and imported masks each produce one;
+contains nucleus ``k``); the classical recipe, Cellpose and imported masks each produce one, the
+last two finding nuclei in the DNA image by one shared rule when given cells only;
 illumination correction prepares the images and the quality scores compare with ground truth.
 """
 
@@ -22,7 +23,6 @@ from morph_assets.lib.segment._cellpose import (
     cellpose_major_version,
     local_models_dir,
     clear_model_cache,
-    nuclei_by_otsu,
     segment_with_cellpose,
 )
 from morph_assets.lib.segment._cellpose_training import (
@@ -58,9 +58,11 @@ from morph_assets.lib.segment._imported import (
     match_masks,
     as_label_image,
     read_mask,
-    derive_nuclei,
     segment_imported,
     load_imported_masks,
+)
+from morph_assets.lib.segment._nuclei import (
+    nuclei_from_dna,
 )
 from morph_assets.lib.segment._quality import (
     intersection_over_union,
@@ -92,7 +94,6 @@ __all__ = [
     "cellpose_version",
     "clear_model_cache",
     "compare_to_truth",
-    "derive_nuclei",
     "estimate_illumination_function",
     "global_threshold",
     "identify_primary_objects",
@@ -104,7 +105,7 @@ __all__ = [
     "local_models_dir",
     "make_consistent",
     "match_masks",
-    "nuclei_by_otsu",
+    "nuclei_from_dna",
     "read_mask",
     "score_segmentation",
     "segment_classical",

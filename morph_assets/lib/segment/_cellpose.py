@@ -20,9 +20,9 @@ What ``settings.cellpose_model_path`` may name
     * a directory written by :func:`train_cellpose_models`: the ``nuclei`` model segments nuclei,
       the ``cells`` model segments cells;
     * a single cell-model file (or a directory holding only ``cells``), or a built-in name: cells
-      come from that model and each cell's nucleus is the largest connected part of the cell's
-      pixels above the Otsu threshold of its own DNA intensities (cells without a DNA contrast get
-      no nucleus and are dropped by ``make_consistent``). With a built-in cell model, the built-in
+      come from that model and each cell's nucleus is found in its own DNA intensities by
+      :func:`~morph_assets.lib.segment.nuclei_from_dna`, the rule imported cell masks use too
+      (cells without a DNA contrast get no nucleus and are dropped by ``make_consistent``). With a built-in cell model, the built-in
       ``nuclei`` model is used instead when ``nucleitorch_0`` is also present locally.
 
 In every case the two label images go through
@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from morph_assets.lib.segment._base import SiteSegmentation, make_consistent
+from morph_assets.lib.segment._nuclei import nuclei_from_dna
 
 #: File names written by :func:`train_cellpose_models` inside its ``save_dir``.
 NUCLEI_MODEL_FILE = "nuclei"
@@ -127,14 +128,6 @@ def local_models_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cellpose" / "models"
 
 
-def _device() -> Any:
-    # The project's one device rule; imported when called so that loading this module needs
-    # neither torch nor the models stage.
-    from morph_assets.lib.models import pick_device
-
-    return pick_device("auto")
-
-
 def _missing(looked_at: Sequence[Path | str], why: str) -> CellposeWeightsMissing:
     paths = ", ".join(str(path) for path in looked_at) or "(no path configured)"
     return CellposeWeightsMissing(
@@ -156,7 +149,7 @@ def _missing(looked_at: Sequence[Path | str], why: str) -> CellposeWeightsMissin
 @dataclass(frozen=True)
 class _ModelPlan:
     cell: Path
-    nuclei: Path | None  # None: nuclei by Otsu inside each cell
+    nuclei: Path | None  # None: nuclei from the DNA inside each cell (nuclei_from_dna)
     manifest: dict[str, Any] | None
 
 
@@ -214,7 +207,10 @@ def _load_model(path: Path, kind: str) -> _LoadedModel:
     """Return the cellpose model at ``path``; cached on (path, mtime, size, kind, device)."""
     if not path.is_file():  # checked again: cellpose would download a default model instead
         raise _missing([path], "the cellpose model file does not exist")
-    return _load_model_cached(*_file_key(path), kind, str(_device()))
+    # Imported here: torch loads only when a cellpose model is (the classical path never).
+    from morph_assets.lib.devices import pick_device
+
+    return _load_model_cached(*_file_key(path), kind, str(pick_device("auto")))
 
 
 @lru_cache(maxsize=8)
@@ -303,46 +299,6 @@ def _eval(loaded: _LoadedModel, image: np.ndarray, diameter: float | None) -> np
     return np.asarray(masks, dtype=np.int32)
 
 
-def nuclei_by_otsu(dna: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Derive nucleus ``k`` inside cell ``k`` by Otsu-thresholding the cell's own DNA intensities.
-
-    Parameters
-    ----------
-    dna : numpy.ndarray
-        (H, W) DNA image.
-    cells : numpy.ndarray
-        (H, W) integer cell labels, 0 background.
-
-    Returns
-    -------
-    numpy.ndarray
-        int32 (H, W): for each cell, the largest connected set of its pixels brighter than the
-        Otsu threshold of its DNA values, labelled with the cell's label; cells with flat DNA get
-        no nucleus.
-    """
-    from scipy import ndimage
-    from skimage.filters import threshold_otsu
-
-    dna = np.asarray(dna, dtype=np.float32)
-    cells = np.asarray(cells)
-    nuclei = np.zeros(cells.shape, dtype=np.int32)
-    for index, box in enumerate(ndimage.find_objects(cells), start=1):
-        if box is None:
-            continue
-        inside = cells[box] == index
-        values = dna[box][inside]
-        if values.size < 2 or values.min() == values.max():
-            continue
-        mask = inside & (dna[box] > threshold_otsu(values))
-        parts, count = ndimage.label(mask)
-        if count > 1:
-            sizes = np.bincount(parts.ravel())
-            sizes[0] = 0
-            mask = parts == int(np.argmax(sizes))
-        nuclei[box][mask] = index
-    return nuclei
-
-
 def _diameters(
     plan_manifest: dict[str, Any] | None,
     nuclei_model: _LoadedModel | None,
@@ -412,7 +368,7 @@ def segment_with_cellpose(images: Mapping[str, np.ndarray], settings: Any) -> Si
     )
     cells = _eval(cell_model, np.stack([cell_plane, dna]), cell_diameter)
     if nuclei_model is None:
-        nuclei = nuclei_by_otsu(dna, cells)
+        nuclei = nuclei_from_dna(dna, cells, getattr(settings, "threshold_method", "otsu"))
     else:
         nuclei = _eval(nuclei_model, dna, nuclei_diameter)
     return make_consistent(nuclei, cells)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from morph_assets.lib.io import atomic_write
 from morph_assets.lib.segment._base import make_consistent
 from morph_assets.lib.segment._cellpose import (
     CELL_MODEL_FILE,
@@ -28,7 +29,6 @@ from morph_assets.lib.segment._cellpose import (
     _NUCLEI_DIAM_MEAN,
     CellposeUnavailable,
     _channel,
-    _device,
     _eval,
     _load_model,
     cellpose_major_version,
@@ -186,16 +186,18 @@ def _train_one(
     from cellpose import models
     from cellpose import train as cp_train
 
+    from morph_assets.lib.devices import pick_device, rng_devices
+
     # Local seeding: the caller's torch RNG is restored on exit. cellpose reseeds numpy's
     # global RNG every epoch (np.random.seed(epoch)); that state is put back as well.
     numpy_state = np.random.get_state()
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    device = pick_device("auto")
     started = time.perf_counter()
     try:
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=rng_devices(device)):
             torch.manual_seed(seed)
             model = models.CellposeModel(
-                device=_device(), pretrained_model=False, model_type=None, diam_mean=diam_mean
+                device=device, pretrained_model=False, model_type=None, diam_mean=diam_mean
             )
             path, train_losses, test_losses = cp_train.train_seg(
                 model.net,
@@ -359,9 +361,8 @@ def train_cellpose_models(
         "seed": seed,
         "cellpose_version": cellpose_version(),
     }
-    manifest_tmp = save_dir / f".{MANIFEST_FILE}.tmp"
-    manifest_tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(manifest_tmp, save_dir / MANIFEST_FILE)
+    text = json.dumps(manifest, indent=2) + "\n"
+    atomic_write(save_dir / MANIFEST_FILE, lambda temporary: temporary.write_text(text))
 
     # Held-out quality: each model's raw masks, then the consistent labels the platform uses.
     nuclei_model = _load_model(nuclei_path, "nuclei")
@@ -371,6 +372,8 @@ def train_cellpose_models(
     consistent = [make_consistent(n, c) for n, c in zip(raw_nuclei, raw_cells)]
     if progress is not None:
         progress(3, total_steps, "held-out sites evaluated")
+
+    from morph_assets.lib.devices import pick_device  # imports torch, as training already has
 
     return CellposeTrainingReport(
         model_dir=str(save_dir),
@@ -394,5 +397,5 @@ def train_cellpose_models(
         consistent_nuclei_ap50=_mean_ap(test_nuclei, [s.nuclei for s in consistent]),
         consistent_cell_ap50=_mean_ap(test_cells, [s.cells for s in consistent]),
         cellpose_version=cellpose_version(),
-        device=str(_device().type),
+        device=str(pick_device("auto").type),
     )

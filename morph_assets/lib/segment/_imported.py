@@ -5,10 +5,10 @@ Masks are paired with images by file-name prefix, as the study did: Cellpose wri
 the site prefix ``r01c01f01p01`` shared by all channels of a site. Anything left over on either
 side is reported, never silently dropped.
 
-Usually only cell masks exist. Nuclei are then derived from the DNA image: a global threshold of
-the lightly smoothed DNA image, cut to each cell, keeping the largest piece inside the cell with
-its holes filled (the nucleus CellProfiler would find as that cell's primary object). Separate
-nucleus masks (``<stem>_nuclei_cp_masks.png``) are used instead when present.
+Usually only cell masks exist. Nuclei are then found in the DNA image by the project's one rule,
+:func:`~morph_assets.lib.segment.nuclei_from_dna` (a threshold of each cell's own DNA values, the
+largest piece inside the cell with its holes filled), as for a single Cellpose cell model.
+Separate nucleus masks (``<stem>_nuclei_cp_masks.png``) are used instead when present.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from scipy import ndimage
 
 from morph_assets.lib.plates import NamingError, parse_image_name
 from morph_assets.lib.segment._base import SegmentationSettings, SiteSegmentation, make_consistent
-from morph_assets.lib.segment._classical import global_threshold
+from morph_assets.lib.segment._nuclei import nuclei_from_dna
 
 #: File extensions a mask may have (Cellpose writes PNG, or TIFF above 65,535 objects).
 MASK_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff")
@@ -306,41 +305,6 @@ def read_mask(path: Path | str) -> np.ndarray:
     return as_label_image(mask, str(path))
 
 
-def derive_nuclei(cells: np.ndarray, dna: np.ndarray, threshold_method: str = "otsu") -> np.ndarray:
-    """Derive one nucleus per cell from the DNA image.
-
-    Parameters
-    ----------
-    cells : numpy.ndarray
-        Integer (M, N) cell labels.
-    dna : numpy.ndarray
-        (M, N) DNA image.
-    threshold_method : str, optional
-        Global threshold of the lightly smoothed DNA image over the cell pixels.
-
-    Returns
-    -------
-    numpy.ndarray
-        int32 (M, N) nuclei labelled like their cell; a cell with no DNA above threshold gets
-        none (and :func:`~morph_assets.lib.segment.make_consistent` then drops it).
-    """
-    smoothed = ndimage.gaussian_filter(np.asarray(dna, dtype=np.float32), 1.0)
-    inside = cells > 0
-    bright = smoothed > global_threshold(smoothed, threshold_method, mask=inside if inside.any() else None)
-    nuclei = np.zeros(cells.shape, dtype=np.int32)
-    for label, region in enumerate(ndimage.find_objects(cells), start=1):
-        if region is None:
-            continue
-        candidate = bright[region] & (cells[region] == label)
-        pieces, n_pieces = ndimage.label(candidate)
-        if n_pieces == 0:
-            continue
-        largest = 1 + int(np.argmax(np.bincount(pieces.ravel())[1:]))
-        nucleus = ndimage.binary_fill_holes(pieces == largest) & (cells[region] == label)
-        nuclei[region][nucleus] = label
-    return nuclei
-
-
 def _labels(source: np.ndarray | Path | str, shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(source, (str, Path)):
         mask = read_mask(source)
@@ -370,7 +334,7 @@ def segment_imported(
         Cell labels of any integer dtype (or whole-number floats), or the mask file holding
         them; checked and made int32 by :func:`as_label_image`.
     nuclei_masks : numpy.ndarray or path-like, optional
-        Nucleus labels, likewise; derived from the DNA image (:func:`derive_nuclei`) when absent.
+        Nucleus labels, likewise; derived from the DNA image (:func:`~morph_assets.lib.segment.nuclei_from_dna`) when absent.
     settings : SegmentationSettings, optional
         Supplies the nucleus channel and threshold method.
 
@@ -406,7 +370,7 @@ def segment_imported(
                 f"channel {settings.nucleus_channel!r}: {bad} pixel(s) are NaN or infinite; read images with "
                 "morph_assets.lib.plates.read_scaled_image or pass them through scale_image, which refuse such files"
             )
-        nuclei = derive_nuclei(cells, dna, settings.threshold_method)
+        nuclei = nuclei_from_dna(dna, cells, settings.threshold_method)
     return make_consistent(nuclei, cells)
 
 

@@ -11,7 +11,6 @@ from morph_assets.lib.models import (
     SmallCNN,
     grouped_stratified_split,
     load_model,
-    pick_device,
     predict,
     save_model,
     train_cnn,
@@ -50,13 +49,6 @@ def test_small_cnn_has_the_study_architecture() -> None:
     assert model(torch.zeros(2, 3, 18, 18)).shape == (2, 5)
     with pytest.raises(ValueError):
         SmallCNN(in_channels=1, n_classes=2, image_size=3)
-
-
-def test_pick_device() -> None:
-    assert pick_device("cpu") == torch.device("cpu")
-    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError, match="device"):
-        pick_device("tpu")
 
 
 def test_cnn_learns_planted_quadrants_and_round_trips(tmp_path) -> None:

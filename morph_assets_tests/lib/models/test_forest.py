@@ -1,4 +1,4 @@
-"""Grouped split, metrics against scikit-learn, random forest on planted classes."""
+"""Metrics against scikit-learn, the held-out shortfall, random forest on planted classes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from sklearn.metrics import (
 from morph_assets.lib.models import (
     ClassifierReport,
     evaluate,
-    grouped_stratified_split,
     reports_table,
     train_random_forest,
 )
@@ -40,58 +39,6 @@ def _planted(groups_per_class: list[int], rows_per_group: int = 3, n_features: i
             labels += [f"class_{class_index}"] * rows_per_group
             groups += [f"well_{class_index}_{group_index}"] * rows_per_group
     return np.vstack(features), np.asarray(labels), np.asarray(groups)
-
-
-def _assert_groups_whole(groups: np.ndarray, splits: list[np.ndarray]) -> None:
-    seen = [set(groups[rows]) for rows in splits]
-    for first in range(len(seen)):
-        for second in range(first + 1, len(seen)):
-            assert not seen[first] & seen[second]
-    assert sorted(np.concatenate(splits).tolist()) == list(range(groups.size))
-
-
-@pytest.mark.parametrize("fractions", [(0.8, 0.2), (0.7, 0.15, 0.15)])
-def test_split_keeps_groups_whole_and_follows_fractions(fractions: tuple[float, ...]) -> None:
-    _, labels, groups = _planted([10] * 30 + [40], rows_per_group=3)
-    splits = grouped_stratified_split(labels, groups, fractions, seed=3)
-    _assert_groups_whole(groups, splits)
-    shares = np.array([rows.size for rows in splits]) / labels.size
-    np.testing.assert_allclose(shares, fractions, atol=0.03)
-    big = labels == "class_30"  # the DMSO-like class keeps its share in every split
-    for rows, fraction in zip(splits, fractions, strict=True):
-        assert abs(big[rows].sum() / big.sum() - fraction) <= 0.05
-
-
-def test_split_follows_fractions_when_labels_have_few_groups() -> None:
-    # 4 groups per label cannot split 70/15/15 within a label; the shares must still hold overall.
-    labels = np.repeat([f"cpd_{index}" for index in range(60)], 4 * 2)
-    groups = np.repeat(np.arange(240), 2)
-    splits = grouped_stratified_split(labels, groups, (0.7, 0.15, 0.15), seed=0)
-    _assert_groups_whole(groups, splits)
-    np.testing.assert_allclose([rows.size / labels.size for rows in splits], (0.7, 0.15, 0.15), atol=0.01)
-
-
-def test_split_puts_every_label_with_two_groups_into_train() -> None:
-    _, labels, groups = _planted([1, 2, 2, 3, 5, 8], rows_per_group=2)
-    for seed in range(5):
-        train, val, test = grouped_stratified_split(labels, groups, (0.7, 0.15, 0.15), seed=seed)
-        _assert_groups_whole(groups, [train, val, test])
-        assert set(labels[train]) == set(labels)  # even the single-group label goes to train first
-
-
-def test_split_is_seeded() -> None:
-    _, labels, groups = _planted([6] * 5)
-    first = grouped_stratified_split(labels, groups, (0.8, 0.2), seed=7)
-    again = grouped_stratified_split(labels, groups, (0.8, 0.2), seed=7)
-    other = grouped_stratified_split(labels, groups, (0.8, 0.2), seed=8)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
-
-
-@pytest.mark.parametrize("fractions", [(1.0,), (0.5, 0.6), (0.9, 0.0, 0.1)])
-def test_split_rejects_bad_fractions(fractions: tuple[float, ...]) -> None:
-    with pytest.raises(ValueError, match="fractions"):
-        grouped_stratified_split(np.array(["a", "b"]), np.array([1, 2]), fractions, seed=0)
 
 
 def test_evaluate_matches_sklearn() -> None:

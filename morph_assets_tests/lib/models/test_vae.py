@@ -17,10 +17,10 @@ from morph_assets.lib.models import (
     load_vae,
     reconstruct,
     save_vae,
-    split_by_group,
     train_vae,
     vae_loss,
 )
+from morph_assets.lib.models._vae import _validation_mask
 from morph_assets.lib.plot import reconstructions, to_png
 
 N_IMAGES = 60
@@ -92,14 +92,17 @@ def test_loss_terms_match_torch_distributions_and_a_hand_bce() -> None:
     assert kl_known.item() == pytest.approx(0.5 + 0.5 * (7 - np.log(4)), rel=1e-6)
 
 
-def test_split_holds_out_whole_groups() -> None:
+def test_validation_holds_out_whole_wells_and_leaves_some_to_train() -> None:
     groups = np.repeat(np.array(["A01", "A02", "B01", "B02", "C01", "C02", "D01"]), 3)
-    validation = split_by_group(groups, 0.3, seed=1)
+    validation = _validation_mask(groups, 0.3, seed=1)
     assert set(groups[validation]).isdisjoint(groups[~validation])
     assert len(set(groups[validation])) == 2  # round(0.3 * 7)
-    np.testing.assert_array_equal(validation, split_by_group(groups, 0.3, seed=1))
     with pytest.raises(ValueError, match="at least 2 groups"):
-        split_by_group(np.zeros(5), 0.2, seed=0)
+        _validation_mask(np.zeros(5), 0.2, seed=0)
+    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+        _validation_mask(groups, 1.0, seed=0)
+    with pytest.raises(ValueError, match="none to train on"):
+        _validation_mask(np.array(["A01", "A02"]), 0.9, seed=0)
 
 
 def test_training_lowers_validation_loss_and_logs_each_epoch(trained: tuple[ConvVAE, list[dict], list[str]]) -> None:
@@ -123,7 +126,7 @@ def test_latent_means_separate_the_planted_classes(trained: tuple[ConvVAE, list[
 def test_the_best_epoch_is_kept(trained: tuple[ConvVAE, list[dict], list[str]]) -> None:
     model, history, _ = trained
     images, _, wells = planted_squares()
-    validation = split_by_group(wells, 0.15, seed=3)
+    validation = _validation_mask(wells, 0.15, seed=3)
     data = torch.from_numpy(images[validation])
     with torch.no_grad():
         reconstruction, mu, logvar = model.eval()(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from morph_assets.lib.plates import (
     normalize_well,
     parse_image_name,
     row_col_to_well,
+    site_prefix,
     validate_barcode,
     well_to_row_col,
 )
@@ -56,6 +58,24 @@ def test_parse_known_names(filename, well, site, channel, plane):
 
 def test_site_prefix():
     assert ImageName("P24", 9, 3).site_prefix() == "r16c24f09p01"
+
+
+@pytest.mark.parametrize(
+    ("path", "prefix"),
+    [
+        ("plate/Images/r16c24f09p01-ch3sk1fk1fl1.tiff", "r16c24f09p01"),
+        (Path("r01c01f01p02-ch1sk1fk1fl1.tif"), "r01c01f01p02"),
+        ("other/site7-DNA.tif", "site7"),  # a load_data.csv plate's own names: up to the first '-'
+        ("D03f00d0.tif", "D03f00d0.tif"),
+    ],
+)
+def test_site_prefix_of_a_file_name(path, prefix):
+    assert site_prefix(path) == prefix
+
+
+def test_the_prefix_of_every_channel_file_is_the_sites():
+    name = ImageName("B07", 4, 5, plane=2)
+    assert site_prefix(format_image_name(name.well, name.site, name.channel, name.plane)) == name.site_prefix()
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from morph_assets.lib.segment import (
     SegmentationSettings,
     SiteSegmentation,
     clear_model_cache,
-    nuclei_by_otsu,
     segment_with_cellpose,
     train_cellpose_models,
 )
@@ -82,21 +81,6 @@ def test_builtin_name_is_looked_up_locally_only(tmp_path: Path, monkeypatch) -> 
         segment_with_cellpose(images, SegmentationSettings(cellpose_model_path="cyto3"))
     assert str(tmp_path / "cyto3") in str(caught.value)
     assert list(tmp_path.iterdir()) == []  # nothing fetched or created
-
-
-def test_nuclei_by_otsu_puts_nucleus_k_in_cell_k() -> None:
-    yy, xx = np.mgrid[:40, :80]
-    cells = np.zeros((40, 80), np.int32)
-    cells[5:35, 5:35] = 3
-    cells[5:35, 45:75] = 7
-    dna = np.full((40, 80), 10.0, np.float32)
-    dna[(yy - 20) ** 2 + (xx - 20) ** 2 < 36] = 100.0
-    dna[(yy - 20) ** 2 + (xx - 60) ** 2 < 49] = 80.0
-    dna[0, 0] = 500.0  # outside every cell: ignored
-    nuclei = nuclei_by_otsu(dna, cells)
-    assert set(np.unique(nuclei)) == {0, 3, 7}
-    assert np.all(cells[nuclei > 0] == nuclei[nuclei > 0])
-    assert (nuclei == 3).sum() == ((yy - 20) ** 2 + (xx - 20) ** 2 < 36).sum()
 
 
 # --- a tiny real training ---------------------------------------------------------------------
@@ -173,7 +157,7 @@ def test_trained_models_segment_a_held_out_site(trained) -> None:
     np.testing.assert_array_equal(seg_float.cells, seg.cells)
 
 
-def test_single_cell_model_file_derives_nuclei_by_otsu(trained) -> None:
+def test_single_cell_model_file_derives_nuclei_from_dna(trained) -> None:
     _, save_dir, _, _, (images, _, truth_cells) = trained
     single_file = str(save_dir / CELL_MODEL_FILE)
     settings = SegmentationSettings(cell_channel="RNA", cellpose_model_path=single_file)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import polars as pl
 
+from morph_assets.lib.features._per_image import per_image_means
 from morph_assets.lib.plates import NamingError, normalize_well
 
 OBJECTS: tuple[str, ...] = ("Nuclei", "Cells", "Cytoplasm")
@@ -323,12 +324,10 @@ def mean_table_from_export(folder: str | Path, objects: Iterable[str] = OBJECTS)
     result = image.select(*key, *metadata)
     for name, table in tables.items():
         _refuse_orphans(folder, name, result, table, key)
-        aggregations = [pl.len().cast(pl.Int64).alias(f"Count_{name}")]
-        for column in averaged_columns(table):
-            value = pl.col(column).cast(pl.Float64)
-            value = pl.when(value.is_finite()).then(value)  # NaN and +-inf skipped, as null is
-            aggregations.append(value.mean().alias(f"Mean_{name}_{column}"))
-        means = table.group_by(key).agg(aggregations)
+        count = pl.len().cast(pl.Int64).alias(f"Count_{name}")
+        means = per_image_means(
+            table, key, averaged_columns(table), counts=[count], skip="non-finite", prefix=f"Mean_{name}_"
+        )
         result = result.join(means, on=key, how="left")
         result = result.with_columns(pl.col(f"Count_{name}").fill_null(0))
     return result.select("ImageNumber", *[c for c in result.columns if c != "ImageNumber"]).sort(key)

@@ -38,11 +38,11 @@ import polars as pl
 from cp_measure._sanitize import sanitize_masks
 from cp_measure.bulk import get_core_measurements
 
+from morph_assets.lib.features._per_image import image_keys_and_features, per_image_means
 from morph_assets.lib.features._regionprops import (
     COMPARTMENTS,
     Segmentation,
     compartment_labels,
-    image_keys_and_features,
 )
 from morph_assets.lib.features.cellprofiler._granularity import GranularityObjects, granularity_spectrum
 from morph_assets.lib.features.cellprofiler._intensity import IntensityObjects
@@ -403,14 +403,9 @@ def mean_table(per_object: pl.DataFrame, by: str | list[str] | None = None) -> p
         ``Mean_<Object>_<Measurement>`` (mean over objects; NaN values are skipped).
     """
     keys, features = image_keys_and_features(per_object, by)
-    aggregations = []
+    counts = []
     for obj in _object_prefixes(features):
         own = [c for c in features if c.startswith(f"{obj}_")]
         present = pl.any_horizontal([pl.col(c).is_not_null() for c in own])
-        aggregations.append(present.sum().cast(pl.Int64).alias(f"Count_{obj}"))
-    for column in features:
-        value = pl.col(column).cast(pl.Float64).fill_nan(None)
-        aggregations.append(value.mean().alias(f"Mean_{column}"))
-    if keys:
-        return per_object.group_by(keys, maintain_order=True).agg(aggregations).sort(keys)
-    return per_object.select(aggregations)
+        counts.append(present.sum().cast(pl.Int64).alias(f"Count_{obj}"))
+    return per_image_means(per_object, keys, features, counts=counts, skip="nan")
