@@ -13,7 +13,6 @@ from morph_assets.lib.tasks import load_tensors
 from morph_assets_tests.cli.helpers import _runs_by_label
 from morph_assets_tests.example_human_plate import BARCODE, build_plate
 
-
 # --- Real plates as users bring them (issue 9): failures in one line, counted; a real-image plate end to end.
 
 FAILED = "FAILED "

@@ -9,7 +9,6 @@ import pytest
 from morph_assets.lib.plates import WELLS_384, embedded_layout, well_to_row_col
 from morph_assets.lib.synthetic import N_PROGRAMS, SyntheticConfig, compound_phenotypes, render_site
 
-
 TRUE_COLUMNS = [f"true_{k}" for k in range(N_PROGRAMS)]
 
 

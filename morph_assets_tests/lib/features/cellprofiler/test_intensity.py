@@ -8,7 +8,6 @@ import skimage.segmentation
 from morph_assets.lib.features.cellprofiler import IntensityObjects, inner_boundaries
 from morph_assets_tests.lib.features.cellprofiler.helpers import CORE, _close
 
-
 ORDER_STATISTICS = (
     "Intensity_MinIntensity", "Intensity_MaxIntensity", "Intensity_LowerQuartileIntensity",
     "Intensity_MedianIntensity", "Intensity_MADIntensity", "Intensity_UpperQuartileIntensity",
