@@ -5,7 +5,10 @@
   section when it takes arguments and a Returns (or Yields) section when it returns something;
 * no module under ``morph_assets/lib`` imports dagster, and lib modules import each other
   without a cycle (both read with :mod:`ast`, nothing is imported to check);
-* no file under ``morph_assets/`` is longer than 500 lines, and nothing calls ``matplotlib.use``.
+* no file under ``morph_assets/`` is longer than 500 lines, and nothing calls ``matplotlib.use``;
+* tests mirror the package: ``morph_assets/lib/<stage>/_<name>.py`` is tested in
+  ``morph_assets_tests/lib/<stage>/test_<name>.py`` (``cli/_<name>.py`` in ``cli/test_<name>.py``),
+  but for a short list of modules that can only be tested through others.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "morph_assets"
 LIB = PACKAGE / "lib"
+TESTS = Path(__file__).resolve().parent
 MAX_LINES = 500
 
 
@@ -215,3 +219,45 @@ def test_nothing_switches_the_matplotlib_backend() -> None:
                     and isinstance(node.func.value, ast.Name) and node.func.value.id in ("matplotlib", "mpl")):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not offenders, f"matplotlib.use switches a notebook's backend: {offenders}"
+
+
+# Modules without a test file of their own, each with where its tests are and why they are there.
+# Keep it short: a module that can be tested alone gets its mirrored test file instead.
+_PER_WELL_JOB = ("a per-well job that writes the lake: run by the wells runs of defs/test_segment_features_assets "
+                 "and defs/test_well_runs, and by cli/test_runs")
+TESTED_THROUGH_OTHERS = {
+    "lib/plot/_models.py": "each figure is drawn in the test of the model whose results it shows "
+                           "(lib/models/test_forest, test_vae, test_clustering, test_validation), beside the "
+                           "fixtures that make those results (a trained VAE among them)",
+    "lib/plot/_retrieval.py": "map_scatter draws the mAP table of lib/retrieval/test_report's `scored` fixture",
+    "lib/report/_segmentation_review.py": "the montage reads a lake's raw images and masks: checked in the masks "
+                                          "asset's metadata by defs/test_segment_features_assets",
+    "lib/tasks/_features.py": _PER_WELL_JOB,
+    "lib/tasks/_masks.py": _PER_WELL_JOB,
+    "lib/tasks/_tensors.py": _PER_WELL_JOB,
+    "lib/tasks/_skipped.py": "the skipped_<asset> tables the study assets write: checked in the study report "
+                             "by defs/test_single_plate_study",
+}
+
+
+def _mirrored_test(path: Path) -> Path:
+    """Where the tests of ``morph_assets/<folder>/_<name>.py`` (or ``<name>.py``) belong."""
+    relative = path.relative_to(PACKAGE)
+    return TESTS / relative.parent / f"test_{relative.stem.removeprefix('_')}.py"
+
+
+def test_tests_mirror_the_package() -> None:
+    modules = [path for path in sorted(LIB_FILES + list((PACKAGE / "cli").rglob("*.py"))) if path.name != "__init__.py"]
+    problems = []
+    for path in modules:
+        name, expected = str(path.relative_to(PACKAGE)), _mirrored_test(path)
+        shown = expected.relative_to(TESTS.parent)
+        if name in TESTED_THROUGH_OTHERS:
+            if expected.exists():  # the exemption has served its purpose: keep the list short
+                problems.append(f"{name} has {shown} now: drop it from TESTED_THROUGH_OTHERS")
+        elif not expected.exists():
+            problems.append(f"{name} has no {shown}")
+    known = {str(path.relative_to(PACKAGE)) for path in modules}
+    problems += [f"TESTED_THROUGH_OTHERS names {name}, which does not exist" for name in TESTED_THROUGH_OTHERS
+                 if name not in known]
+    assert not problems, "tests do not mirror the package:\n" + "\n".join(problems)

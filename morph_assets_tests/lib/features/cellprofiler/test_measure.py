@@ -1,4 +1,8 @@
-"""Our CellProfiler measurements against cp-measure, family by family, and the naming."""
+"""Our CellProfiler measurements against cp-measure: the full table, the naming, the per-image means.
+
+The families' own checks (intensity, texture, granularity, radial) are in the test module of
+each family's module.
+"""
 
 from __future__ import annotations
 
@@ -8,126 +12,18 @@ from types import SimpleNamespace
 import numpy as np
 import polars as pl
 import pytest
-import skimage.morphology
-import skimage.segmentation
-from cp_measure.bulk import get_core_measurements
-from mahotas.features import haralick
 
 from morph_assets.lib.features import cellprofiler as cpf
-from morph_assets.lib.features.cellprofiler import (
-    HARALICK_FEATURES,
-    GranularityObjects,
-    IntensityObjects,
-    RadialGeometry,
-    RadialZernikeBasis,
-    granularity_spectrum,
-    haralick_features,
-    inner_boundaries,
-    quantize,
-    reconstruction,
-)
 from morph_assets.lib.features import COMPARTMENTS
 from morph_assets.lib.plates import CHANNEL_NAMES
 from morph_assets.lib.synthetic import SyntheticConfig, render_site
-
-RTOL, ATOL = 1e-9, 1e-12
-
-
-def _close(ours, reference, rtol=RTOL, atol=ATOL):
-    np.testing.assert_allclose(np.asarray(ours, float), np.asarray(reference, float), rtol=rtol, atol=atol)
-
-
-@pytest.fixture(scope="module")
-def site():
-    rendered = render_site(SyntheticConfig(image_size=112, cell_diameter_px=30.0), 0, "B03", 1)
-    nuclei = rendered.nuclei_labels.astype(np.int32)
-    cells = rendered.cell_labels.astype(np.int32)
-    segmentation = SimpleNamespace(
-        nuclei=nuclei, cells=cells, cytoplasm=np.where(nuclei > 0, 0, cells).astype(np.int32)
-    )
-    images = {CHANNEL_NAMES[c]: rendered.images[i] for i, c in enumerate(rendered.channels) if c <= 5}
-    assert cells.max() >= 5
-    return segmentation, images
+from morph_assets_tests.lib.features.cellprofiler.helpers import CORE, _close
 
 
 @pytest.fixture(scope="module")
 def tables(site):
     segmentation, images = site
     return cpf.measure_cellprofiler(segmentation, images), cpf.measure_cp_measure(segmentation, images)
-
-
-CORE = get_core_measurements(legacy=True, sanitize=False)
-
-
-def _texture_reference(labels, pixels):
-    result = CORE["texture"](labels, pixels)
-    return np.array(
-        [[result[f"{f}_3_{d:02d}_256"] for f in HARALICK_FEATURES] for d in range(4)]
-    )
-
-
-def test_texture_matches_cp_measure_on_synthetic_site(site):
-    segmentation, images = site
-    for labels in (segmentation.nuclei, segmentation.cytoplasm):
-        for channel in ("DNA", "Mito"):
-            pixels = images[channel] / 65535.0
-            ours = haralick_features(labels, quantize(pixels), int(labels.max()), 3)
-            _close(ours, _texture_reference(labels, pixels))
-
-
-def test_texture_hand_built_objects():
-    labels = np.zeros((20, 20), np.int32)
-    labels[2:10, 2:10] = 1  # uniform square
-    labels[12:18, 2:16] = 2  # horizontal gradient
-    labels[2:4, 12:18] = 3  # two rows high: no vertical pair at distance 3 -> NaN
-    pixels = np.zeros((20, 20))
-    pixels[labels == 1] = 0.5
-    pixels[12:18, 2:16] = np.linspace(0.1, 0.9, 14)[None, :]
-    pixels[labels == 3] = 0.3
-    ours = haralick_features(labels, quantize(pixels), 3, 3)
-    uniform = ours[:, :, 0]
-    assert np.all(uniform[:, 0] == 1.0)  # angular second moment
-    assert np.all(uniform[:, 1] == 0.0)  # contrast
-    assert np.all(uniform[:, 2] == 1.0)  # correlation of a zero-variance matrix
-    assert np.isnan(ours[:, :, 2]).all()
-    crop = (quantize(pixels) * (labels == 2))[12:18, 2:16]
-    _close(ours[:, :, 1], haralick(crop, distance=3, ignore_zeros=True))
-    _close(ours, _texture_reference(labels, pixels))
-
-
-def test_reconstruction_is_identical_to_skimage():
-    rng = np.random.default_rng(3)
-    mask = rng.random((40, 37))
-    seed = skimage.morphology.erosion(mask, footprint=skimage.morphology.disk(1))
-    expected = skimage.morphology.reconstruction(seed, mask, footprint=skimage.morphology.disk(1))
-    assert np.array_equal(reconstruction(seed, mask), expected)
-
-
-def test_granularity_matches_cp_measure(site):
-    segmentation, images = site
-    pixels = images["Mito"] / 65535.0
-    spectrum = granularity_spectrum(pixels)
-    for labels in (segmentation.nuclei, segmentation.cells):
-        ours = GranularityObjects(labels, spectrum).features(spectrum)
-        reference = CORE["granularity"](labels, pixels)
-        _close(ours, [reference[f"Granularity_{k}"] for k in range(1, 17)])
-
-
-def test_radial_families_match_cp_measure(site):
-    segmentation, images = site
-    pixels = images["RNA"] / 65535.0
-    labels = segmentation.cells
-    ours = RadialGeometry(labels).features(pixels)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reference = CORE["radial_distribution"](labels, pixels)
-    assert ours.keys() == reference.keys()
-    for name in reference:
-        _close(ours[name], reference[name])
-    zernikes = RadialZernikeBasis(labels).features({"RNA": pixels})["RNA"]
-    reference = CORE["radial_zernikes"](labels, pixels)
-    assert zernikes.keys() == reference.keys()
-    for name in reference:
-        _close(zernikes[name], reference[name])
 
 
 def test_full_table_equals_bare_cp_measure(tables):
@@ -220,70 +116,6 @@ def test_mean_table_of_measurements(tables):
     assert means["Count_Cells"].item() == ours["Cells_AreaShape_Area"].is_not_null().sum()
     assert means["Mean_Cells_AreaShape_Area"].item() == pytest.approx(ours["Cells_AreaShape_Area"].mean())
     assert "Mean_Cytoplasm_Texture_Contrast_RNA_3_00_256" in means.columns
-
-
-# --- vectorised intensity (cellprofiler_intensity) against cp-measure's get_intensity(legacy=True) ---
-
-ORDER_STATISTICS = (
-    "Intensity_MinIntensity", "Intensity_MaxIntensity", "Intensity_LowerQuartileIntensity",
-    "Intensity_MedianIntensity", "Intensity_MADIntensity", "Intensity_UpperQuartileIntensity",
-    "Intensity_MinIntensityEdge", "Intensity_MaxIntensityEdge", "Location_MaxIntensity_X",
-    "Location_MaxIntensity_Y",
-)
-
-
-def _intensity_variants(pixels, labels):
-    rng = np.random.default_rng(7)
-    with_nan = pixels.copy()
-    with_nan[::5, ::3] = np.nan  # non-finite pixels are skipped
-    dark = pixels.copy()
-    dark[labels == 1] = 0.0  # zero integrated intensity: NaN centre of mass and displacement
-    return {
-        "plain": pixels,
-        "ties": np.round(pixels * 9) / 9,  # many equal values: quartiles and first maximum on ties
-        "nan": with_nan,
-        "dark": dark,
-        "noise": rng.random(pixels.shape),
-    }
-
-
-def test_intensity_matches_cp_measure(site):
-    segmentation, images = site
-    for labels in (segmentation.nuclei, segmentation.cells, segmentation.cytoplasm):
-        objects = IntensityObjects(labels)
-        for channel in ("DNA", "RNA"):
-            for variant, pixels in _intensity_variants(images[channel] / 65535.0, labels).items():
-                ours = objects.features(pixels)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    reference = CORE["intensity"](labels, pixels)
-                assert list(ours) == list(reference)
-                for name, values in reference.items():
-                    _close(ours[name], values)
-                    if name in ORDER_STATISTICS:  # no arithmetic reordering: bit for bit
-                        assert np.array_equal(ours[name], values), (variant, name)
-
-
-def test_intensity_hand_built_objects():
-    labels = np.zeros((12, 12), np.int32)
-    labels[1:6, 1:6] = 1
-    labels[7, 7] = 2  # single pixel: every quantile is that pixel
-    labels[8:11, 2:9] = 3
-    pixels = np.linspace(0.0, 1.0, 144).reshape(12, 12)
-    pixels[labels == 3] = np.nan  # object without a finite pixel: zeros, as cp-measure
-    ours = IntensityObjects(labels).features(pixels)
-    reference = CORE["intensity"](labels, pixels)
-    for name, values in reference.items():
-        _close(ours[name], values)
-    assert ours["Intensity_MedianIntensity"][1] == pixels[7, 7]
-    assert ours["Intensity_IntegratedIntensity"][2] == 0.0
-
-
-def test_inner_boundaries_equal_find_boundaries(site):
-    segmentation, _ = site
-    rng = np.random.default_rng(3)
-    for labels in (segmentation.nuclei, segmentation.cells, segmentation.cytoplasm, rng.integers(0, 4, (17, 23))):
-        expected = skimage.segmentation.find_boundaries(labels[np.newaxis], mode="inner")[0]
-        assert np.array_equal(inner_boundaries(labels), expected)
 
 
 # --- per-image means straight from the column arrays ---
