@@ -36,7 +36,7 @@ TREATMENT = "Metadata_treatment"
 #: Which normalisation a stacked profile row went through.
 NORMALIZATION = "Metadata_Normalization"
 #: Rows (e.g. sites) aggregated into a well.
-N_ROWS = "Metadata_n_rows"
+AGGREGATED_ROWS = "Metadata_n_rows"
 #: A well's cells (the sum of its images' ``Count_Cells``), kept as metadata, not a feature.
 CELL_COUNT = "Metadata_Count_Cells"
 N_WELLS = "Metadata_n_wells"
@@ -50,8 +50,11 @@ N_PROFILES = "Metadata_n_profiles"
 COUNT_CELLS = "Count_Cells"
 #: The file-name prefix a site's masks and segmentation are stored under.
 SITE_PREFIX = "site_prefix"
-#: In ``errors/<table>``: the file (or well) that failed.
+# Columns of ``errors/<table>`` besides the plate and well: the table whose step failed, the file
+# it failed on, and the error message.
+ERROR_TABLE = "table"
 ERROR_FILE = "file"
+ERROR_MESSAGE = "error"
 
 # Control labels, JUMP's values of ``Metadata_control_type`` and ``Metadata_pert_iname``.
 #: ``Metadata_control_type`` of the negative-control (DMSO) wells, as in JUMP's metadata.
