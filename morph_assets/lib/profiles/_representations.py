@@ -16,13 +16,17 @@ import polars as pl
 from morph_assets.lib.profiles._aggregate import feature_columns
 from morph_assets.lib.schema import (
     BROAD_SAMPLE,
+    CELLPROFILER_MEAN,
     CONTROL_TYPE,
     METADATA_PREFIX,
     PERT_INAME,
     PERT_TYPE,
     PLATE,
+    RAW_IMAGES,
+    REGIONPROPS_IMAGE,
     SITE,
     TARGET_LIST,
+    VAE_EMBEDDINGS,
     WELL,
 )
 
@@ -39,10 +43,10 @@ LAYOUT_COLUMNS = (
 
 #: Representation -> the lake table it is computed from.
 SOURCE_TABLES: Mapping[str, str] = {
-    "pixel_statistics": "raw_images",
-    "regionprops": "regionprops_image",
-    "cellprofiler": "cellprofiler_mean",
-    "vae": "vae_embeddings",
+    "pixel_statistics": RAW_IMAGES,
+    "regionprops": REGIONPROPS_IMAGE,
+    "cellprofiler": CELLPROFILER_MEAN,
+    "vae": VAE_EMBEDDINGS,
 }
 
 _PIXEL_STATISTICS = ("mean_intensity", "std_intensity", "min_intensity", "max_intensity")

@@ -218,7 +218,7 @@ def score_profiles(
                   n_controls=int(is_control.sum()), n_queries=treated.height, n_zero_norm=zero)
     facts = (f"{treated.height} treated profiles of {treated[TREATMENT].n_unique()} treatments (at most "
              f"{per_treatment_max} per treatment) and {counts['n_controls']} controls on "
-             f"{complete['Metadata_Plate'].n_unique()} plate(s)")
+             f"{complete[PLATE].n_unique()} plate(s)")
     optional = [c for c in (PERT_INAME, TARGET_LIST) if c in complete.columns]
     names = complete.select(TREATMENT, *optional).unique(TREATMENT)
     runs, tables = [], []
