@@ -1,9 +1,12 @@
-"""Names shared by every stage: lake tables (with the asset that writes each), key columns, controls.
+"""Names shared by every stage: lake tables (with the asset that writes each), columns, controls.
 
 One place for the names the two layers compare against, so that a table or column is renamed in
-one line, and the map from lake tables to the assets that write them (which the SQL models' asset
-dependencies are built from) is derived from the declarations here rather than kept by hand.
-Flat at the top of ``lib`` because every stage uses it and it imports nothing.
+one line. Column names and control labels are the field's (CellProfiler, JUMP, pycytominer),
+unchanged. Each lake table is declared with the asset that writes it and how often (per well,
+per plate, per study); the map from tables to assets (which the SQL models' dependencies are built
+from) and each level's assets in pipeline order (:func:`assets_at`) are derived from those
+declarations rather than kept by hand. Flat at the top of ``lib`` because every stage uses it and
+it imports nothing of the project.
 """
 
 from __future__ import annotations
