@@ -31,6 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from morph_assets.lib.io import Lake
+from morph_assets.lib.schema import MAP_SUMMARY, RAW_IMAGES, WELL, profile_table
 
 #: Wells of each generated plate: DMSO and treatments (what the browser test uses), so profiles
 #: and the mAP report have something to score.
@@ -38,7 +39,7 @@ SOAK_WELLS = ("A01", "A02", "A03", "A09")
 #: Prefix of the generated barcodes (SOAK0001, ...), never mistaken for a real plate.
 SOAK_PREFIX = "SOAK"
 #: The per-well table whose rows are the generator's sites (one row per site per well).
-SITE_TABLE = "raw_images"
+SITE_TABLE = RAW_IMAGES
 #: Run statuses that are over.
 DONE_STATUSES = ("SUCCESS", "FAILURE", "CANCELED")
 REPO = Path(__file__).resolve().parent.parent
@@ -128,7 +129,7 @@ def check_wells_once(lake: Lake, plates: Iterable[str], wells: Iterable[str]) ->
                 if compacted is None:
                     lost.append(where)
                     continue
-                rows = compacted.filter(pl.col("Metadata_Well") == well)
+                rows = compacted.filter(pl.col(WELL) == well)
                 if rows.height < expected.height:
                     lost.append(where)
                 elif rows.height > expected.height or (rows.height > 1 and rows.is_duplicated().any()):
@@ -141,7 +142,7 @@ def check_site_rows(lake: Lake, plates: Iterable[str], wells: Iterable[str], sit
     problems = []
     for plate in sorted(plates):
         file = lake.plate_file(SITE_TABLE, plate)
-        counts = (dict(pl.read_parquet(file, columns=["Metadata_Well"])["Metadata_Well"].value_counts().rows())
+        counts = (dict(pl.read_parquet(file, columns=[WELL])[WELL].value_counts().rows())
                   if file.is_file() else {})
         problems += [f"{SITE_TABLE} {plate} {well}: {counts.get(well, 0)} rows, generated {sites} sites x "
                      f"{channels} channels" for well in sorted(wells) if counts.get(well, 0) != sites * channels]
@@ -206,9 +207,7 @@ def check_duplicate_run(runs: Sequence[RunFact], duplicate_run_id: str | None) -
 
 def check_map_covers(lake: Lake, plates: Iterable[str]) -> list[str]:
     """The mAP report exists and was written after every plate's profiles."""
-    from morph_assets.lib.schema import profile_table
-
-    report = lake.study_file("map_summary")
+    report = lake.study_file(MAP_SUMMARY)
     if not report.is_file():
         return ["no mAP report (map_summary) in the lake"]
     problems = []

@@ -12,6 +12,7 @@ import polars as pl
 
 from morph_assets.cli._runs import IngestReport, RunOutcome, _say
 from morph_assets.lib.report import render
+from morph_assets.lib.schema import ERROR_TABLE, PLATE, RAW_IMAGES, WELL
 from morph_assets.paths import default_lake_root
 
 
@@ -108,16 +109,16 @@ def plate_counts(plates: Sequence[str]) -> pl.DataFrame:
     lake = Lake(default_lake_root())
     rows = []
     for plate in plates:
-        images = lake.plate_file("raw_images", plate)
-        table = (pl.read_parquet(images, columns=["Metadata_Well"]) if images.exists()
-                 else pl.DataFrame({"Metadata_Well": []}))
-        errors = lake.read_errors(plate).filter(pl.col("Metadata_Well").is_not_null())
+        images = lake.plate_file(RAW_IMAGES, plate)
+        table = (pl.read_parquet(images, columns=[WELL]) if images.exists()
+                 else pl.DataFrame({WELL: []}))
+        errors = lake.read_errors(plate).filter(pl.col(WELL).is_not_null())
         rows.append({
-            "Metadata_Plate": plate, "wells_ingested": table["Metadata_Well"].n_unique(), "images": table.height,
-            "wells_failed": errors["Metadata_Well"].n_unique(),
-            "failed_stages": ", ".join(sorted(set(errors["table"].to_list()))),
+            PLATE: plate, "wells_ingested": table[WELL].n_unique(), "images": table.height,
+            "wells_failed": errors[WELL].n_unique(),
+            "failed_stages": ", ".join(sorted(set(errors[ERROR_TABLE].to_list()))),
         })
-    return pl.DataFrame(rows, schema={"Metadata_Plate": pl.String, "wells_ingested": pl.Int64, "images": pl.Int64,
+    return pl.DataFrame(rows, schema={PLATE: pl.String, "wells_ingested": pl.Int64, "images": pl.Int64,
                                       "wells_failed": pl.Int64, "failed_stages": pl.String})
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from morph_assets.lib.schema import ERROR_FILE, ERROR_MESSAGE, ERROR_TABLE, WELL, TableLevel, assets_at
 from morph_assets.paths import PROJECT_ROOT, default_lake_root
 
 
@@ -214,7 +215,6 @@ def _run(report: IngestReport, label: str, plate: str | None, job, **execute) ->
 def _report_failed_wells(plate: str, run_id: str | None) -> None:
     """Print the failed wells of ``plate`` on record: one line per stage, file and reason (the
     wells it hit listed on the line), each well at its first failing stage in pipeline order."""
-    from morph_assets.defs.sql.assets import PER_WELL_ASSETS
     from morph_assets.defs.well_runs import file_note
     from morph_assets.lib.io import Lake
 
@@ -223,29 +223,29 @@ def _report_failed_wells(plate: str, run_id: str | None) -> None:
         return
     # A well that failed early is recorded again by each later stage ("no masks for this well
     # yet"): its first stage in pipeline order holds the cause.
-    order = {table: rank for rank, table in enumerate(PER_WELL_ASSETS)}
-    errors = errors.with_columns(pl.col("table").replace_strict(order, default=len(order)).alias("rank"))
+    order = {table: rank for rank, table in enumerate(assets_at(TableLevel.WELL))}
+    errors = errors.with_columns(pl.col(ERROR_TABLE).replace_strict(order, default=len(order)).alias("rank"))
     firsts = pl.concat([
-        errors.filter(pl.col("Metadata_Well").is_not_null()).sort("rank", "file").unique("Metadata_Well", keep="first"),
-        errors.filter(pl.col("Metadata_Well").is_null()),
+        errors.filter(pl.col(WELL).is_not_null()).sort("rank", ERROR_FILE).unique(WELL, keep="first"),
+        errors.filter(pl.col(WELL).is_null()),
     ])
     groups = (
-        firsts.group_by("rank", "table", "file", "error")
-        .agg(pl.col("Metadata_Well").drop_nulls().sort())
-        .sort("rank", pl.col("Metadata_Well").list.first(), "file", nulls_last=True)
+        firsts.group_by("rank", ERROR_TABLE, ERROR_FILE, ERROR_MESSAGE)
+        .agg(pl.col(WELL).drop_nulls().sort())
+        .sort("rank", pl.col(WELL).list.first(), ERROR_FILE, nulls_last=True)
     )
     run = f"run {run_id}; " if run_id else ""
     for number, row in enumerate(groups.iter_rows(named=True)):
         if number == MAX_WELL_LINES:
             _say(f"FAILED plate {plate}: {groups.height - MAX_WELL_LINES} more line(s) ({SEE_ERRORS})")
             break
-        wells = row["Metadata_Well"]
+        wells = row[WELL]
         if not wells:
             what = "a file in no well"
         else:
             what = f"well {wells[0]}" if len(wells) == 1 else f"{len(wells)} wells {', '.join(wells)}"
-        _say(f"FAILED plate {plate} {what}, {row['table']}{file_note(row['file'], row['error'])}: {row['error']} "
-             f"({run}{SEE_ERRORS})")
+        stage, file, error = row[ERROR_TABLE], row[ERROR_FILE], row[ERROR_MESSAGE]
+        _say(f"FAILED plate {plate} {what}, {stage}{file_note(file, error)}: {error} ({run}{SEE_ERRORS})")
 
 #: Run tag naming what a run of the command was for (``plate-level``, ``wells``, ``profiles``, ...).
 CLI_RUN_TAG = "morph_assets/cli_run"

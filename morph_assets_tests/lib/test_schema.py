@@ -31,3 +31,27 @@ def test_every_sql_model_reads_only_declared_tables():
         for table in model.lake_tables:
             if table != ALL_ERRORS:
                 schema.asset_of_table(table)  # raises for an undeclared table
+
+
+def test_every_table_and_family_has_a_level_and_the_owners_follow_the_declarations():
+    assert schema.TABLE_OWNERS == {name: table.owner for name, table in schema.TABLES.items()}
+    assert all(isinstance(table.level, schema.TableLevel)
+               for table in [*schema.TABLES.values(), *schema.TABLE_FAMILIES.values()])
+    assert schema.TABLE_PREFIX_OWNERS[schema.ERRORS_PREFIX] is None
+
+
+def test_assets_at_each_level_in_pipeline_order_once_each():
+    assert schema.assets_at(schema.TableLevel.WELL) == (
+        "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors")
+    assert schema.assets_at("plate") == ("plate_layout", "illumination_correction", "well_profiles")
+    study = schema.assets_at("study")
+    assert len(study) == len(set(study)) and "treatment_profiles" in study and "map_report" in study
+    with pytest.raises(ValueError):
+        schema.assets_at("site")
+
+
+def test_column_names_are_cellprofiler_metadata_columns():
+    metadata = [schema.PLATE, schema.WELL, schema.SITE, schema.BROAD_SAMPLE, schema.PERT_INAME, schema.TARGET_LIST,
+                schema.PERT_TYPE, schema.CONTROL_TYPE, schema.TREATMENT, schema.NORMALIZATION, schema.CELL_COUNT]
+    assert all(name.startswith(schema.METADATA_PREFIX) for name in metadata)
+    assert all(label.startswith(schema.POSITIVE_CONTROL_PREFIX) for label in schema.POSITIVE_CONTROLS)

@@ -28,8 +28,15 @@ from morph_assets.lib.profiles import (
 )
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.lib.schema import (
+    BROAD_SAMPLE,
+    CELLPROFILER_MEAN,
     CLUSTER_SILHOUETTES,
     CLUSTER_VALIDATION,
+    CONTROL_TYPE,
+    DMSO,
+    PERT_INAME,
+    PLATE_LAYOUT,
+    TARGET_LIST,
     TREATMENT_CLUSTERS,
     profile_table,
     treatment_table,
@@ -43,8 +50,8 @@ TRUTH_FILE = "GroundTruth/compound_phenotypes.tsv"
 #: Fewest treatments clustered: k = 2 and 3 both possible, so the silhouette has a choice.
 MIN_CLUSTERED_TREATMENTS = 4
 EMPTY_MEMBERSHIP = {
-    TREATMENT: pl.String, "Metadata_pert_iname": pl.String, "Metadata_target_list": pl.String,
-    "Metadata_control_type": pl.String, "representation": pl.String, "cluster": pl.Int32,
+    TREATMENT: pl.String, PERT_INAME: pl.String, TARGET_LIST: pl.String,
+    CONTROL_TYPE: pl.String, "representation": pl.String, "cluster": pl.Int32,
     **{name: pl.Float64 for name in ("umap_1", "umap_2", "tsne_1", "tsne_2")},
 }
 
@@ -101,7 +108,7 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
         selection = choose_kmeans(x, k_range=range(config.k_min, config.k_max + 1), seed=config.seed)
         umap_xy = embed_2d(x, method="umap", seed=config.seed)
         tsne_xy = embed_2d(x, method="tsne", seed=config.seed)
-        keep = [c for c in (TREATMENT, "Metadata_pert_iname", "Metadata_target_list", "Metadata_control_type")
+        keep = [c for c in (TREATMENT, PERT_INAME, TARGET_LIST, CONTROL_TYPE)
                 if c in aggregates.columns]
         membership = aggregates.select(keep).with_columns(
             pl.lit(representation).alias("representation"), pl.Series("cluster", selection.labels.astype(np.int32)),
@@ -109,8 +116,8 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
             pl.Series("tsne_1", tsne_xy[:, 0]), pl.Series("tsne_2", tsne_xy[:, 1]))
         memberships.append(membership)
         silhouettes.append(selection.silhouettes.with_columns(pl.lit(representation).alias("representation")))
-        first_target = membership["Metadata_target_list"].fill_null("DMSO").str.split("|").list.first().to_list() \
-            if "Metadata_target_list" in membership.columns else ["?"] * membership.height
+        first_target = membership[TARGET_LIST].fill_null(DMSO).str.split("|").list.first().to_list() \
+            if TARGET_LIST in membership.columns else ["?"] * membership.height
         clusters = [str(c) for c in selection.labels]
         context.log.info(f"{representation}: {len(aggregates)} treatments x {len(features)} features, best k {selection.best_k}")
         metadata[f"{representation}_best_k"] = selection.best_k
@@ -153,7 +160,7 @@ def true_phenotypes(lake: LakeResource, plates: list[str]) -> pl.DataFrame | Non
         path = lake.plate_folder(plate) / TRUTH_FILE
         if path.exists():
             truth = pl.read_csv(path, separator="\t", infer_schema_length=10000)
-            return truth.with_columns(pl.coalesce("Metadata_broad_sample", "Metadata_pert_iname").alias(TREATMENT)).select(
+            return truth.with_columns(pl.coalesce(BROAD_SAMPLE, PERT_INAME).alias(TREATMENT)).select(
                 TREATMENT, "phenotype_group", "activity")
     return None
 
@@ -176,7 +183,7 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
     else:
         reference = pl.DataFrame(schema={TREATMENT: pl.String})
     features = usable_features(reference)
-    truth = true_phenotypes(lake, store.plates_present("plate_layout"))
+    truth = true_phenotypes(lake, store.plates_present(PLATE_LAYOUT))
     rows, metadata, skipped = [], {}, []
     if clusters.is_empty():
         skipped.append(skip_row("all", "", "", "treatment_clusters clustered no representation (see its reasons)"))
@@ -201,7 +208,7 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
         if truth is not None:
             labelled = members.join(truth, on=TREATMENT, how="left")
             active = labelled.filter(pl.col("phenotype_group").is_not_null()
-                                     & ~pl.col("phenotype_group").is_in(["inactive", "DMSO"]))
+                                     & ~pl.col("phenotype_group").is_in(["inactive", DMSO]))
             row["ari_true_phenotype_group"] = adjusted_rand(active["phenotype_group"].to_list(), active["cluster"].to_list())
             row["ari_active_vs_inactive"] = adjusted_rand(
                 (labelled["activity"] > 0.15).to_list(), labelled["cluster"].to_list())  # weak phenotypes look inactive
@@ -219,13 +226,13 @@ def cluster_validation(context: dg.AssetExecutionContext, lake: LakeResource) ->
     write_skipped(store, "cluster_validation", skipped)
     if skipped:
         metadata["skipped"] = dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(skipped).select("item", "reason")))
-    per_image = annotate(image_features("cellprofiler", pl.read_parquet(store.table_glob("cellprofiler_mean"))),
-                         pl.read_parquet(store.table_glob("plate_layout"))) \
-        if store.plates_present("cellprofiler_mean") else pl.DataFrame()
+    per_image = annotate(image_features("cellprofiler", pl.read_parquet(store.table_glob(CELLPROFILER_MEAN))),
+                         pl.read_parquet(store.table_glob(PLATE_LAYOUT))) \
+        if store.plates_present(CELLPROFILER_MEAN) else pl.DataFrame()
     for feature in ("Mean_Cells_AreaShape_Area", "Mean_Cells_AreaShape_Compactness"):
-        if feature in per_image.columns and per_image.drop_nulls([feature, "Metadata_pert_iname"]).height:
+        if feature in per_image.columns and per_image.drop_nulls([feature, PERT_INAME]).height:
             metadata[f"plot_boxplot_{feature}"] = dg.MetadataValue.md(figure_markdown(png_markdown(to_png(feature_boxplot(
-                per_image.drop_nulls(feature), group_col="Metadata_pert_iname", feature=feature, top=5,
+                per_image.drop_nulls(feature), group_col=PERT_INAME, feature=feature, top=5,
                 title=f"{feature}: five most frequent compounds").figure), feature),
                 f"{feature} per image for the five most frequent compounds (box plots)."))
     return dg.MaterializeResult(metadata={"dagster/row_count": table.height,

@@ -22,7 +22,7 @@ from morph_assets.lib.io import atomic_write_parquet
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate_layout
 from morph_assets.lib.plot import plate_heatmap, to_png
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
-from morph_assets.lib.schema import NEGATIVE_CONTROL, PLATE_LAYOUT
+from morph_assets.lib.schema import BROAD_SAMPLE, CONTROL_TYPE, NEGATIVE_CONTROL, PLATE, PLATE_LAYOUT, WELL
 from morph_assets.resources import LakeResource
 
 
@@ -51,17 +51,17 @@ def plate_layout(context: dg.AssetExecutionContext, lake: LakeResource) -> Itera
         raise plate_failure(plate, folder, error) from error
     path = atomic_write_parquet(layout, lake.lake().plate_file(PLATE_LAYOUT, plate))
     by_type = (
-        layout.group_by(pl.col("Metadata_control_type").fill_null("treatment"))
-        .agg(pl.len().alias("wells"), pl.col("Metadata_broad_sample").n_unique().alias("perturbations"))
-        .sort("Metadata_control_type")
+        layout.group_by(pl.col(CONTROL_TYPE).fill_null("treatment"))
+        .agg(pl.len().alias("wells"), pl.col(BROAD_SAMPLE).n_unique().alias("perturbations"))
+        .sort(CONTROL_TYPE)
     )
-    n_dmso = layout.filter(pl.col("Metadata_control_type") == NEGATIVE_CONTROL).height
+    n_dmso = layout.filter(pl.col(CONTROL_TYPE) == NEGATIVE_CONTROL).height
     context.log.info(f"plate {plate}: {layout.height} wells, {n_dmso} DMSO, written to {path}")
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": layout.height,
             "n_dmso_wells": n_dmso,
-            "n_perturbations": layout["Metadata_broad_sample"].drop_nulls().n_unique(),
+            "n_perturbations": layout[BROAD_SAMPLE].drop_nulls().n_unique(),
             "wells_by_control_type": dg.MetadataValue.md(frame_to_markdown(by_type)),
             "preview": dg.MetadataValue.md(frame_to_markdown(layout.head(8))),
             "path": dg.MetadataValue.path(str(path)),
@@ -82,10 +82,10 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
     pictures = []
     by_well = (
         table.filter(pl.col("channel_name") == channel_name)
-        .group_by("Metadata_Plate", "Metadata_Well").agg(pl.col("mean_intensity").mean())
+        .group_by(PLATE, WELL).agg(pl.col("mean_intensity").mean())
     )
-    for (plate,), wells in by_well.sort("Metadata_Plate").group_by("Metadata_Plate", maintain_order=True):
-        axes = plate_heatmap(dict(wells.select("Metadata_Well", "mean_intensity").iter_rows()),
+    for (plate,), wells in by_well.sort(PLATE).group_by(PLATE, maintain_order=True):
+        axes = plate_heatmap(dict(wells.select(WELL, "mean_intensity").iter_rows()),
                              title=f"{plate}: mean {channel_name} intensity per well", colorbar_label="counts")
         png = to_png(axes.figure)
         pictures.append(png_markdown(png, f"{plate} {channel_name} plate map"))

@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 
 from morph_assets.lib.report import frame_to_markdown, plates_label
+from morph_assets.lib.schema import ERROR_TABLE, PLATE, SITE, WELL
 
 DMSO_WELLS_PRESENT = "dmso_wells_present"
 ALL_WELLS_INGESTED = "all_wells_ingested"
@@ -23,18 +24,19 @@ def wells_ingested_result(errors: pl.DataFrame, requested: int, plates: Iterable
 
     ``plates`` are the run's plates, named in the description and metadata.
     """
-    failed = errors.filter(pl.col("Metadata_Well").is_not_null())
+    failed = errors.filter(pl.col(WELL).is_not_null())
     label = plates_label(plates)
     return dg.AssetCheckResult(
         check_name=ALL_WELLS_INGESTED,
         passed=failed.is_empty(),
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{label}: {failed['Metadata_Well'].n_unique()} of {requested} requested wells failed to ingest",
+        description=f"{label}: {failed[WELL].n_unique()} of {requested} requested wells failed to ingest",
         metadata={
             "plates": label,
             "n_wells_requested": requested,
-            "n_wells_failed": failed["Metadata_Well"].n_unique(),
-            "failures": dg.MetadataValue.md(frame_to_markdown(failed.drop("table")) if not failed.is_empty() else "none"),
+            "n_wells_failed": failed[WELL].n_unique(),
+            "failures": dg.MetadataValue.md(
+                frame_to_markdown(failed.drop(ERROR_TABLE)) if not failed.is_empty() else "none"),
         },
     )
 
@@ -43,7 +45,7 @@ def flag_images(table: pl.DataFrame) -> pl.DataFrame:
     """Return the images that fail QC: saturated, or far blurrier than their plate and channel."""
     if table.is_empty():
         return table
-    by_group = ["Metadata_Plate", "channel"]
+    by_group = [PLATE, "channel"]
     slope = pl.col("power_log_log_slope")
     robust_sd = 1.4826 * (slope - slope.median().over(by_group)).abs().median().over(by_group)
     return table.with_columns(
@@ -54,8 +56,8 @@ def flag_images(table: pl.DataFrame) -> pl.DataFrame:
 def image_qc_result(table: pl.DataFrame) -> dg.AssetCheckResult:
     """Warn about saturated or out-of-focus images (they stay in the lake, flagged)."""
     flagged = flag_images(table)
-    columns = ["Metadata_Plate", "Metadata_Well", "Metadata_Site", "channel_name", "saturated_fraction", "focus_robust_z"]
-    label = plates_label(table["Metadata_Plate"].unique().to_list() if "Metadata_Plate" in table.columns else [])
+    columns = [PLATE, WELL, SITE, "channel_name", "saturated_fraction", "focus_robust_z"]
+    label = plates_label(table[PLATE].unique().to_list() if PLATE in table.columns else [])
     return dg.AssetCheckResult(
         check_name=IMAGE_QC,
         passed=flagged.is_empty(),

@@ -28,8 +28,8 @@ def wells_to_retry(lake: Lake, plate: str, imaged_wells: list[str]) -> list[str]
         return missing
     recorded_at = errors_path.stat().st_mtime
     failed_files: dict[str, list[str]] = {}
-    for record in pl.read_parquet(errors_path).filter(pl.col("Metadata_Well").is_not_null()).iter_rows(named=True):
-        failed_files.setdefault(record["Metadata_Well"], []).append(record["file"])
+    for record in pl.read_parquet(errors_path).filter(pl.col(schema.WELL).is_not_null()).iter_rows(named=True):
+        failed_files.setdefault(record[schema.WELL], []).append(record[schema.ERROR_FILE])
 
     def changed_since_failure(file: str) -> bool:
         try:

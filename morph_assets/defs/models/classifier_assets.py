@@ -23,9 +23,9 @@ from morph_assets.lib.models import (
     train_random_forest,
 )
 from morph_assets.lib.plot import confusion_heatmap, to_png
-from morph_assets.lib.profiles import TREATMENT, drop_incomplete_rows
+from morph_assets.lib.profiles import drop_incomplete_rows
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
-from morph_assets.lib.schema import CLASSIFIER_METRICS
+from morph_assets.lib.schema import CLASSIFIER_METRICS, PLATE, TREATMENT, WELL
 from morph_assets.lib.tasks import load_tensors, skip_row, write_skipped
 from morph_assets.resources import LakeResource
 
@@ -91,7 +91,7 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
         profiles, features = image_profiles(store, representation, normalization)
         profiles, dropped = drop_incomplete_rows(profiles, features)
         labels = profiles[TREATMENT].to_numpy().astype(str)
-        groups = (profiles["Metadata_Plate"] + "|" + profiles["Metadata_Well"]).to_numpy()
+        groups = (profiles[PLATE] + "|" + profiles[WELL]).to_numpy()
         shortfall = held_out_shortfall(labels, groups, (0.8, 0.2), config.seed) if features else "no usable feature"
         if shortfall:
             skipped.extend(skip_row("random_forest", version, weighting, shortfall) for weighting in CLASS_WEIGHTINGS)
@@ -112,7 +112,7 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
                              f"features, {time.perf_counter() - started:.0f} s")
     index = labelled_tensor_index(store)
     labels = index[TREATMENT].to_numpy().astype(str)
-    groups = (index["Metadata_Plate"] + "|" + index["Metadata_Well"]).to_numpy()
+    groups = (index[PLATE] + "|" + index[WELL]).to_numpy()
     shortfall = held_out_shortfall(labels, groups, CNN_FRACTIONS, config.seed)
     if shortfall:
         skipped.extend(skip_row("small_cnn", version, weighting, shortfall)
@@ -141,8 +141,8 @@ def treatment_classifiers(context: dg.AssetExecutionContext, config: ClassifierC
     table = reports_table(reports)
     store.write_study(CLASSIFIER_METRICS, table)
     write_skipped(store, "treatment_classifiers", skipped)
-    wells_per_treatment = index.group_by(TREATMENT).agg(pl.struct("Metadata_Plate", "Metadata_Well").n_unique())
-    testable = int((wells_per_treatment["Metadata_Plate"] >= 2).sum())
+    wells_per_treatment = index.group_by(TREATMENT).agg(pl.struct(PLATE, WELL).n_unique())
+    testable = int((wells_per_treatment[PLATE] >= 2).sum())
     metadata = {"dagster/row_count": table.height, "models_folder": dg.MetadataValue.path(str(folder)),
                 "models_trained": len(reports), "models_skipped": len(skipped),
                 # only treatments in two or more wells can reach a test split (splits are by well)

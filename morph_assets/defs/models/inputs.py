@@ -5,11 +5,21 @@ import polars as pl
 
 from morph_assets.lib import schema
 from morph_assets.lib.io import Lake
-from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, selected_feature_names, usable_features, with_treatment
-from morph_assets.lib.schema import profile_table
+from morph_assets.lib.profiles import selected_feature_names, usable_features, with_treatment
+from morph_assets.lib.schema import (
+    CONTROL_TYPE,
+    NORMALIZATION,
+    PERT_INAME,
+    PLATE,
+    PLATE_LAYOUT,
+    SITE,
+    TARGET_LIST,
+    TREATMENT,
+    WELL,
+    profile_table,
+)
 
-LABEL_COLUMNS = ("Metadata_Plate", "Metadata_Well", "Metadata_Site", TREATMENT, "Metadata_pert_iname",
-                 "Metadata_target_list", "Metadata_control_type")
+LABEL_COLUMNS = (PLATE, WELL, SITE, TREATMENT, PERT_INAME, TARGET_LIST, CONTROL_TYPE)
 
 
 def image_profiles(store: Lake, representation: str, normalization: str) -> tuple[pl.DataFrame, list[str]]:
@@ -28,9 +38,8 @@ def labelled_tensor_index(store: Lake) -> pl.DataFrame:
     if not store.plates_present(schema.IMAGE_TENSORS):
         raise dg.Failure(description="lake table image_tensors has no plate yet: materialize image_tensors first")
     index = pl.read_parquet(store.table_glob(schema.IMAGE_TENSORS))
-    layout = with_treatment(pl.read_parquet(store.table_glob("plate_layout")))
-    keep = [c for c in LABEL_COLUMNS if c in layout.columns and c != "Metadata_Site"]
-    return index.join(layout.select(keep), on=["Metadata_Plate", "Metadata_Well"], how="inner").sort(
-        ["Metadata_Plate", "Metadata_Well", "Metadata_Site"])
+    layout = with_treatment(pl.read_parquet(store.table_glob(PLATE_LAYOUT)))
+    keep = [c for c in LABEL_COLUMNS if c in layout.columns and c != SITE]
+    return index.join(layout.select(keep), on=[PLATE, WELL], how="inner").sort([PLATE, WELL, SITE])
 
 

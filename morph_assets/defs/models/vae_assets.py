@@ -15,7 +15,7 @@ from morph_assets.lib.models import latent_means, load_vae, reconstruct, save_va
 from morph_assets.lib.plot import reconstructions, to_png
 from morph_assets.lib.profiles import IMAGE_KEYS, annotate, plate_profiles
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
-from morph_assets.lib.schema import VAE_EMBEDDINGS, profile_table
+from morph_assets.lib.schema import PLATE, PLATE_LAYOUT, VAE_EMBEDDINGS, WELL, profile_table
 from morph_assets.lib.tasks import load_tensors, read_skipped, skip_row, write_skipped
 from morph_assets.resources import LakeResource
 
@@ -54,7 +54,7 @@ def vae_model(context: dg.AssetExecutionContext, config: VaeConfig, lake: LakeRe
     Skipped, with the reason in the metadata, when fewer than two wells have images."""
     store = lake.lake()
     index = labelled_tensor_index(store)
-    groups = (index["Metadata_Plate"] + "|" + index["Metadata_Well"]).to_numpy()
+    groups = (index[PLATE] + "|" + index[WELL]).to_numpy()
     wells = len(set(groups))
     if wells < MIN_VAE_WELLS:
         reason = (f"{wells} well(s) with images: early stopping needs whole wells held out for validation, "
@@ -107,9 +107,9 @@ def vae_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
     names = [f"VAE_{i:02d}" for i in range(means.shape[1])]
     embeddings = index.select(IMAGE_KEYS).with_columns(pl.DataFrame(means, schema=names).get_columns())
     rows = []
-    for (plate,), frame in embeddings.group_by(["Metadata_Plate"], maintain_order=True):
+    for (plate,), frame in embeddings.group_by([PLATE], maintain_order=True):
         store.write_plate(VAE_EMBEDDINGS, plate, frame)
-        per_image = annotate(frame, pl.read_parquet(store.plate_file("plate_layout", plate)))
+        per_image = annotate(frame, pl.read_parquet(store.plate_file(PLATE_LAYOUT, plate)))
         for level in ("image", "well"):
             store.write_plate(profile_table(level, "vae"), plate, plate_profiles(per_image, level=level))
         rows.append({"plate": plate, "images": frame.height})

@@ -24,7 +24,17 @@ from morph_assets.lib.profiles import (
     usable_features,
 )
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
-from morph_assets.lib.schema import LEVELS, SELECTED_FEATURES, WELL, profile_table, selected_table, treatment_table
+from morph_assets.lib.schema import (
+    LEVELS,
+    METADATA_PREFIX,
+    PLATE,
+    PLATE_LAYOUT,
+    SELECTED_FEATURES,
+    WELL,
+    profile_table,
+    selected_table,
+    treatment_table,
+)
 from morph_assets.resources import LakeResource
 
 #: Representations computed per plate from the well-level feature tables (embeddings come later,
@@ -56,7 +66,7 @@ def well_profiles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     """
     plate = context.partition_key
     store = lake.lake()
-    layout_file = store.plate_file("plate_layout", plate)
+    layout_file = store.plate_file(PLATE_LAYOUT, plate)
     if not layout_file.exists():
         raise dg.Failure(description=f"plate {plate}: no plate_layout file at {layout_file}; materialize plate_layout first")
     layout = pl.read_parquet(layout_file)
@@ -131,12 +141,12 @@ def treatment_profiles(context: dg.AssetExecutionContext, lake: LakeResource) ->
             kept = usable_features(wells)
             context.log.warning(f"{representation}: feature selection kept nothing ({wells.height} wells); "
                                 f"using all {len(kept)} usable features instead")
-        selected = wells.select([*[c for c in wells.columns if c.startswith("Metadata_")], *kept])
+        selected = wells.select([*[c for c in wells.columns if c.startswith(METADATA_PREFIX)], *kept])
         consensus = treatment_consensus(selected, kept)
         store.write_study(selected_table(representation), selected)
         store.write_study(treatment_table(representation), consensus)
         kept_rows.extend({"representation": representation, "feature": name} for name in kept)
-        summary.append({"representation": representation, "plates": wells["Metadata_Plate"].n_unique(),
+        summary.append({"representation": representation, "plates": wells[PLATE].n_unique(),
                         "wells": wells.height, "features_in": len(feature_columns(wells)), "features_kept": len(kept),
                         "treatments": consensus.height, "seconds": round(time.perf_counter() - started, 1)})
         context.log.info(f"{representation}: {len(kept)} of {len(feature_columns(wells))} features kept, "

@@ -5,9 +5,18 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from morph_assets.lib.profiles import TREATMENT, usable_features
+from morph_assets.lib.profiles import usable_features
 from morph_assets.lib.report import frame_to_markdown
-from morph_assets.lib.schema import WELL
+from morph_assets.lib.schema import (
+    BROAD_SAMPLE,
+    CONTROL_TYPE,
+    NEGATIVE_CONTROL,
+    PERT_INAME,
+    PLATE,
+    POSITIVE_CONTROL_PREFIX,
+    TREATMENT,
+    WELL,
+)
 
 DMSO_WELLS_CONSISTENT = "dmso_wells_consistent"
 POSITIVE_CONTROLS_RETRIEVED = "positive_controls_retrieved"
@@ -22,7 +31,7 @@ MIN_POSCON_RETRIEVED = 0.5
 
 def dmso_wells_result(normalised_wells: pl.DataFrame, plate: str) -> dg.AssetCheckResult:
     """DMSO wells should sit near their plate's DMSO median after normalisation."""
-    dmso = normalised_wells.filter(pl.col("Metadata_control_type") == "negcon")
+    dmso = normalised_wells.filter(pl.col(CONTROL_TYPE) == NEGATIVE_CONTROL)
     features = usable_features(dmso)
     if dmso.height < 3:
         return dg.AssetCheckResult(check_name=DMSO_WELLS_CONSISTENT, passed=False,
@@ -48,10 +57,9 @@ def positive_controls_result(per_treatment: pl.DataFrame, layout: pl.DataFrame,
     """Most positive controls should be retrieved by the headline representation. ``profiled``
     (``Metadata_Plate``, ``Metadata_Well``) limits the layout to the wells that have profiles."""
     if profiled is not None:
-        layout = layout.join(profiled.select("Metadata_Plate", "Metadata_Well").unique(),
-                             on=["Metadata_Plate", "Metadata_Well"], how="semi")
-    controls = layout.filter(pl.col("Metadata_control_type").str.starts_with("poscon")).select(
-        pl.coalesce("Metadata_broad_sample", "Metadata_pert_iname").alias(TREATMENT), "Metadata_control_type").unique()
+        layout = layout.join(profiled.select(PLATE, WELL).unique(), on=[PLATE, WELL], how="semi")
+    controls = layout.filter(pl.col(CONTROL_TYPE).str.starts_with(POSITIVE_CONTROL_PREFIX)).select(
+        pl.coalesce(BROAD_SAMPLE, PERT_INAME).alias(TREATMENT), CONTROL_TYPE).unique()
     headline = per_treatment.filter((pl.col("representation") == "cellprofiler") & (pl.col("level") == "well")
                                     & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
     scored = headline.join(controls, on=TREATMENT, how="inner")
@@ -63,9 +71,9 @@ def positive_controls_result(per_treatment: pl.DataFrame, layout: pl.DataFrame,
                                    description=f"no positive control scored: none of the {controls.height} profiled "
                                    "has a replicate well (or no CellProfiler well profiles); see map_summary",
                                    metadata={"positive_controls": controls.height})
-    by_type = scored.group_by("Metadata_control_type").agg(
+    by_type = scored.group_by(CONTROL_TYPE).agg(
         pl.len().alias("controls"), pl.col("below_corrected_p").mean().alias("retrieved"),
-        pl.col("mean_average_precision").mean().alias("mean_map")).sort("Metadata_control_type")
+        pl.col("mean_average_precision").mean().alias("mean_map")).sort(CONTROL_TYPE)
     fraction = float(scored["below_corrected_p"].mean())
     return dg.AssetCheckResult(
         check_name=POSITIVE_CONTROLS_RETRIEVED, passed=fraction >= MIN_POSCON_RETRIEVED, severity=dg.AssetCheckSeverity.WARN,

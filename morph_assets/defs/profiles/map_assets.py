@@ -8,10 +8,22 @@ from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
 from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, positive_controls_result
 from morph_assets.lib.plot import map_scatter, to_png
-from morph_assets.lib.profiles import NORMALIZATION, SOURCE_TABLES, selected_feature_names, usable_features
+from morph_assets.lib.profiles import SOURCE_TABLES, selected_feature_names, usable_features
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.lib.retrieval import SCORED, runs_table, score_profiles, summary_pivot
-from morph_assets.lib.schema import LEVELS, MAP_PER_TREATMENT, MAP_SUMMARY, profile_table
+from morph_assets.lib.schema import (
+    LEVELS,
+    MAP_PER_TREATMENT,
+    MAP_SUMMARY,
+    NORMALIZATION,
+    PERT_INAME,
+    PLATE,
+    PLATE_LAYOUT,
+    TARGET_LIST,
+    TREATMENT,
+    WELL,
+    profile_table,
+)
 from morph_assets.resources import LakeResource
 
 #: How many treatments ``top_treatments`` lists.
@@ -56,7 +68,7 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
             continue
         by_level = {level: pl.read_parquet(store.table_glob(profile_table(level, representation))) for level in LEVELS}
         if representation == "cellprofiler":
-            profiled = by_level["well"].select("Metadata_Plate", "Metadata_Well")
+            profiled = by_level["well"].select(PLATE, WELL)
         kept = selected_feature_names(
             store, representation, by_level["well"].filter(pl.col(NORMALIZATION) == "mad_robustize"))
         for level, profiles in by_level.items():
@@ -99,13 +111,13 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
             "Each treatment's mAP against its permutation p-value (-log10); red: retrieved (q < 0.05). "
             "CellProfiler Mean_ profiles, well level, DMSO-normalised, pooled setting."))
         # Best first; a treatment without a score (no replicate ranked) goes last, not first.
-        ranked = headline.sort(["mean_average_precision", "Metadata_treatment"], descending=[True, False],
+        ranked = headline.sort(["mean_average_precision", TREATMENT], descending=[True, False],
                                nulls_last=True)
         metadata["top_treatments"] = dg.MetadataValue.md(
             f"The {min(TOP_TREATMENTS, ranked.height)} treatments with the highest mAP (CellProfiler Mean_, well "
             "level, DMSO-normalised, pooled), best first\n\n" + frame_to_markdown(ranked.select(
-                "Metadata_treatment", "Metadata_pert_iname", "Metadata_target_list", "mean_average_precision",
+                TREATMENT, PERT_INAME, TARGET_LIST, "mean_average_precision",
                 "p_value", "corrected_p_value"), max_rows=TOP_TREATMENTS))
-    layout = pl.read_parquet(store.table_glob("plate_layout"))
+    layout = pl.read_parquet(store.table_glob(PLATE_LAYOUT))
     return dg.MaterializeResult(metadata=metadata,
                                 check_results=[positive_controls_result(per_treatment, layout, profiled)])

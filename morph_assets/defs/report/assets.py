@@ -21,6 +21,7 @@ from morph_assets.lib.schema import (
     CLUSTER_VALIDATION,
     MAP_PER_TREATMENT,
     MAP_SUMMARY,
+    PLATE_LAYOUT,
     TREATMENT_CLUSTERS,
 )
 from morph_assets.lib.tasks import read_skipped
@@ -90,7 +91,7 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     metrics, summary = _read(store, CLASSIFIER_METRICS), _read(store, MAP_SUMMARY)
     per_treatment, clusters = _read(store, MAP_PER_TREATMENT), _read(store, TREATMENT_CLUSTERS)
     silhouettes, validation = _read(store, CLUSTER_SILHOUETTES), _read(store, CLUSTER_VALIDATION)
-    plates = store.plates_present("plate_layout")
+    plates = store.plates_present(PLATE_LAYOUT)
     sections: list[tuple[str, str]] = []
     images: dict[str, bytes] = {}
     skipped = {asset: read_skipped(store, asset)

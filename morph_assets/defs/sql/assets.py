@@ -12,20 +12,17 @@ from morph_assets.defs.automation import PLATE_DONE, STUDY
 from morph_assets.defs.jobs import SQL_GROUP
 from morph_assets.lib.io import ALL_ERRORS, build_order, build_views, load_models
 from morph_assets.lib.report import frame_to_markdown
-from morph_assets.lib.schema import asset_of_table
+from morph_assets.lib.schema import TableLevel, asset_of_table, assets_at
 from morph_assets.paths import sql_models_dir
 from morph_assets.resources import LakeResource
 
-#: The per-well assets, in the order a well goes through them; each writes the lake table of its
-#: name and records its failed wells in ``errors/<its name>``, which the lake table ``errors``
-#: (every ``errors/<table>`` together) reads.
-PER_WELL_ASSETS = ("raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors")
-
-
-#: The plate-level assets a plate's per-well runs follow.
-PLATE_LEVEL_ASSETS = ("plate_layout", "illumination_correction")
-#: Every asset upstream of a plate's profiles.
-BEFORE_PROFILES_ASSETS = (*PLATE_LEVEL_ASSETS, *PER_WELL_ASSETS)
+#: The per-well assets, in the order a well goes through them (derived from the schema's
+#: per-well tables); each writes the lake table of its name and records its failed wells in
+#: ``errors/<its name>``, which the lake table ``errors`` (every ``errors/<table>`` together) reads.
+PER_WELL_ASSETS = assets_at(TableLevel.WELL)
+#: Every asset that writes a plate's tables, per well or per plate (the plate's profiles
+#: included): a view over any of them follows the plate's whole run.
+PLATE_ASSETS = (*assets_at(TableLevel.PLATE), *PER_WELL_ASSETS)
 
 
 def assets_of_table(table: str) -> list[str]:
@@ -47,7 +44,8 @@ def _specs() -> list[dg.AssetSpec]:
         # A view over per-well or plate-level tables also follows a plate's profiles, so it is
         # rebuilt once a plate's whole run has landed, with the rest of the study (the study's
         # automation ignores updates upstream of the profiles).
-        if tables & set(BEFORE_PROFILES_ASSETS):
+        # (PLATE_DONE, the plate's profiles, is one of PLATE_ASSETS: adding it again changes nothing.)
+        if tables & set(PLATE_ASSETS):
             tables.add(PLATE_DONE)
         deps = sorted(tables) + [sql_asset_key(ref) for ref in model.refs]
         description = model.sql.splitlines()[0].removeprefix("--").strip() if model.sql.startswith("--") else None

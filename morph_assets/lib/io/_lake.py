@@ -31,16 +31,17 @@ import polars as pl
 import tifffile
 
 from morph_assets.lib.plates import normalize_well, validate_barcode
+from morph_assets.lib.schema import ERROR_FILE, ERROR_MESSAGE, ERROR_TABLE, PLATE, WELL
 
 PART_FILE = "part-0.parquet"
 #: The table name that means "the failed wells of every per-well table" (see the module docstring).
 ALL_ERRORS = "errors"
 ERRORS_SCHEMA = {
-    "table": pl.String,
-    "Metadata_Plate": pl.String,
-    "Metadata_Well": pl.String,
-    "file": pl.String,
-    "error": pl.String,
+    ERROR_TABLE: pl.String,
+    PLATE: pl.String,
+    WELL: pl.String,
+    ERROR_FILE: pl.String,
+    ERROR_MESSAGE: pl.String,
 }
 
 
@@ -275,7 +276,7 @@ class Lake:
         space): a row of this table is a line of the command line's report.
         """
         frame = pl.DataFrame(list(errors), schema=ERRORS_SCHEMA).with_columns(
-            pl.col("error").str.replace_all(r"\s+", " ").str.strip_chars()
+            pl.col(ERROR_MESSAGE).str.replace_all(r"\s+", " ").str.strip_chars()
         )
         atomic_write_parquet(frame, self.errors_file(table, plate))
         return frame

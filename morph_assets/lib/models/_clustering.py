@@ -17,14 +17,13 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from morph_assets.lib.profiles import constant_metadata, feature_columns, feature_statistic
-
-N_PROFILES = "Metadata_n_profiles"
+from morph_assets.lib.schema import BROAD_SAMPLE, N_PROFILES
 
 
 def treatment_aggregates(
     profiles: pl.DataFrame,
     *,
-    treatment_col: str = "Metadata_broad_sample",
+    treatment_col: str = BROAD_SAMPLE,
     features: list[str] | None = None,
     method: Literal["median", "mean"] = "median",
 ) -> pl.DataFrame:

@@ -39,6 +39,7 @@ from morph_assets.lib.plates._naming import (
     parse_image_name,
     validate_barcode,
 )
+from morph_assets.lib.schema import ERROR_FILE, ERROR_MESSAGE, ERROR_TABLE, PLATE, SITE, WELL
 
 COMPLETION_MARKER = "ACQUISITION_COMPLETE"
 IMAGES_FOLDER = "Images"
@@ -54,9 +55,9 @@ _TIFF_SUFFIXES = {".tif", ".tiff"}
 _CHANNEL_BY_STAIN = {name.lower(): number for number, name in CHANNEL_NAMES.items()}
 
 IMAGE_INDEX_SCHEMA = {
-    "Metadata_Plate": pl.String,
-    "Metadata_Well": pl.String,
-    "Metadata_Site": pl.Int32,
+    PLATE: pl.String,
+    WELL: pl.String,
+    SITE: pl.Int32,
     "channel": pl.Int32,
     "channel_name": pl.String,
     "path": pl.String,
@@ -87,7 +88,7 @@ class WellProblem:
 
     def as_record(self, table: str, plate: str) -> dict[str, str | None]:
         """Return a row for the lake's ``errors`` table."""
-        return {"table": table, "Metadata_Plate": plate, "Metadata_Well": self.well, "file": self.file, "error": self.error}
+        return {ERROR_TABLE: table, PLATE: plate, WELL: self.well, ERROR_FILE: self.file, ERROR_MESSAGE: self.error}
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,11 @@ class PlateIndex:
 
     def wells(self) -> list[str]:
         """Wells with usable images, sorted."""
-        return sorted(self.images["Metadata_Well"].unique().to_list())
+        return sorted(self.images[WELL].unique().to_list())
 
     def well_images(self, well: str) -> pl.DataFrame:
         """The image index rows of one well, sorted by site and channel."""
-        return self.images.filter(pl.col("Metadata_Well") == well).sort("Metadata_Site", "channel")
+        return self.images.filter(pl.col(WELL) == well).sort(SITE, "channel")
 
     def problems_by_well(self) -> dict[str | None, list[WellProblem]]:
         """Problems grouped by well (``None`` for files that name no well)."""
@@ -245,7 +246,7 @@ def read_plate_layout(folder: Path | str) -> pl.DataFrame:
         raise PlateError(str(error)) from error
     if layout.is_empty():
         raise PlateError(f"{platemap}: lists no wells; add one row per well (well_position, broad_sample)")
-    return layout.select(pl.lit(folder.name, pl.String).alias("Metadata_Plate"), pl.all())
+    return layout.select(pl.lit(folder.name, pl.String).alias(PLATE), pl.all())
 
 
 def _files_from_images_folder(folder: Path) -> tuple[list[dict], list[WellProblem]]:
@@ -262,7 +263,7 @@ def _files_from_images_folder(folder: Path) -> tuple[list[dict], list[WellProble
         except NamingError as error:
             problems.append(WellProblem(None, str(path), str(error)))
             continue
-        rows.append({"Metadata_Well": name.well, "Metadata_Site": name.site, "channel": name.channel, "plane": name.plane, "path": str(path)})
+        rows.append({WELL: name.well, SITE: name.site, "channel": name.channel, "plane": name.plane, "path": str(path)})
     return rows, problems
 
 
@@ -278,9 +279,9 @@ def _parse_site(text: str | None) -> int:
 def _check_load_data_plates(folder: Path, csv_path: Path, records: list[tuple[int, dict[str, str]]]) -> None:
     """Every row's Metadata_Plate must be the folder's barcode, compared as text."""
     for line, record in records:
-        plate = record["Metadata_Plate"].strip()
+        plate = record[PLATE].strip()
         if plate != folder.name:
-            other = sorted({r["Metadata_Plate"].strip() for _, r in records} - {folder.name, ""})
+            other = sorted({r[PLATE].strip() for _, r in records} - {folder.name, ""})
             written = f"is empty at line {line}" if not plate else f"holds {other} (first at line {line})"
             raise PlateError(
                 f"{csv_path}: column Metadata_Plate {written}, which does not match the plate folder name "
@@ -298,7 +299,7 @@ def _files_from_load_data(folder: Path, csv_path: Path) -> tuple[list[dict], lis
     if not records:
         raise PlateError(f"{csv_path}: lists no images (a header only); add one row per site, or remove the file")
     stains = [column.removeprefix("FileName_Orig") for column in columns if column.startswith("FileName_Orig")]
-    required = {"Metadata_Well", "Metadata_Site"}
+    required = {WELL, SITE}
     if not stains or not required <= set(columns):
         raise PlateError(
             f"{csv_path}: a CellProfiler LoadData CSV needs Metadata_Well, Metadata_Site and "
@@ -310,18 +311,18 @@ def _files_from_load_data(folder: Path, csv_path: Path) -> tuple[list[dict], lis
             f"{csv_path}: unknown stain(s) {unknown} in FileName_Orig<Stain>; known: {list(CHANNEL_NAMES.values())}; "
             "rename the columns"
         )
-    if "Metadata_Plate" in columns:
+    if PLATE in columns:
         _check_load_data_plates(folder, csv_path, records)
     rows: list[dict] = []
     problems: list[WellProblem] = []
     for line, record in records:
         try:
-            well = normalize_well(record["Metadata_Well"] or "")
+            well = normalize_well(record[WELL] or "")
         except NamingError as error:
             problems.append(WellProblem(None, str(csv_path), f"line {line}: column Metadata_Well: {error}"))
             continue
         try:
-            site = _parse_site(record["Metadata_Site"])
+            site = _parse_site(record[SITE])
         except ValueError as error:
             problems.append(WellProblem(well, str(csv_path), f"line {line}: column Metadata_Site: {error}"))
             continue
@@ -334,7 +335,7 @@ def _files_from_load_data(folder: Path, csv_path: Path) -> tuple[list[dict], lis
             directory = record.get(f"PathName_Orig{stain}") or str(folder / IMAGES_FOLDER)
             directory_path = Path(directory) if Path(directory).is_absolute() else folder / directory
             rows.append({
-                "Metadata_Well": well, "Metadata_Site": site, "channel": _CHANNEL_BY_STAIN[stain.lower()],
+                WELL: well, SITE: site, "channel": _CHANNEL_BY_STAIN[stain.lower()],
                 "plane": 1, "path": str(directory_path / filename),
             })
     return rows, problems
@@ -346,14 +347,14 @@ def _validate_wells(rows: list[dict], layout_wells: set[str]) -> tuple[list[dict
     problems: list[WellProblem] = []
     by_key: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        by_key[(row["Metadata_Well"], row["Metadata_Site"], row["channel"], row["plane"])].append(row)
+        by_key[(row[WELL], row[SITE], row["channel"], row["plane"])].append(row)
     bad_wells: dict[str, list[WellProblem]] = defaultdict(list)
     for (well, site, channel, _), found in by_key.items():
         if len(found) > 1:
             paths = sorted(row["path"] for row in found)
             bad_wells[well].append(WellProblem(well, paths[0], f"site {site} channel {channel} has {len(found)} files: {paths}"))
-    for well in sorted({row["Metadata_Well"] for row in rows} - layout_wells):
-        example = next(row["path"] for row in rows if row["Metadata_Well"] == well)
+    for well in sorted({row[WELL] for row in rows} - layout_wells):
+        example = next(row["path"] for row in rows if row[WELL] == well)
         bad_wells[well].append(WellProblem(well, example, f"well {well} is not in the platemap"))
 
     # The plate's channel set is every channel seen anywhere on it: a site lacking one is incomplete.
@@ -361,8 +362,8 @@ def _validate_wells(rows: list[dict], layout_wells: set[str]) -> tuple[list[dict
     channels_by_site: dict[tuple[str, int], set[int]] = defaultdict(set)
     example_by_site: dict[tuple[str, int], str] = {}
     for row in rows:
-        channels_by_site[(row["Metadata_Well"], row["Metadata_Site"])].add(row["channel"])
-        example_by_site[(row["Metadata_Well"], row["Metadata_Site"])] = row["path"]
+        channels_by_site[(row[WELL], row[SITE])].add(row["channel"])
+        example_by_site[(row[WELL], row[SITE])] = row["path"]
     for (well, site), channels in sorted(channels_by_site.items()):
         missing = [channel for channel in plate_channels if channel not in channels]
         if missing:
@@ -370,7 +371,7 @@ def _validate_wells(rows: list[dict], layout_wells: set[str]) -> tuple[list[dict
             bad_wells[well].append(WellProblem(well, example_by_site[(well, site)], f"site {site} is missing channel(s) {names}"))
     for well_problems in bad_wells.values():
         problems.extend(well_problems)
-    usable = [row for row in rows if row["Metadata_Well"] not in bad_wells]
+    usable = [row for row in rows if row[WELL] not in bad_wells]
     return usable, problems
 
 
@@ -417,11 +418,11 @@ def read_plate(folder: Path | str) -> PlateIndex:
     rows, problems = (
         _files_from_load_data(folder, load_data) if load_data.is_file() else _files_from_images_folder(folder)
     )
-    usable, well_problems = _validate_wells(rows, set(layout["Metadata_Well"].to_list()))
+    usable, well_problems = _validate_wells(rows, set(layout[WELL].to_list()))
     problems.extend(well_problems)
     # A well with an unusable LoadData row would otherwise go on with a site too few.
     listed_badly = {problem.well for problem in problems if problem.well is not None}
-    usable = [row for row in usable if row["Metadata_Well"] not in listed_badly]
+    usable = [row for row in usable if row[WELL] not in listed_badly]
     if not usable:
         detail = f"; first problem: {problems[0].error}" if problems else ""
         raise PlateError(
@@ -430,12 +431,12 @@ def read_plate(folder: Path | str) -> PlateIndex:
     images = pl.DataFrame(
         [
             {
-                "Metadata_Plate": barcode, "Metadata_Well": row["Metadata_Well"], "Metadata_Site": row["Metadata_Site"],
+                PLATE: barcode, WELL: row[WELL], SITE: row[SITE],
                 "channel": row["channel"], "channel_name": CHANNEL_NAMES.get(row["channel"], f"ch{row['channel']}"),
                 "path": row["path"],
             }
             for row in usable
         ],
         schema=IMAGE_INDEX_SCHEMA,
-    ).sort("Metadata_Well", "Metadata_Site", "channel")
+    ).sort(WELL, SITE, "channel")
     return PlateIndex(barcode=barcode, folder=folder, layout=layout, images=images, problems=tuple(problems))

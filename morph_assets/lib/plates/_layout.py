@@ -22,18 +22,32 @@ from pathlib import Path
 import polars as pl
 
 from morph_assets.lib.plates._naming import NamingError, normalize_well
-from morph_assets.lib.schema import NEGATIVE_CONTROL
+from morph_assets.lib.schema import (
+    BROAD_SAMPLE,
+    CONTROL_PERT_TYPE,
+    CONTROL_TYPE,
+    DMSO,
+    INCHIKEY,
+    METADATA_PREFIX,
+    NEGATIVE_CONTROL,
+    PERT_INAME,
+    PERT_TYPE,
+    SOLVENT,
+    TARGET_LIST,
+    WELL,
+    WELL_POSITION,
+)
 
 #: Columns of a joined plate layout, in the field's ``Metadata_`` naming (pycytominer, copairs).
 LAYOUT_COLUMNS: tuple[str, ...] = (
-    "Metadata_Well",
-    "Metadata_broad_sample",
-    "Metadata_pert_iname",
-    "Metadata_target_list",
-    "Metadata_pert_type",
-    "Metadata_control_type",
-    "Metadata_solvent",
-    "Metadata_InChIKey",
+    WELL,
+    BROAD_SAMPLE,
+    PERT_INAME,
+    TARGET_LIST,
+    PERT_TYPE,
+    CONTROL_TYPE,
+    SOLVENT,
+    INCHIKEY,
 )
 EMBEDDED_PLATEMAP = "JUMP-Target-1_compound_platemap.tsv"
 EMBEDDED_METADATA = "JUMP-Target-1_compound_metadata.tsv"
@@ -61,7 +75,8 @@ _DMSO_SPELLINGS = ("", "NA")
 _DMSO_KEY = "\0DMSO"
 # The file line of each row, kept for error messages (a name no user column can take).
 _LINE = "\0line"
-_DEFAULT_DMSO = {"pert_iname": "DMSO", "target_list": None, "pert_type": "control", "control_type": NEGATIVE_CONTROL}
+_DEFAULT_DMSO = {"pert_iname": DMSO, "target_list": None, "pert_type": CONTROL_PERT_TYPE,
+                 "control_type": NEGATIVE_CONTROL}
 
 
 class LayoutError(ValueError):
@@ -215,12 +230,12 @@ def read_text_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]
 
 def _accepted_spellings(name: str) -> list[str]:
     if name == "well_position":
-        return ["well_position", "Metadata_well_position", "Metadata_Well"]
-    return [name, f"Metadata_{name}"]
+        return ["well_position", WELL_POSITION, WELL]
+    return [name, f"{METADATA_PREFIX}{name}"]
 
 
 def _our_name(column: str) -> str | None:
-    return _COLUMN_NAMES.get(column.lower().removeprefix("metadata_"))
+    return _COLUMN_NAMES.get(column.lower().removeprefix(METADATA_PREFIX.lower()))
 
 
 def _read_table(path: Path, required: tuple[str, ...]) -> tuple[pl.DataFrame, dict[str, str]]:
@@ -332,9 +347,9 @@ def read_layout(platemap_path: Path | str, metadata_path: Path | str) -> pl.Data
 
     dmso_key = pl.when(_is_dmso("broad_sample")).then(pl.lit(_DMSO_KEY)).otherwise(pl.col("broad_sample"))
     platemap = platemap.select(
-        pl.Series("Metadata_Well", wells),
+        pl.Series(WELL, wells),
         dmso_key.alias("broad_sample"),
-        (pl.col("solvent") if "solvent" in platemap.columns else pl.lit(None, pl.String)).alias("Metadata_solvent"),
+        (pl.col("solvent") if "solvent" in platemap.columns else pl.lit(None, pl.String)).alias(SOLVENT),
     )
     metadata = metadata.with_columns(
         dmso_key.alias("broad_sample"),
@@ -364,18 +379,18 @@ def read_layout(platemap_path: Path | str, metadata_path: Path | str) -> pl.Data
     joined = platemap.join(metadata, on="broad_sample", how="left", validate="m:1")
     is_dmso = pl.col("broad_sample") == _DMSO_KEY
     return joined.select(
-        "Metadata_Well",
-        pl.when(is_dmso).then(None).otherwise(pl.col("broad_sample")).alias("Metadata_broad_sample"),
-        pl.when(is_dmso).then(pl.lit("DMSO")).otherwise(pl.col("pert_iname")).alias("Metadata_pert_iname"),
-        pl.col("target_list").alias("Metadata_target_list"),
-        pl.col("pert_type").alias("Metadata_pert_type"),
+        WELL,
+        pl.when(is_dmso).then(None).otherwise(pl.col("broad_sample")).alias(BROAD_SAMPLE),
+        pl.when(is_dmso).then(pl.lit(DMSO)).otherwise(pl.col("pert_iname")).alias(PERT_INAME),
+        pl.col("target_list").alias(TARGET_LIST),
+        pl.col("pert_type").alias(PERT_TYPE),
         pl.when(is_dmso)
         .then(pl.lit(NEGATIVE_CONTROL))
         .otherwise(pl.col("control_type"))
-        .alias("Metadata_control_type"),
-        "Metadata_solvent",
-        pl.col("InChIKey").alias("Metadata_InChIKey"),
-    ).sort("Metadata_Well")
+        .alias(CONTROL_TYPE),
+        SOLVENT,
+        pl.col("InChIKey").alias(INCHIKEY),
+    ).sort(WELL)
 
 
 def embedded_layout() -> pl.DataFrame:

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from morph_assets.lib.schema import METADATA_PREFIX, PLATE, WELL
+from morph_assets.lib.schema import AGGREGATED_ROWS, CELL_COUNT, COUNT_CELLS, METADATA_PREFIX, PLATE, WELL
 
 
 def feature_columns(frame: pl.DataFrame) -> list[str]:
@@ -98,10 +98,10 @@ def aggregate_wells(
         raise ValueError(f"per_image lacks the grouping column(s) {missing}")
     keys = [PLATE, WELL]
     features = feature_columns(per_image) if features is None else list(features)
-    constant = constant_metadata(per_image, keys, exclude=[*features, "Metadata_n_rows", "Metadata_Count_Cells"])
-    extra = [pl.len().cast(pl.Int64).alias("Metadata_n_rows")]
-    if "Count_Cells" in per_image.columns:
-        extra.append(pl.col("Count_Cells").sum().alias("Metadata_Count_Cells"))
+    constant = constant_metadata(per_image, keys, exclude=[*features, AGGREGATED_ROWS, CELL_COUNT])
+    extra = [pl.len().cast(pl.Int64).alias(AGGREGATED_ROWS)]
+    if COUNT_CELLS in per_image.columns:
+        extra.append(pl.col(COUNT_CELLS).sum().alias(CELL_COUNT))
     aggregations = [pl.col(constant).first(), *extra] if constant else extra
     if features:
         aggregations.append(feature_statistic(features, method))

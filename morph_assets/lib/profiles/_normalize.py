@@ -16,7 +16,7 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 
 from morph_assets.lib.profiles._aggregate import _matrix, _median, _replace, _replace_transposed, feature_columns
-from morph_assets.lib.schema import PLATE
+from morph_assets.lib.schema import CONTROL_TYPE, NEGATIVE_CONTROL, PLATE
 
 
 NormalizeMethod = Literal["mad_robustize", "robustize", "standardize"]
@@ -60,7 +60,7 @@ def normalize(
     *,
     features: list[str] | None = None,
     method: NormalizeMethod = "mad_robustize",
-    control_query: pl.Expr | None = pl.col("Metadata_control_type") == "negcon",
+    control_query: pl.Expr | None = pl.col(CONTROL_TYPE) == NEGATIVE_CONTROL,
     by_plate: bool = True,
     epsilon: float = 1e-18,
 ) -> pl.DataFrame:

@@ -14,25 +14,39 @@ from collections.abc import Mapping
 import polars as pl
 
 from morph_assets.lib.profiles._aggregate import feature_columns
-from morph_assets.lib.schema import PLATE, SITE, WELL
+from morph_assets.lib.schema import (
+    BROAD_SAMPLE,
+    CELLPROFILER_MEAN,
+    CONTROL_TYPE,
+    METADATA_PREFIX,
+    PERT_INAME,
+    PERT_TYPE,
+    PLATE,
+    RAW_IMAGES,
+    REGIONPROPS_IMAGE,
+    SITE,
+    TARGET_LIST,
+    VAE_EMBEDDINGS,
+    WELL,
+)
 
 IMAGE_KEYS = (PLATE, WELL, SITE)
 
 #: The perturbation columns carried from the plate layout into every profile.
 LAYOUT_COLUMNS = (
-    "Metadata_broad_sample",
-    "Metadata_pert_iname",
-    "Metadata_target_list",
-    "Metadata_pert_type",
-    "Metadata_control_type",
+    BROAD_SAMPLE,
+    PERT_INAME,
+    TARGET_LIST,
+    PERT_TYPE,
+    CONTROL_TYPE,
 )
 
 #: Representation -> the lake table it is computed from.
 SOURCE_TABLES: Mapping[str, str] = {
-    "pixel_statistics": "raw_images",
-    "regionprops": "regionprops_image",
-    "cellprofiler": "cellprofiler_mean",
-    "vae": "vae_embeddings",
+    "pixel_statistics": RAW_IMAGES,
+    "regionprops": REGIONPROPS_IMAGE,
+    "cellprofiler": CELLPROFILER_MEAN,
+    "vae": VAE_EMBEDDINGS,
 }
 
 _PIXEL_STATISTICS = ("mean_intensity", "std_intensity", "min_intensity", "max_intensity")
@@ -116,6 +130,6 @@ def annotate(per_image: pl.DataFrame, layout: pl.DataFrame) -> pl.DataFrame:
     if unmatched.height:
         examples = unmatched.select(PLATE, WELL).unique().sort([PLATE, WELL]).head(3).rows()
         raise ValueError(f"{unmatched.height} rows have no perturbation in the plate layout, e.g. {examples}")
-    keys = [c for c in per_image.columns if c.startswith("Metadata_")]
+    keys = [c for c in per_image.columns if c.startswith(METADATA_PREFIX)]
     features = [c for c in per_image.columns if c not in keys]
     return joined.select([*keys, *carried, *features])

@@ -19,10 +19,23 @@ from morph_assets.lib.io import Lake
 from morph_assets.lib.profiles._aggregate import aggregate_wells, feature_columns, feature_statistic
 from morph_assets.lib.profiles._normalize import normalize
 from morph_assets.lib.profiles._select import DEFAULT_OPERATIONS, select_features
-from morph_assets.lib.schema import PLATE, SELECTED_FEATURES
+from morph_assets.lib.schema import (
+    BROAD_SAMPLE,
+    CELL_COUNT,
+    CONTROL_TYPE,
+    MEDIAN_CELLS_PER_WELL,
+    METADATA_PREFIX,
+    NORMALIZATION,
+    N_PLATES,
+    N_WELLS,
+    PERT_INAME,
+    PERT_TYPE,
+    PLATE,
+    SELECTED_FEATURES,
+    TARGET_LIST,
+    TREATMENT,
+)
 
-NORMALIZATION = "Metadata_Normalization"
-TREATMENT = "Metadata_treatment"
 Level = Literal["image", "well"]
 NORMALIZATIONS = ("none", "mad_robustize")
 #: pycytominer's default operations plus JUMP's outlier drop (features exploding under MAD scaling).
@@ -42,8 +55,8 @@ def with_treatment(profiles: pl.DataFrame) -> pl.DataFrame:
     pl.DataFrame
         ``profiles`` with the treatment label after the other metadata.
     """
-    label = pl.coalesce(pl.col("Metadata_broad_sample"), pl.col("Metadata_pert_iname")).alias(TREATMENT)
-    metadata = [c for c in profiles.columns if c.startswith("Metadata_") and c != TREATMENT]
+    label = pl.coalesce(pl.col(BROAD_SAMPLE), pl.col(PERT_INAME)).alias(TREATMENT)
+    metadata = [c for c in profiles.columns if c.startswith(METADATA_PREFIX) and c != TREATMENT]
     rest = [c for c in profiles.columns if c not in metadata and c != TREATMENT]
     return profiles.with_columns(label).select([*metadata, TREATMENT, *rest])
 
@@ -80,7 +93,7 @@ def plate_profiles(
         frame = base if method == "none" else normalize(base, features=features, method=method)  # type: ignore[arg-type]
         sets.append(frame.with_columns(pl.lit(method).alias(NORMALIZATION)))
     stacked = pl.concat(sets, how="vertical_relaxed")
-    metadata = [c for c in stacked.columns if c.startswith("Metadata_")]
+    metadata = [c for c in stacked.columns if c.startswith(METADATA_PREFIX)]
     return stacked.select([*metadata, *[c for c in stacked.columns if c not in metadata]])
 
 
@@ -161,11 +174,11 @@ def treatment_consensus(well_profiles: pl.DataFrame, features: Sequence[str]) ->
         One row per treatment: its compound, name, targets, control type, ``Metadata_n_wells``,
         ``Metadata_n_plates``, ``Metadata_median_cells_per_well`` (when counts exist), features.
     """
-    carried = [c for c in ("Metadata_broad_sample", "Metadata_pert_iname", "Metadata_target_list",
-                           "Metadata_pert_type", "Metadata_control_type") if c in well_profiles.columns]
-    extra = [pl.len().alias("Metadata_n_wells"), pl.col(PLATE).n_unique().alias("Metadata_n_plates")]
-    if "Metadata_Count_Cells" in well_profiles.columns:
-        extra.append(pl.col("Metadata_Count_Cells").median().alias("Metadata_median_cells_per_well"))
+    carried = [c for c in (BROAD_SAMPLE, PERT_INAME, TARGET_LIST, PERT_TYPE, CONTROL_TYPE)
+               if c in well_profiles.columns]
+    extra = [pl.len().alias(N_WELLS), pl.col(PLATE).n_unique().alias(N_PLATES)]
+    if CELL_COUNT in well_profiles.columns:
+        extra.append(pl.col(CELL_COUNT).median().alias(MEDIAN_CELLS_PER_WELL))
     return (
         well_profiles.group_by(TREATMENT)
         .agg([pl.col(carried).first(), *extra, feature_statistic(features, "median")])

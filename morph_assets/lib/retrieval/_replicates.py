@@ -17,6 +17,7 @@ from morph_assets.lib.retrieval._average_precision import (
     checked_features,
     mean_average_precision,
 )
+from morph_assets.lib.schema import BROAD_SAMPLE, CONTROL_TYPE, NEGATIVE_CONTROL, PLATE, WELL
 
 
 def well_coordinates(wells: pl.Series) -> np.ndarray:
@@ -71,13 +72,13 @@ def replicate_retrieval(
     profiles: pl.DataFrame,
     features: list[str],
     *,
-    compound_col: str = "Metadata_broad_sample",
+    compound_col: str = BROAD_SAMPLE,
     control_query: pl.Expr | None = None,
     same_plate_negatives: bool = True,
     position_filter: str | None = None,
     position_definition: str = "cpjump1",
-    plate_col: str = "Metadata_Plate",
-    well_col: str = "Metadata_Well",
+    plate_col: str = PLATE,
+    well_col: str = WELL,
     null_size: int = 10000,
     threshold: float = 0.05,
     seed: int = 0,
@@ -138,12 +139,12 @@ def replicate_retrieval(
         raise ValueError("no feature column given: pass the profile columns to compare")
     needed = [*features, compound_col, plate_col] + ([well_col] if position_filter is not None else [])
     if control_query is None:
-        needed.append("Metadata_control_type")
+        needed.append(CONTROL_TYPE)
     missing = [c for c in dict.fromkeys(needed) if c not in profiles.columns]
     if missing:
         raise ValueError(f"profiles lack column(s) {missing[:5]}; columns present include {profiles.columns[:8]}")
     if control_query is None:
-        control_query = pl.col("Metadata_control_type") == "negcon"
+        control_query = pl.col(CONTROL_TYPE) == NEGATIVE_CONTROL
     meta = profiles.with_columns(
         control_query.fill_null(False).alias("_is_control")
     ).with_columns(

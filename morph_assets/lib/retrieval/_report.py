@@ -20,9 +20,19 @@ from dataclasses import asdict, dataclass, fields
 
 import polars as pl
 
-from morph_assets.lib.profiles import NORMALIZATION, TREATMENT, drop_incomplete_rows
+from morph_assets.lib.profiles import drop_incomplete_rows
 from morph_assets.lib.retrieval._average_precision import UnpairedError, fraction_retrieved, zero_norm_rows
 from morph_assets.lib.retrieval._replicates import replicate_retrieval
+from morph_assets.lib.schema import (
+    CONTROL_TYPE,
+    NEGATIVE_CONTROL,
+    NORMALIZATION,
+    PERT_INAME,
+    PLATE,
+    TARGET_LIST,
+    TREATMENT,
+    WELL,
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +84,10 @@ NO_PROFILES = "no complete profiles"
 PER_TREATMENT_SCHEMA = {
     TREATMENT: pl.String, "n_profiles": pl.UInt32, "mean_average_precision": pl.Float64, "p_value": pl.Float64,
     "corrected_p_value": pl.Float64, "below_p": pl.Boolean, "below_corrected_p": pl.Boolean,
-    "Metadata_pert_iname": pl.String, "Metadata_target_list": pl.String, "representation": pl.String,
+    PERT_INAME: pl.String, TARGET_LIST: pl.String, "representation": pl.String,
     "level": pl.String, "normalization": pl.String, "setting": pl.String,
 }
-REQUIRED_METADATA = (TREATMENT, "Metadata_Plate", "Metadata_Well", "Metadata_control_type")
+REQUIRED_METADATA = (TREATMENT, PLATE, WELL, CONTROL_TYPE)
 
 
 @dataclass(frozen=True)
@@ -198,7 +208,7 @@ def score_profiles(
                          "build them with profile_sets.plate_profiles")
     normalization = profiles[NORMALIZATION][0] if NORMALIZATION in profiles.columns and profiles.height else "none"
     complete, dropped = drop_incomplete_rows(profiles, features)
-    is_control = complete["Metadata_control_type"].eq("negcon").fill_null(False)
+    is_control = complete[CONTROL_TYPE].eq(NEGATIVE_CONTROL).fill_null(False)
     treated = complete.filter(~is_control)
     per_treatment_max = int(treated[TREATMENT].value_counts()["count"].max() or 0) if treated.height else 0
     zero = int(zero_norm_rows(complete.select(pl.col(list(features)).cast(pl.Float64)).to_numpy()).sum()) \
@@ -208,8 +218,8 @@ def score_profiles(
                   n_controls=int(is_control.sum()), n_queries=treated.height, n_zero_norm=zero)
     facts = (f"{treated.height} treated profiles of {treated[TREATMENT].n_unique()} treatments (at most "
              f"{per_treatment_max} per treatment) and {counts['n_controls']} controls on "
-             f"{complete['Metadata_Plate'].n_unique()} plate(s)")
-    optional = [c for c in ("Metadata_pert_iname", "Metadata_target_list") if c in complete.columns]
+             f"{complete[PLATE].n_unique()} plate(s)")
+    optional = [c for c in (PERT_INAME, TARGET_LIST) if c in complete.columns]
     names = complete.select(TREATMENT, *optional).unique(TREATMENT)
     runs, tables = [], []
     for setting in settings:

@@ -29,10 +29,9 @@ from morph_assets.lib.plates import (
     validate_barcode,
     well_to_row_col,
 )
+from morph_assets.lib.schema import BROAD_SAMPLE, CONTROL_TYPE, DMSO, PERT_INAME, POSITIVE_CONTROLS, TARGET_LIST, WELL
 
 N_PROGRAMS = 12
-POSITIVE_CONTROLS = ("poscon_cp", "poscon_orf", "poscon_diverse")
-DMSO = "DMSO"
 INACTIVE = "inactive"
 
 #: Cell-level parameters the latent programs act on, as additive shifts on these scales.
@@ -195,9 +194,9 @@ def _target_direction(seed: int, gene: str) -> np.ndarray:
 def _phenotype_table(seed: int) -> pl.DataFrame:
     perturbations = (
         _layout()
-        .select("Metadata_broad_sample", "Metadata_pert_iname", "Metadata_target_list", "Metadata_control_type")
-        .unique(subset="Metadata_broad_sample", keep="first")
-        .sort("Metadata_broad_sample", nulls_last=False)
+        .select(BROAD_SAMPLE, PERT_INAME, TARGET_LIST, CONTROL_TYPE)
+        .unique(subset=BROAD_SAMPLE, keep="first")
+        .sort(BROAD_SAMPLE, nulls_last=False)
     )
     activities, groups, vectors = [], [], []
     for sample, name, target_list, control in perturbations.iter_rows():
@@ -269,7 +268,7 @@ def _compound_vectors(seed: int) -> dict[str | None, tuple[float, np.ndarray]]:
     true = table.select(f"true_{k}" for k in range(N_PROGRAMS)).to_numpy()
     return {
         sample: (activity, true[row])
-        for row, (sample, activity) in enumerate(zip(table["Metadata_broad_sample"], table["activity"]))
+        for row, (sample, activity) in enumerate(zip(table[BROAD_SAMPLE], table["activity"]))
     }
 
 
@@ -311,7 +310,7 @@ def _well_index(well: str) -> int:
 @lru_cache(maxsize=1)
 def _well_samples() -> dict[str, str | None]:
     layout = _layout()
-    return dict(zip(layout["Metadata_Well"], layout["Metadata_broad_sample"]))
+    return dict(zip(layout[WELL], layout[BROAD_SAMPLE]))
 
 
 def well_parameters(config: SyntheticConfig, plate_index: int, well: str) -> np.ndarray:
