@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from morph_assets.lib.schema import TableLevel, assets_at
+
 try:
     from playwright.sync_api import Page, expect, sync_playwright
 except ImportError:  # the test extra installs it; without it the test says so and skips
@@ -54,7 +56,8 @@ WELLS = ("A01", "A02", "A03", "A09")
 PLATES = ("SYNJT0001", "SYNJT0002")
 #: The plate the test materializes from the UI; the other one is processed before the UI starts.
 UI_PLATE, READY_PLATE = PLATES
-PER_WELL_ASSETS = ("raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors")
+#: The assets a user ticks in the catalog: every per-well asset, as the schema declares them.
+PER_WELL_ASSETS = assets_at(TableLevel.WELL)
 #: What the automation must rebuild after the click, each after the asset it reads (or it may
 #: have read a stale input): the plate's profiles, then the study and a SQL view over each level.
 FOLLOWS = {
