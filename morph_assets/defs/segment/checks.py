@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from morph_assets.lib.report import frame_to_markdown, plates_label
+from morph_assets.lib.schema import COUNT_CELLS, PLATE, WELL
 
 OBJECTS_PER_SITE = "objects_per_site"
 SEGMENTATION_QUALITY = "segmentation_quality"
@@ -39,20 +40,20 @@ def objects_per_site_result(table: pl.DataFrame) -> dg.AssetCheckResult:
     if table.is_empty():
         return dg.AssetCheckResult(check_name=OBJECTS_PER_SITE, passed=False, severity=dg.AssetCheckSeverity.ERROR,
                                    description="no site was segmented: the masks of these plates are empty in the lake")
-    wells = table.group_by("Metadata_Plate", "Metadata_Well").agg((pl.col("Count_Cells") == 0).all().alias("cell_less"))
-    per_plate = table.group_by("Metadata_Plate").agg(
-        pl.len().alias("sites"), pl.col("Metadata_Well").n_unique().alias("wells"),
-        (pl.col("Count_Cells") == 0).sum().alias("empty_sites"),
-        (pl.col("Count_Cells") == 0).mean().alias("empty_fraction"),
-        pl.col("Count_Cells").median().alias("median_cells"),
-        pl.col("Count_Cells").min().alias("min_cells"), pl.col("Count_Cells").max().alias("max_cells"),
+    wells = table.group_by(PLATE, WELL).agg((pl.col(COUNT_CELLS) == 0).all().alias("cell_less"))
+    per_plate = table.group_by(PLATE).agg(
+        pl.len().alias("sites"), pl.col(WELL).n_unique().alias("wells"),
+        (pl.col(COUNT_CELLS) == 0).sum().alias("empty_sites"),
+        (pl.col(COUNT_CELLS) == 0).mean().alias("empty_fraction"),
+        pl.col(COUNT_CELLS).median().alias("median_cells"),
+        pl.col(COUNT_CELLS).min().alias("min_cells"), pl.col(COUNT_CELLS).max().alias("max_cells"),
     ).join(
-        wells.group_by("Metadata_Plate").agg(
-            pl.col("Metadata_Well").filter(pl.col("cell_less")).sort().str.join(" ").alias("cell_less_wells")),
-        on="Metadata_Plate",
-    ).sort("Metadata_Plate")
+        wells.group_by(PLATE).agg(
+            pl.col(WELL).filter(pl.col("cell_less")).sort().str.join(" ").alias("cell_less_wells")),
+        on=PLATE,
+    ).sort(PLATE)
     failing = per_plate.filter(pl.col("empty_fraction") > MAX_EMPTY_SITE_FRACTION)
-    label = plates_label(per_plate["Metadata_Plate"].to_list())
+    label = plates_label(per_plate[PLATE].to_list())
     if failing.is_empty():
         description = (f"{label}: every plate has cells in at least {1 - MAX_EMPTY_SITE_FRACTION:.0%} of its sites; "
                        f"{int(wells['cell_less'].sum())} cell-less well(s) go on with zero counts")
@@ -75,17 +76,17 @@ def quality_result(table: pl.DataFrame) -> dg.AssetCheckResult:
     """Agreement with ground truth where it exists; passes with a note where it does not."""
     scored = table.filter(pl.col("cells_ap50").is_not_null()) if "cells_ap50" in table.columns else table.clear()
     if scored.is_empty():
-        plates = table["Metadata_Plate"].unique().to_list() if "Metadata_Plate" in table.columns else []
+        plates = table[PLATE].unique().to_list() if PLATE in table.columns else []
         return dg.AssetCheckResult(check_name=SEGMENTATION_QUALITY, passed=True,
                                    description=f"{plates_label(plates)}: no ground truth on these plates")
-    per_plate = scored.group_by("Metadata_Plate").agg(
+    per_plate = scored.group_by(PLATE).agg(
         pl.len().alias("sites"),
         pl.col("nuclei_ap50").median().alias("nuclei_ap50"), pl.col("nuclei_f1").median().alias("nuclei_f1"),
         pl.col("cells_ap50").median().alias("cells_ap50"), pl.col("cells_f1").median().alias("cells_f1"),
         pl.col("cells_count_error").abs().median().alias("abs_count_error"),
-    ).sort("Metadata_Plate")
+    ).sort(PLATE)
     worst = float(per_plate["cells_ap50"].min())
-    label = plates_label(per_plate["Metadata_Plate"].to_list())
+    label = plates_label(per_plate[PLATE].to_list())
     return dg.AssetCheckResult(
         check_name=SEGMENTATION_QUALITY, passed=worst >= MIN_MEDIAN_AP50, severity=dg.AssetCheckSeverity.WARN,
         description=f"{label}: median cell AP@0.5 against ground truth {worst:.2f} on the worst plate "

@@ -39,6 +39,7 @@ import polars as pl
 
 from morph_assets.lib.features._per_image import per_image_means
 from morph_assets.lib.plates import NamingError, normalize_well
+from morph_assets.lib.schema import METADATA_PREFIX, PLATE, SITE, WELL
 
 OBJECTS: tuple[str, ...] = ("Nuclei", "Cells", "Cytoplasm")
 KEY_COLUMNS: tuple[str, ...] = ("ImageNumber", "ObjectNumber")
@@ -47,12 +48,12 @@ NOT_AVERAGED_PREFIXES: tuple[str, ...] = ("Number_", "Parent_", "Children_")
 #: CellProfiler's text measurement categories (cellprofiler_core.constants.measurement: C_METADATA,
 #: C_FILE_NAME, C_PATH_NAME, C_URL, C_MD5_DIGEST and the Objects* forms): kept as written.
 TEXT_PREFIXES: tuple[str, ...] = (
-    "Metadata_", "FileName_", "PathName_", "URL_", "MD5Digest_", "ObjectsFileName_", "ObjectsPathName_", "ObjectsURL_",
+    METADATA_PREFIX, "FileName_", "PathName_", "URL_", "MD5Digest_", "ObjectsFileName_", "ObjectsPathName_", "ObjectsURL_",
 )
 #: The field-of-view number: an integer, Int32 like ``Metadata_Site`` of the measured tables.
-SITE_COLUMN = "Metadata_Site"
-PLATE_COLUMN = "Metadata_Plate"
-WELL_COLUMN = "Metadata_Well"
+SITE_COLUMN = SITE
+PLATE_COLUMN = PLATE
+WELL_COLUMN = WELL
 #: Text read as a missing value in a numeric column: pandas' default ``na_values`` of ``read_csv``
 #: (pandas 2.x), so a table pandas or R wrote reads as pandas reads it.
 NULL_TOKENS: frozenset[str] = frozenset({
@@ -320,7 +321,7 @@ def mean_table_from_export(folder: str | Path, objects: Iterable[str] = OBJECTS)
     folder = Path(folder)
     image, tables = read_cellprofiler_export(folder, objects)
     key = _image_key(folder, image, tables)
-    metadata = [column for column in image.columns if column.startswith("Metadata_") and column not in key]
+    metadata = [column for column in image.columns if column.startswith(METADATA_PREFIX) and column not in key]
     result = image.select(*key, *metadata)
     for name, table in tables.items():
         _refuse_orphans(folder, name, result, table, key)
