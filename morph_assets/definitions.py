@@ -5,7 +5,7 @@ import dagster as dg
 from morph_assets.defs import clusters, features, ingest, models, profiles, report, segment, sql
 from morph_assets.defs.automation import automation_sensor
 from morph_assets.deployment import select_executor
-from morph_assets.resources import LakeResource
+from morph_assets.resources import LakeResource, worker_pool_resource
 
 
 def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitions:
@@ -22,9 +22,10 @@ def build_definitions(lake_resource: LakeResource | None = None) -> dg.Definitio
         # The automation sensor drives every stage, so it belongs to none of them. Steps run one
         # after another in the run's own process: a subprocess per step would import torch,
         # cellpose and umap again (7-9 s each), and the per-well stages spread their wells over
-        # the lake resource's worker pool themselves. A deployment that sends steps to Celery
-        # workers sets MORPH_ASSETS_EXECUTOR=celery (deploy/).
-        dg.Definitions(sensors=[automation_sensor], resources={"lake": lake_resource or LakeResource()},
+        # the worker_pool resource themselves. A deployment that sends steps to Celery workers
+        # sets MORPH_ASSETS_EXECUTOR=celery (deploy/).
+        dg.Definitions(sensors=[automation_sensor],
+                       resources={"lake": lake_resource or LakeResource(), "worker_pool": worker_pool_resource},
                        executor=select_executor()),
     )
 

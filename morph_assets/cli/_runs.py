@@ -13,10 +13,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from morph_assets.paths import PROJECT_ROOT, default_lake_root
+
+if TYPE_CHECKING:  # imported for the annotation only: the command starts without lib's imports
+    from morph_assets.lib.tasks import WorkerPool
 
 
 def _say(message: str) -> None:
@@ -328,6 +332,7 @@ def _announce(run, label: str, plates: Sequence[str]) -> None:
 
 def ingest(
     plates: Sequence[str], *, workers: int | None = None, segmenter: str = "classical", log_level: str = "WARNING",
+    pool: WorkerPool | None = None,
 ) -> IngestReport:
     """Register ``plates`` as partitions, run their plate-level assets, then let the automation
     conditions bring everything downstream up to date, as ``dagster dev`` would.
@@ -343,6 +348,8 @@ def ingest(
     reason, where to see more); Dagster's stack traces stay in the instance's event log for the
     UI. With ``segmenter="cellpose"`` the Cellpose models are trained first if the lake has none.
     ``log_level`` is the lowest level of the assets' own messages shown on the terminal.
+    ``pool``, when given, replaces the ``worker_pool`` resource in every run, so the per-well
+    steps of every run share its warm workers; otherwise each run starts and stops its own.
 
     Returns
     -------
@@ -378,6 +385,8 @@ def ingest(
 
     def execute(label: str, plate: str | None, job, **arguments) -> bool:
         tags = {**arguments.pop("tags", {}), CLI_RUN_TAG: label}
+        if pool is not None:
+            arguments["resources"] = {"worker_pool": pool}
         return _run(report, label, plate, job, instance=instance, tags=tags, **arguments)
 
     if segmenter == "cellpose" and not (default_lake_root() / "models" / "cellpose" / "cells").exists():

@@ -1,11 +1,11 @@
-"""Shared machinery of per-well assets: run a lib function over a plate's wells in a pool,
+"""Shared machinery of per-well assets: run a lib task over a plate's wells in the worker pool,
 record failures, compact the plate, and describe the result as Dagster metadata."""
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import polars as pl
@@ -14,8 +14,10 @@ from morph_assets.defs.partitions import wells_by_plate
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate
 from morph_assets.lib.report import frame_to_markdown
-from morph_assets.lib.tasks import WellOutcome, map_wells, one_line
+from morph_assets.lib.tasks import WellOutcome, WellTask, WorkerPool, map_wells, one_line
 from morph_assets.resources import LakeResource
+
+Task = TypeVar("Task", bound=WellTask)
 
 
 @dataclass
@@ -85,19 +87,22 @@ def plate_failure(plate: str, folder: Path, error: Exception) -> dg.Failure:
 def run_per_well(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
+    pool: WorkerPool,
     table: str,
-    function: Callable[..., int],
-    arguments: Callable[[PlateIndex, str], tuple[Any, ...]],
+    function: Callable[[Task], int],
+    task: Callable[[PlateIndex, str], Task],
     *,
     wells_needing: str | Callable[[PlateIndex], str | None] | None = None,
     compact_tables: tuple[str, ...] = (),
     before_plate: Callable[[PlateIndex], None] | None = None,
     record_plate_problems: bool = False,
 ) -> list[PlateRunSummary]:
-    """Run ``function(well, *arguments(index, well))`` over every requested well of every plate.
+    """Run ``function(task(index, well))`` over every requested well of every plate, in ``pool``.
 
     Parameters
     ----------
+    pool : WorkerPool
+        The run's workers (the ``worker_pool`` resource).
     table : str
         The lake table the function writes (its failures go to ``errors/<table>``).
     wells_needing : str or callable, optional
@@ -137,9 +142,9 @@ def run_per_well(
                         "error": f"no {upstream} for this well yet (materialize {upstream} first)"}
                        for well in candidates if well not in present]
             candidates = [well for well in candidates if well in present]
-        context.log.info(f"{table} {plate}: {len(candidates)} wells with {lake.n_workers()} workers")
-        outcomes = map_wells(function, candidates, lambda well, index=index: arguments(index, well),
-                             workers=lake.n_workers(), progress=progress_logger(context, f"{table} {plate}", started))
+        context.log.info(f"{table} {plate}: {len(candidates)} wells with {pool.workers} workers")
+        outcomes = map_wells(function, [task(index, well) for well in candidates], pool,
+                             progress=progress_logger(context, f"{table} {plate}", started))
         errors = skipped + [
             {"table": table, "Metadata_Plate": plate, "Metadata_Well": outcome.well, "file": outcome.file or "",
              "error": outcome.error or ""}

@@ -9,6 +9,7 @@ from morph_assets.defs.jobs import STUDY_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import schema, tasks
+from morph_assets.lib.tasks import WorkerPool
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.lib.report import frame_to_markdown
 from morph_assets.lib.segment import illumination_files
@@ -32,7 +33,8 @@ class ImageTensorsConfig(dg.Config):
     group_name="models",
     kinds={"numpy", "parquet"},
 )
-def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig, lake: LakeResource) -> dg.MaterializeResult:
+def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig, lake: LakeResource,
+                  worker_pool: dg.ResourceParam[WorkerPool]) -> dg.MaterializeResult:
     """Per site: the five illumination-corrected channels (each scaled by its 99.9th percentile)
     and the cell-foreground fraction, area-averaged to ``size`` x ``size``, float16, one ``.npz``
     per well beside an index table. The study's grayscale is the channels' mean, taken at
@@ -41,11 +43,13 @@ def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig,
         raise dg.Failure(description=f"size must be a multiple of 8 (the VAE halves it three times), got {config.size}")
     store = lake.lake()
 
-    def arguments(index: PlateIndex, well: str) -> tuple:
-        return (str(store.root), index.barcode, index.well_images(well).to_dicts(),
-                illumination_files(store, index.barcode), config.size)
+    def task(index: PlateIndex, well: str) -> tasks.TensorTask:
+        return tasks.TensorTask(well=well, lake_root=str(store.root), plate=index.barcode,
+                                image_rows=index.well_images(well).to_dicts(),
+                                illumination_files=illumination_files(store, index.barcode), size=config.size)
 
-    summaries = run_per_well(context, lake, schema.IMAGE_TENSORS, tasks.tensor_well, arguments, wells_needing="masks")
+    summaries = run_per_well(context, lake, worker_pool, schema.IMAGE_TENSORS, tasks.tensor_well, task,
+                             wells_needing="masks")
     table = plate_tables(lake, schema.IMAGE_TENSORS, [summary.plate for summary in summaries])
     return dg.MaterializeResult(metadata={**summary_metadata(summaries, table), "size": config.size})
 

@@ -21,6 +21,7 @@ from morph_assets.defs.segment.checks import (
 )
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
 from morph_assets.lib import schema, tasks
+from morph_assets.lib.tasks import WorkerPool
 from morph_assets.lib.features import load_site, site_prefix
 from morph_assets.lib.io import Lake, atomic_write_parquet, atomic_write_tiff
 from morph_assets.lib.plates import ImageReadError, PlateIndex, read_scaled_image
@@ -206,7 +207,8 @@ def _imported_masks(index: PlateIndex, folder_name: str, context: dg.AssetExecut
                           description="Average precision at IoU 0.5 against ground truth, where the plate has it."),
     ],
 )
-def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeResource):
+def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeResource,
+          worker_pool: dg.ResourceParam[WorkerPool]):
     """Nuclei, cells and cytoplasm label images of every site (cell k holds nucleus k).
 
     Segmented on illumination-corrected images by the configured method (classical CellProfiler
@@ -226,12 +228,15 @@ def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeReso
         if not illumination_files(store, index.barcode):
             context.log.warning(f"plate {index.barcode}: no illumination functions yet; segmenting uncorrected images")
 
-    def arguments(index: PlateIndex, well: str) -> tuple:
+    def task(index: PlateIndex, well: str) -> tasks.SegmentTask:
         truth = index.folder / tasks.GROUND_TRUTH_FOLDER
-        return (str(store.root), index.barcode, index.well_images(well).to_dicts(), illumination_files(store, index.barcode),
-                config.method, settings, str(truth) if truth.is_dir() else None, imported.get(index.barcode))
+        return tasks.SegmentTask(
+            well=well, lake_root=str(store.root), plate=index.barcode, image_rows=index.well_images(well).to_dicts(),
+            illumination_files=illumination_files(store, index.barcode), method=config.method, settings=settings,
+            truth_dir=str(truth) if truth.is_dir() else None, imported_masks=imported.get(index.barcode),
+        )
 
-    summaries = run_per_well(context, lake, schema.MASKS, tasks.segment_well, arguments,
+    summaries = run_per_well(context, lake, worker_pool, schema.MASKS, tasks.segment_well, task,
                              wells_needing="raw_images", before_plate=prepare)
     plates = [summary.plate for summary in summaries]
     table = plate_tables(lake, schema.MASKS, plates)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from morph_assets.lib.features import load_illumination, load_site, site_prefix
 from morph_assets.lib.io import Lake, atomic_write_tiff
 from morph_assets.lib.schema import MASKS
 from morph_assets.lib.segment import SegmentationSettings, SiteSegmentation, score_segmentation, segment_site
+from morph_assets.lib.tasks._task import CorrectedWellTask
 
 OBJECT_TYPES: tuple[str, ...] = ("nuclei", "cells", "cytoplasm")
 GROUND_TRUTH_FOLDER = "GroundTruth"
@@ -130,17 +132,29 @@ def _truth_scores(
     }
 
 
-def segment_well(
-    well: str,
-    lake_root: str,
-    plate: str,
-    image_rows: list[dict],
-    illumination_files: dict[str, str],
-    method: str,
-    settings: SegmentationSettings,
-    truth_dir: str | None = None,
-    imported_masks: dict[str, tuple[str, str | None]] | None = None,
-) -> int:
+@dataclass(frozen=True, kw_only=True)
+class SegmentTask(CorrectedWellTask):
+    """Segment one well's sites and write its masks (:func:`segment_well`).
+
+    Attributes
+    ----------
+    method : str
+        ``"classical"``, ``"cellpose"`` or ``"imported"``.
+    settings : SegmentationSettings
+        Segmentation settings.
+    truth_dir : str or None
+        Folder with ground-truth ``<prefix>-nuclei.tiff`` / ``<prefix>-cells.tiff``, if any.
+    imported_masks : dict or None
+        For ``"imported"``: site prefix -> (cell mask file, nuclei mask file or None).
+    """
+
+    method: str
+    settings: SegmentationSettings
+    truth_dir: str | None = None
+    imported_masks: dict[str, tuple[str, str | None]] | None = None
+
+
+def segment_well(task: SegmentTask) -> int:
     """Segment every site of one well and write its label images and index into the lake.
 
     Every site is segmented in memory first and written only when all succeeded, so a failure
@@ -148,39 +162,24 @@ def segment_well(
 
     Parameters
     ----------
-    well : str
-        The well.
-    lake_root : str
-        Root of the lake.
-    plate : str
-        Plate barcode.
-    image_rows : list of dict
-        The well's rows of the plate image index.
-    illumination_files : dict of str to str
-        Illumination function TIFF per channel name (may be empty: no correction).
-    method : str
-        ``"classical"``, ``"cellpose"`` or ``"imported"``.
-    settings : SegmentationSettings
-        Segmentation settings.
-    truth_dir : str, optional
-        Folder with ground-truth ``<prefix>-nuclei.tiff`` / ``<prefix>-cells.tiff``.
-    imported_masks : dict, optional
-        For ``"imported"``: site prefix -> (cell mask file, nuclei mask file or None).
+    task : SegmentTask
+        The well, its images and illumination functions, the method and its settings.
 
     Returns
     -------
     int
         Number of sites written.
     """
+    well, plate, method, settings, imported_masks = task.well, task.plate, task.method, task.settings, task.imported_masks
     if method == "cellpose":
         import torch
 
         torch.set_num_threads(1)  # one worker process per core already; more threads only contend
-    lake = Lake(Path(lake_root))
-    illumination = load_illumination(illumination_files)
-    truth = Path(truth_dir) if truth_dir else None
+    lake = task.lake()
+    illumination = load_illumination(task.illumination_files)
+    truth = Path(task.truth_dir) if task.truth_dir else None
     results: list[tuple[str, int, SiteSegmentation]] = []
-    for site, rows in rows_by_site(image_rows).items():
+    for site, rows in rows_by_site(task.image_rows).items():
         prefix = site_prefix(str(rows[0]["path"]))
         images = load_site(rows, illumination)
         extra = {}
