@@ -358,7 +358,8 @@ def ingest(
     """
     import dagster as dg
 
-    from morph_assets.definitions import defs
+    from morph_assets.definitions import build_definitions
+    from morph_assets.definitions import defs as platform_defs
     from morph_assets.defs.automation import NETWORK_ASSETS, PlannedRun, plan_runs
     from morph_assets.defs.partitions import plates_partitions
     from morph_assets.lib.plates import NamingError, validate_barcode
@@ -368,6 +369,8 @@ def ingest(
             validate_barcode(plate)
         except NamingError as error:  # before anything is registered: the message says what to rename
             raise SystemExit(f"morph-assets ingest: {error}") from error
+    # The UI's definitions, with the caller's pool in place of one per run when it gives one.
+    defs = platform_defs if pool is None else build_definitions(worker_pool=pool)
     instance = _dagster_instance()
     graph = defs.resolve_asset_graph()
     # A first evaluation before anything changes: a fresh cursor forgets what happened before it,
@@ -385,8 +388,6 @@ def ingest(
 
     def execute(label: str, plate: str | None, job, **arguments) -> bool:
         tags = {**arguments.pop("tags", {}), CLI_RUN_TAG: label}
-        if pool is not None:
-            arguments["resources"] = {"worker_pool": pool}
         return _run(report, label, plate, job, instance=instance, tags=tags, **arguments)
 
     if segmenter == "cellpose" and not (default_lake_root() / "models" / "cellpose" / "cells").exists():
