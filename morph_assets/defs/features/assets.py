@@ -9,7 +9,6 @@ from morph_assets.defs.jobs import WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import schema, tasks
-from morph_assets.lib.tasks import WorkerPool
 from morph_assets.lib.features.cellprofiler import FAMILIES, has_export
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.lib.report import frame_to_markdown
@@ -35,7 +34,7 @@ PER_WELL = dict(
                       "regionprops).",
           deps=["masks"], **PER_WELL)
 def regionprops_features(context: dg.AssetExecutionContext, lake: LakeResource,
-                         worker_pool: dg.ResourceParam[WorkerPool]) -> dg.MaterializeResult:
+                         worker_pool: dg.ResourceParam[tasks.WorkerPool]) -> dg.MaterializeResult:
     """The study's per-object features: scikit-image regionprops for nuclei, cells and cytoplasm.
 
     One row per cell (``ObjectNumber`` shared by its nucleus and cytoplasm) with area,
@@ -51,8 +50,8 @@ def regionprops_features(context: dg.AssetExecutionContext, lake: LakeResource,
                                      image_rows=index.well_images(well).to_dicts(),
                                      illumination_files=illumination_files(store, index.barcode))
 
-    summaries = run_per_well(context, lake, worker_pool, schema.REGIONPROPS_FEATURES, tasks.measure_well_regionprops, task,
-                             wells_needing="masks", compact_tables=(schema.REGIONPROPS_IMAGE,))
+    summaries = run_per_well(context, lake, worker_pool, schema.REGIONPROPS_FEATURES, tasks.measure_well_regionprops,
+                             task, wells_needing="masks", compact_tables=(schema.REGIONPROPS_IMAGE,))
     plates = [summary.plate for summary in summaries]
     table = plate_tables(lake, schema.REGIONPROPS_FEATURES, plates)
     per_image = plate_tables(lake, schema.REGIONPROPS_IMAGE, plates)
@@ -74,7 +73,7 @@ class CellProfilerConfig(dg.Config):
                       "counts.",
           deps=["masks"], **PER_WELL)
 def cellprofiler_mean(context: dg.AssetExecutionContext, config: CellProfilerConfig, lake: LakeResource,
-                      worker_pool: dg.ResourceParam[WorkerPool]) -> dg.MaterializeResult:
+                      worker_pool: dg.ResourceParam[tasks.WorkerPool]) -> dg.MaterializeResult:
     """CellProfiler's per-image table: ``Mean_<Object>_<Measurement>`` and ``Count_<Object>``.
 
     Objects Nuclei, Cells, Cytoplasm; measurements with CellProfiler's names and numbers

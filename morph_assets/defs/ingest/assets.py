@@ -18,7 +18,6 @@ from morph_assets.defs.jobs import PLATE_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions, plates_partitions
 from morph_assets.defs.well_runs import plate_failure, plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import schema, tasks
-from morph_assets.lib.tasks import WorkerPool
 from morph_assets.lib.io import atomic_write_parquet
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate_layout
 from morph_assets.lib.plot import plate_heatmap, to_png
@@ -111,7 +110,8 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
                           description="No image is heavily saturated or far out of focus for its plate and channel."),
     ],
 )
-def raw_images(context: dg.AssetExecutionContext, lake: LakeResource, worker_pool: dg.ResourceParam[WorkerPool]) -> Iterator:
+def raw_images(context: dg.AssetExecutionContext, lake: LakeResource,
+               worker_pool: dg.ResourceParam[tasks.WorkerPool]) -> Iterator:
     """One row per site and channel: file path, shape, dtype, pixel mean/std/min/max (fractions of full scale), QC.
 
     QC columns: ``saturated_fraction`` (pixels at the full scale) and ``power_log_log_slope``

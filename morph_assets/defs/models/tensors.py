@@ -9,7 +9,6 @@ from morph_assets.defs.jobs import STUDY_LEVEL, WELL_LEVEL
 from morph_assets.defs.partitions import plate_well_partitions
 from morph_assets.defs.well_runs import plate_tables, run_per_well, summary_metadata
 from morph_assets.lib import schema, tasks
-from morph_assets.lib.tasks import WorkerPool
 from morph_assets.lib.plates import PlateIndex
 from morph_assets.lib.report import frame_to_markdown
 from morph_assets.lib.segment import illumination_files
@@ -34,7 +33,7 @@ class ImageTensorsConfig(dg.Config):
     kinds={"numpy", "parquet"},
 )
 def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig, lake: LakeResource,
-                  worker_pool: dg.ResourceParam[WorkerPool]) -> dg.MaterializeResult:
+                  worker_pool: dg.ResourceParam[tasks.WorkerPool]) -> dg.MaterializeResult:
     """Per site: the five illumination-corrected channels (each scaled by its 99.9th percentile)
     and the cell-foreground fraction, area-averaged to ``size`` x ``size``, float16, one ``.npz``
     per well beside an index table. The study's grayscale is the channels' mean, taken at

@@ -21,7 +21,6 @@ from morph_assets.defs.segment.checks import (
 )
 from morph_assets.defs.well_runs import plate_tables, read_plate_or_fail, run_per_well, summary_metadata
 from morph_assets.lib import schema, tasks
-from morph_assets.lib.tasks import WorkerPool
 from morph_assets.lib.features import load_site, site_prefix
 from morph_assets.lib.io import Lake, atomic_write_parquet, atomic_write_tiff
 from morph_assets.lib.plates import ImageReadError, PlateIndex, read_scaled_image
@@ -208,7 +207,7 @@ def _imported_masks(index: PlateIndex, folder_name: str, context: dg.AssetExecut
     ],
 )
 def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeResource,
-          worker_pool: dg.ResourceParam[WorkerPool]):
+          worker_pool: dg.ResourceParam[tasks.WorkerPool]):
     """Nuclei, cells and cytoplasm label images of every site (cell k holds nucleus k).
 
     Segmented on illumination-corrected images by the configured method (classical CellProfiler
