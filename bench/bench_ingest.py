@@ -30,7 +30,7 @@ from morph_assets.lib import schema, tasks
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import WELLS_384, read_plate
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
-from morph_assets.lib.tasks import default_workers, map_wells
+from morph_assets.lib.tasks import IngestTask, WorkerPool, default_workers, map_wells
 from morph_assets.resources import LakeResource
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,10 +39,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def plain_loop(source: Path, lake_root: Path, plate: str, workers: int) -> int:
     """The anchor: the lib calls the asset makes, without Dagster."""
     index = read_plate(source / plate)
-    outcomes = map_wells(
-        tasks.ingest_well, index.wells(),
-        lambda well: (str(lake_root), plate, index.well_images(well).to_dicts()), workers=workers,
-    )
+    well_tasks = [IngestTask(well=well, lake_root=str(lake_root), plate=plate, image_rows=index.well_images(well).to_dicts())
+                  for well in index.wells()]
+    with WorkerPool(workers) as pool:
+        outcomes = map_wells(tasks.ingest_well, well_tasks, pool)
     Lake(lake_root).compact_plate(schema.RAW_IMAGES, plate)
     return sum(outcome.rows for outcome in outcomes)
 

@@ -1,13 +1,14 @@
-"""Dagster resources: where the lake and the incoming plates are, and how many workers to use."""
+"""Dagster resources: where the lake and the incoming plates are, and the worker pool of per-well steps."""
 
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from morph_assets.lib.io import Lake
-from morph_assets.lib.tasks import default_workers
+from morph_assets.lib.tasks import WorkerPool, default_workers
 from morph_assets.paths import default_lake_root, default_source_root
 
 
@@ -42,3 +43,19 @@ class LakeResource(dg.ConfigurableResource):
     def n_workers(self) -> int:
         """Worker processes per run."""
         return self.workers if self.workers > 0 else default_workers()
+
+
+@dg.resource(
+    required_resource_keys={"lake"},
+    description="Worker processes for the per-well steps, as many as the lake resource's workers; started "
+    "on first use and stopped when the run (or, with a process per step, the step) ends.",
+)
+def worker_pool_resource(context: dg.InitResourceContext) -> Iterator[WorkerPool]:
+    """The pool the per-well assets pass to :func:`morph_assets.lib.tasks.map_wells`.
+
+    A resource rather than a global so that its life is the run's: Dagster closes it when the
+    run's steps are done, and a caller running many runs in one process (the command line)
+    passes its own :class:`WorkerPool` in its place to keep the workers warm between runs.
+    """
+    with WorkerPool(context.resources.lake.n_workers()) as pool:
+        yield pool

@@ -129,10 +129,11 @@ def _command(args: argparse.Namespace) -> int:
         generate(args)
         return 0
     plates = generate(args) if args.command == "demo" else args.plates
-    from morph_assets.lib.tasks import shared_worker_pool
+    from morph_assets.lib.tasks import WorkerPool
 
-    with shared_worker_pool():  # every plate's per-well steps run in this process: keep workers warm
-        report = ingest(plates, workers=args.workers, segmenter=args.segmenter, log_level=args.log_level)
+    # Every run's steps run in this process: one pool for them all keeps the workers warm.
+    with WorkerPool(args.workers or None) as pool:
+        report = ingest(plates, workers=args.workers, segmenter=args.segmenter, log_level=args.log_level, pool=pool)
     return 0 if summary(started, plates, report) else 1
 
 

@@ -13,11 +13,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from morph_assets.lib.schema import ERROR_FILE, ERROR_MESSAGE, ERROR_TABLE, WELL, TableLevel, assets_at
 from morph_assets.paths import PROJECT_ROOT, default_lake_root
+
+if TYPE_CHECKING:  # imported for the annotation only: the command starts without lib's imports
+    from morph_assets.lib.tasks import WorkerPool
 
 
 def _say(message: str) -> None:
@@ -328,6 +332,7 @@ def _announce(run, label: str, plates: Sequence[str]) -> None:
 
 def ingest(
     plates: Sequence[str], *, workers: int | None = None, segmenter: str = "classical", log_level: str = "WARNING",
+    pool: WorkerPool | None = None,
 ) -> IngestReport:
     """Register ``plates`` as partitions, run their plate-level assets, then let the automation
     conditions bring everything downstream up to date, as ``dagster dev`` would.
@@ -343,6 +348,8 @@ def ingest(
     reason, where to see more); Dagster's stack traces stay in the instance's event log for the
     UI. With ``segmenter="cellpose"`` the Cellpose models are trained first if the lake has none.
     ``log_level`` is the lowest level of the assets' own messages shown on the terminal.
+    ``pool``, when given, replaces the ``worker_pool`` resource in every run, so the per-well
+    steps of every run share its warm workers; otherwise each run starts and stops its own.
 
     Returns
     -------
@@ -351,7 +358,8 @@ def ingest(
     """
     import dagster as dg
 
-    from morph_assets.definitions import defs
+    from morph_assets.definitions import build_definitions
+    from morph_assets.definitions import defs as platform_defs
     from morph_assets.defs.automation import NETWORK_ASSETS, PlannedRun, plan_runs
     from morph_assets.defs.partitions import plates_partitions
     from morph_assets.lib.plates import NamingError, validate_barcode
@@ -361,6 +369,8 @@ def ingest(
             validate_barcode(plate)
         except NamingError as error:  # before anything is registered: the message says what to rename
             raise SystemExit(f"morph-assets ingest: {error}") from error
+    # The UI's definitions, with the caller's pool in place of one per run when it gives one.
+    defs = platform_defs if pool is None else build_definitions(worker_pool=pool)
     instance = _dagster_instance()
     graph = defs.resolve_asset_graph()
     # A first evaluation before anything changes: a fresh cursor forgets what happened before it,

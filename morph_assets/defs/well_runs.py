@@ -1,11 +1,11 @@
-"""Shared machinery of per-well assets: run a lib function over a plate's wells in a pool,
+"""Shared machinery of per-well assets: run a lib task over a plate's wells in the worker pool,
 record failures, compact the plate, and describe the result as Dagster metadata."""
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import polars as pl
@@ -14,8 +14,11 @@ from morph_assets.defs.partitions import wells_by_plate
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import PlateError, PlateIndex, read_plate
 from morph_assets.lib.report import frame_to_markdown
-from morph_assets.lib.tasks import WellOutcome, map_wells, one_line
+from morph_assets.lib.schema import ERROR_FILE, ERROR_MESSAGE, ERROR_TABLE, PLATE, WELL
+from morph_assets.lib.tasks import WellOutcome, WellTask, WorkerPool, map_wells, one_line
 from morph_assets.resources import LakeResource
+
+Task = TypeVar("Task", bound=WellTask)
 
 
 @dataclass
@@ -34,8 +37,8 @@ class PlateRunSummary:
 
     @property
     def failed_wells(self) -> list[str]:
-        return sorted({row["Metadata_Well"] for row in (self.errors.to_dicts() if self.errors is not None else [])
-                       if row["Metadata_Well"] is not None})
+        return sorted({row[WELL] for row in (self.errors.to_dicts() if self.errors is not None else [])
+                       if row[WELL] is not None})
 
 
 def file_note(file: str | None, error: str | None) -> str:
@@ -85,19 +88,22 @@ def plate_failure(plate: str, folder: Path, error: Exception) -> dg.Failure:
 def run_per_well(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
+    pool: WorkerPool,
     table: str,
-    function: Callable[..., int],
-    arguments: Callable[[PlateIndex, str], tuple[Any, ...]],
+    function: Callable[[Task], int],
+    task: Callable[[PlateIndex, str], Task],
     *,
     wells_needing: str | Callable[[PlateIndex], str | None] | None = None,
     compact_tables: tuple[str, ...] = (),
     before_plate: Callable[[PlateIndex], None] | None = None,
     record_plate_problems: bool = False,
 ) -> list[PlateRunSummary]:
-    """Run ``function(well, *arguments(index, well))`` over every requested well of every plate.
+    """Run ``function(task(index, well))`` over every requested well of every plate, in ``pool``.
 
     Parameters
     ----------
+    pool : WorkerPool
+        The run's workers (the ``worker_pool`` resource).
     table : str
         The lake table the function writes (its failures go to ``errors/<table>``).
     wells_needing : str or callable, optional
@@ -128,27 +134,27 @@ def run_per_well(
                 context.log.warning(f"plate {plate}: {problem.file}: {problem.error}")
                 skipped.append(problem.as_record(table, plate))
             for record in skipped:
-                if record["Metadata_Well"] is not None:
+                if record[WELL] is not None:
                     context.log.error(f"plate {plate} well {record['Metadata_Well']} skipped: {record['error']}")
         upstream = wells_needing(index) if callable(wells_needing) else wells_needing
         if upstream is not None:
             present = set(store.wells_present(upstream, plate))
-            skipped = [{"table": table, "Metadata_Plate": plate, "Metadata_Well": well, "file": "",
-                        "error": f"no {upstream} for this well yet (materialize {upstream} first)"}
+            skipped = [{ERROR_TABLE: table, PLATE: plate, WELL: well, ERROR_FILE: "",
+                        ERROR_MESSAGE: f"no {upstream} for this well yet (materialize {upstream} first)"}
                        for well in candidates if well not in present]
             candidates = [well for well in candidates if well in present]
-        context.log.info(f"{table} {plate}: {len(candidates)} wells with {lake.n_workers()} workers")
-        outcomes = map_wells(function, candidates, lambda well, index=index: arguments(index, well),
-                             workers=lake.n_workers(), progress=progress_logger(context, f"{table} {plate}", started))
+        context.log.info(f"{table} {plate}: {len(candidates)} wells with {pool.workers} workers")
+        outcomes = map_wells(function, [task(index, well) for well in candidates], pool,
+                             progress=progress_logger(context, f"{table} {plate}", started))
         errors = skipped + [
-            {"table": table, "Metadata_Plate": plate, "Metadata_Well": outcome.well, "file": outcome.file or "",
-             "error": outcome.error or ""}
+            {ERROR_TABLE: table, PLATE: plate, WELL: outcome.well, ERROR_FILE: outcome.file or "",
+             ERROR_MESSAGE: outcome.error or ""}
             for outcome in outcomes if not outcome.ok
         ]
         previous = store.errors_file(table, plate)
         if previous.exists():  # errors of wells outside this run stay on record
             errors += pl.read_parquet(previous).filter(
-                ~pl.col("Metadata_Well").is_in(wells) & pl.col("Metadata_Well").is_not_null()
+                ~pl.col(WELL).is_in(wells) & pl.col(WELL).is_not_null()
             ).to_dicts()
         error_frame = store.write_errors(table, plate, errors)
         for name in (table, *compact_tables):
@@ -171,11 +177,11 @@ def add_well_metadata(context: dg.AssetExecutionContext, store: Lake, table: str
     at about 16 ms per well (measured), small beside the well's own work.
     """
     file = store.plate_file(table, plate)
-    rows = (dict(pl.read_parquet(file, columns=["Metadata_Well"])["Metadata_Well"].value_counts().rows())
+    rows = (dict(pl.read_parquet(file, columns=[WELL])[WELL].value_counts().rows())
             if file.exists() else {})
     reasons = ({} if errors is None or errors.is_empty() else
-               dict(errors.filter(pl.col("Metadata_Well").is_not_null()).unique("Metadata_Well", keep="first")
-                    .select("Metadata_Well", "error").rows()))
+               dict(errors.filter(pl.col(WELL).is_not_null()).unique(WELL, keep="first")
+                    .select(WELL, ERROR_MESSAGE).rows()))
     keys = {str(key): key for key in context.partition_keys}
     for well in wells:
         reason = reasons.get(well)
@@ -197,8 +203,8 @@ def no_well_succeeded(table: str, summaries: list[PlateRunSummary]) -> dg.Failur
     # The first well that ran and raised says more than one skipped for want of upstream files.
     raised = [outcome for s in summaries for outcome in s.outcomes if not outcome.ok]
     first = (
-        {"Metadata_Well": raised[0].well, "file": raised[0].file or "", "error": raised[0].error} if raised
-        else failures.filter(pl.col("Metadata_Well").is_not_null()).row(0, named=True)
+        {WELL: raised[0].well, ERROR_FILE: raised[0].file or "", ERROR_MESSAGE: raised[0].error} if raised
+        else failures.filter(pl.col(WELL).is_not_null()).row(0, named=True)
     )
     plates = sorted({s.plate for s in summaries if s.failed_wells})
     n_failed = sum(len(s.failed_wells) for s in summaries)
@@ -209,7 +215,7 @@ def no_well_succeeded(table: str, summaries: list[PlateRunSummary]) -> dg.Failur
     )
     return dg.Failure(description=description, metadata={
         "n_wells_failed": n_failed,
-        "failures": dg.MetadataValue.md(frame_to_markdown(failures.drop("table"))),
+        "failures": dg.MetadataValue.md(frame_to_markdown(failures.drop(ERROR_TABLE))),
     })
 
 
@@ -239,7 +245,7 @@ def summary_metadata(summaries: list[PlateRunSummary], table: pl.DataFrame) -> d
         "plate_wells_succeeded": sum(s.succeeded for s in summaries),
         "plate_wells_failed": sum(len(s.failed_wells) for s in summaries),
         "plate_summary": dg.MetadataValue.md(frame_to_markdown(per_plate)),
-        "plate_failures": dg.MetadataValue.md(frame_to_markdown(failures.drop("table"), max_rows=50)
+        "plate_failures": dg.MetadataValue.md(frame_to_markdown(failures.drop(ERROR_TABLE), max_rows=50)
                                               if not failures.is_empty() else "none"),
         "plate_preview": dg.MetadataValue.md(
             "First rows of the plate's table (first 12 columns)\n\n"

@@ -55,7 +55,7 @@ def test_wells_failing_at_any_stage_are_counted_and_listed(real_plate: Path, iso
     corrupt = real_plate / "Images" / "A02_s1_DNA.tif"
     corrupt.write_bytes(b"not a TIFF")
 
-    def texture_crash(well: str, *arguments) -> int:
+    def texture_crash(task: tasks.CellProfilerTask) -> int:
         raise ValueError("Images of type float must be between -1 and 1.")
 
     monkeypatch.setattr(tasks, "cellprofiler_well", texture_crash)  # --workers 1: wells run in this process

@@ -10,7 +10,7 @@ from morph_assets_tests.defs.helpers import definitions_for
 from morph_assets.definitions import defs as platform_defs
 from morph_assets.defs.automation import NETWORK_ASSETS, NIGHTLY, PlannedRun, plan_runs
 from morph_assets.defs.partitions import plate_range_tags
-from morph_assets.resources import LakeResource
+from morph_assets.resources import LakeResource, worker_pool_resource
 
 PER_WELL = ["raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors"]
 STUDY = {"treatment_profiles", "map_report", "treatment_clusters", "cluster_validation", "study_report",
@@ -72,7 +72,8 @@ def test_a_plain_materialization_of_one_plates_wells_brings_its_profiles_then_th
         source_root: Path, lake_root: Path):
     defs = definitions_for(lake_root, source_root)
     graph = defs.resolve_asset_graph()
-    lake = LakeResource(lake_root=str(lake_root), source_root=str(source_root), workers=1)
+    resources = {"lake": LakeResource(lake_root=str(lake_root), source_root=str(source_root), workers=1),
+                 "worker_pool": worker_pool_resource}
     every_asset = list(defs.assets)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("plates", ["SYNJT0001", "SYNJT0002"])
@@ -82,7 +83,7 @@ def test_a_plain_materialization_of_one_plates_wells_brings_its_profiles_then_th
 
         # As from the UI's catalog: the per-well assets, every well of one plate, one run.
         wells = dg.materialize(every_asset, instance=instance, selection=[_key(name) for name in PER_WELL],
-                               tags=plate_range_tags("SYNJT0001"), resources={"lake": lake})
+                               tags=plate_range_tags("SYNJT0001"), resources=resources)
         assert wells.success
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         requested = _requests(result, graph)
@@ -92,7 +93,7 @@ def test_a_plain_materialization_of_one_plates_wells_brings_its_profiles_then_th
         assert not set(NETWORK_ASSETS) & set(requested)
 
         profiles = dg.materialize(every_asset, instance=instance, selection=[_key("well_profiles")],
-                                  partition_key="SYNJT0001", resources={"lake": lake})
+                                  partition_key="SYNJT0001", resources=resources)
         assert profiles.success
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         requested = _requests(result, graph)

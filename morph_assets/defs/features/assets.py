@@ -33,7 +33,8 @@ PER_WELL = dict(
 @dg.asset(description="Per cell: size, shape and intensity of nucleus, cell and cytoplasm (scikit-image "
                       "regionprops).",
           deps=["masks"], **PER_WELL)
-def regionprops_features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def regionprops_features(context: dg.AssetExecutionContext, lake: LakeResource,
+                         worker_pool: dg.ResourceParam[tasks.WorkerPool]) -> dg.MaterializeResult:
     """The study's per-object features: scikit-image regionprops for nuclei, cells and cytoplasm.
 
     One row per cell (``ObjectNumber`` shared by its nucleus and cytoplasm) with area,
@@ -44,11 +45,13 @@ def regionprops_features(context: dg.AssetExecutionContext, lake: LakeResource) 
     """
     store = lake.lake()
 
-    def arguments(index: PlateIndex, well: str) -> tuple:
-        return (str(store.root), index.barcode, index.well_images(well).to_dicts(), illumination_files(store, index.barcode))
+    def task(index: PlateIndex, well: str) -> tasks.RegionpropsTask:
+        return tasks.RegionpropsTask(well=well, lake_root=str(store.root), plate=index.barcode,
+                                     image_rows=index.well_images(well).to_dicts(),
+                                     illumination_files=illumination_files(store, index.barcode))
 
-    summaries = run_per_well(context, lake, schema.REGIONPROPS_FEATURES, tasks.measure_well_regionprops, arguments,
-                             wells_needing="masks", compact_tables=(schema.REGIONPROPS_IMAGE,))
+    summaries = run_per_well(context, lake, worker_pool, schema.REGIONPROPS_FEATURES, tasks.measure_well_regionprops,
+                             task, wells_needing="masks", compact_tables=(schema.REGIONPROPS_IMAGE,))
     plates = [summary.plate for summary in summaries]
     table = plate_tables(lake, schema.REGIONPROPS_FEATURES, plates)
     per_image = plate_tables(lake, schema.REGIONPROPS_IMAGE, plates)
@@ -69,7 +72,8 @@ class CellProfilerConfig(dg.Config):
 @dg.asset(description="Per site: CellProfiler's Mean_ features (shape, intensity, texture of each object) and "
                       "counts.",
           deps=["masks"], **PER_WELL)
-def cellprofiler_mean(context: dg.AssetExecutionContext, config: CellProfilerConfig, lake: LakeResource) -> dg.MaterializeResult:
+def cellprofiler_mean(context: dg.AssetExecutionContext, config: CellProfilerConfig, lake: LakeResource,
+                      worker_pool: dg.ResourceParam[tasks.WorkerPool]) -> dg.MaterializeResult:
     """CellProfiler's per-image table: ``Mean_<Object>_<Measurement>`` and ``Count_<Object>``.
 
     Objects Nuclei, Cells, Cytoplasm; measurements with CellProfiler's names and numbers
@@ -87,9 +91,12 @@ def cellprofiler_mean(context: dg.AssetExecutionContext, config: CellProfilerCon
         folder = index.folder / CELLPROFILER_EXPORT_FOLDER
         return str(folder) if has_export(folder) else None
 
-    def arguments(index: PlateIndex, well: str) -> tuple:
-        return (str(store.root), index.barcode, index.well_images(well).to_dicts(), illumination_files(store, index.barcode),
-                families, export_folder(index))
+    def task(index: PlateIndex, well: str) -> tasks.CellProfilerTask:
+        return tasks.CellProfilerTask(
+            well=well, lake_root=str(store.root), plate=index.barcode, image_rows=index.well_images(well).to_dicts(),
+            illumination_files=illumination_files(store, index.barcode), families=families,
+            export_folder=export_folder(index),
+        )
 
     def needs(index: PlateIndex) -> str | None:
         if export_folder(index):
@@ -97,8 +104,8 @@ def cellprofiler_mean(context: dg.AssetExecutionContext, config: CellProfilerCon
             return None
         return "masks"
 
-    summaries = run_per_well(context, lake, schema.CELLPROFILER_MEAN, tasks.cellprofiler_well,
-                             arguments, wells_needing=needs)
+    summaries = run_per_well(context, lake, worker_pool, schema.CELLPROFILER_MEAN, tasks.cellprofiler_well,
+                             task, wells_needing=needs)
     plates = [summary.plate for summary in summaries]
     table = plate_tables(lake, schema.CELLPROFILER_MEAN, plates)
     feature_columns = [c for c in table.columns if c.startswith("Mean_")]

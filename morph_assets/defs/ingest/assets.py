@@ -110,7 +110,8 @@ def _intensity_heatmaps(table: pl.DataFrame, channel_name: str = "DNA") -> str:
                           description="No image is heavily saturated or far out of focus for its plate and channel."),
     ],
 )
-def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterator:
+def raw_images(context: dg.AssetExecutionContext, lake: LakeResource,
+               worker_pool: dg.ResourceParam[tasks.WorkerPool]) -> Iterator:
     """One row per site and channel: file path, shape, dtype, pixel mean/std/min/max (fractions of full scale), QC.
 
     QC columns: ``saturated_fraction`` (pixels at the full scale) and ``power_log_log_slope``
@@ -120,10 +121,11 @@ def raw_images(context: dg.AssetExecutionContext, lake: LakeResource) -> Iterato
     """
     store = lake.lake()
 
-    def arguments(index: PlateIndex, well: str) -> tuple:
-        return (str(store.root), index.barcode, index.well_images(well).to_dicts())
+    def task(index: PlateIndex, well: str) -> tasks.IngestTask:
+        return tasks.IngestTask(well=well, lake_root=str(store.root), plate=index.barcode,
+                                image_rows=index.well_images(well).to_dicts())
 
-    summaries = run_per_well(context, lake, schema.RAW_IMAGES, tasks.ingest_well, arguments,
+    summaries = run_per_well(context, lake, worker_pool, schema.RAW_IMAGES, tasks.ingest_well, task,
                              record_plate_problems=True)
     plates = [summary.plate for summary in summaries]
     table = plate_tables(lake, schema.RAW_IMAGES, plates)

@@ -32,7 +32,8 @@ class ImageTensorsConfig(dg.Config):
     group_name="models",
     kinds={"numpy", "parquet"},
 )
-def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig, lake: LakeResource) -> dg.MaterializeResult:
+def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig, lake: LakeResource,
+                  worker_pool: dg.ResourceParam[tasks.WorkerPool]) -> dg.MaterializeResult:
     """Per site: the five illumination-corrected channels (each scaled by its 99.9th percentile)
     and the cell-foreground fraction, area-averaged to ``size`` x ``size``, float16, one ``.npz``
     per well beside an index table. The study's grayscale is the channels' mean, taken at
@@ -41,11 +42,13 @@ def image_tensors(context: dg.AssetExecutionContext, config: ImageTensorsConfig,
         raise dg.Failure(description=f"size must be a multiple of 8 (the VAE halves it three times), got {config.size}")
     store = lake.lake()
 
-    def arguments(index: PlateIndex, well: str) -> tuple:
-        return (str(store.root), index.barcode, index.well_images(well).to_dicts(),
-                illumination_files(store, index.barcode), config.size)
+    def task(index: PlateIndex, well: str) -> tasks.TensorTask:
+        return tasks.TensorTask(well=well, lake_root=str(store.root), plate=index.barcode,
+                                image_rows=index.well_images(well).to_dicts(),
+                                illumination_files=illumination_files(store, index.barcode), size=config.size)
 
-    summaries = run_per_well(context, lake, schema.IMAGE_TENSORS, tasks.tensor_well, arguments, wells_needing="masks")
+    summaries = run_per_well(context, lake, worker_pool, schema.IMAGE_TENSORS, tasks.tensor_well, task,
+                             wells_needing="masks")
     table = plate_tables(lake, schema.IMAGE_TENSORS, [summary.plate for summary in summaries])
     return dg.MaterializeResult(metadata={**summary_metadata(summaries, table), "size": config.size})
 
@@ -65,9 +68,9 @@ def image_tensor_index(context: dg.AssetExecutionContext, lake: LakeResource) ->
     if not plates:
         context.log.warning("lake table image_tensors has no plate yet")
         return dg.MaterializeResult(metadata={"dagster/row_count": 0, "n_plates": 0})
-    index = pl.read_parquet(store.table_glob(schema.IMAGE_TENSORS), columns=["Metadata_Plate", "Metadata_Well"])
-    per_plate = (index.group_by("Metadata_Plate").agg(pl.col("Metadata_Well").n_unique().alias("wells"),
-                                                      pl.len().alias("sites")).sort("Metadata_Plate"))
+    index = pl.read_parquet(store.table_glob(schema.IMAGE_TENSORS), columns=[schema.PLATE, schema.WELL])
+    per_plate = (index.group_by(schema.PLATE).agg(pl.col(schema.WELL).n_unique().alias("wells"),
+                                                      pl.len().alias("sites")).sort(schema.PLATE))
     return dg.MaterializeResult(metadata={
         "dagster/row_count": index.height,
         "n_plates": len(plates),

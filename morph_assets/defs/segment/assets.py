@@ -77,7 +77,7 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
     folder = store.plate_folder(ILLUMINATION, plate)
     records, functions = [], {}
     for (channel, name), rows in index.images.group_by("channel", "channel_name", maintain_order=True):
-        paths = rows.sort("Metadata_Well", "Metadata_Site")["path"].to_list()
+        paths = rows.sort(schema.WELL, schema.SITE)["path"].to_list()
         if config.max_sites and len(paths) > config.max_sites:
             paths = [paths[i] for i in np.linspace(0, len(paths) - 1, config.max_sites).astype(int)]
         started = time.perf_counter()
@@ -87,7 +87,7 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
         functions[name] = function
         truth_path = index.folder / "GroundTruth" / f"illumination-ch{channel}.tiff"
         agreement = compare_to_truth(function, tifffile.imread(truth_path)) if truth_path.exists() else {}
-        records.append({"Metadata_Plate": plate, "channel": channel, "channel_name": name, "n_sites": len(paths),
+        records.append({schema.PLATE: plate, "channel": channel, "channel_name": name, "n_sites": len(paths),
                         "min": float(function.min()), "max": float(function.max()),
                         "truth_pearson_r": agreement.get("pearson_r"), "truth_relative_rmse": agreement.get("relative_rmse")})
         context.log.info(f"plate {plate} {name}: {len(paths)} sites in {time.perf_counter() - started:.1f} s"
@@ -96,7 +96,7 @@ def illumination_correction(context: dg.AssetExecutionContext, config: Illuminat
     atomic_write_parquet(table, store.plate_file(ILLUMINATION, plate))
     return dg.MaterializeResult(metadata={
         "dagster/row_count": table.height,
-        "functions": dg.MetadataValue.md(frame_to_markdown(table.drop("Metadata_Plate"))),
+        "functions": dg.MetadataValue.md(frame_to_markdown(table.drop(schema.PLATE))),
         "plot_illumination_functions": dg.MetadataValue.md(figure_markdown(png_markdown(
             to_png(illumination_functions(functions, title=f"{plate} illumination functions")[0].figure),
             "illumination"),
@@ -133,11 +133,11 @@ def segmentation_model(context: dg.AssetExecutionContext, config: SegmentationMo
         raise dg.Failure(description=f"no plate under {source} has ground-truth masks (GroundTruth/) to train from; "
                                      "train elsewhere and set the masks asset's cellpose_model_path instead")
     index: PlateIndex = read_plate_or_fail(lake, plates[0].parent.name)
-    site_keys = index.images.select("Metadata_Well", "Metadata_Site").unique().sort("Metadata_Well", "Metadata_Site")
+    site_keys = index.images.select(schema.WELL, schema.SITE).unique().sort(schema.WELL, schema.SITE)
     chosen = site_keys[np.linspace(0, site_keys.height - 1, min(config.n_training_sites, site_keys.height)).astype(int)]
     sites = []
     for well, site in chosen.iter_rows():
-        rows = index.images.filter((pl.col("Metadata_Well") == well) & (pl.col("Metadata_Site") == site)).to_dicts()
+        rows = index.images.filter((pl.col(schema.WELL) == well) & (pl.col(schema.SITE) == site)).to_dicts()
         prefix = site_prefix(rows[0]["path"])
         sites.append((load_site(rows), tifffile.imread(plates[0] / f"{prefix}-nuclei.tiff"), tifffile.imread(plates[0] / f"{prefix}-cells.tiff")))
     save_dir = store.root / MODELS_FOLDER / CELLPOSE_MODEL_NAME
@@ -206,7 +206,8 @@ def _imported_masks(index: PlateIndex, folder_name: str, context: dg.AssetExecut
                           description="Average precision at IoU 0.5 against ground truth, where the plate has it."),
     ],
 )
-def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeResource):
+def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeResource,
+          worker_pool: dg.ResourceParam[tasks.WorkerPool]):
     """Nuclei, cells and cytoplasm label images of every site (cell k holds nucleus k).
 
     Segmented on illumination-corrected images by the configured method (classical CellProfiler
@@ -226,22 +227,25 @@ def masks(context: dg.AssetExecutionContext, config: MasksConfig, lake: LakeReso
         if not illumination_files(store, index.barcode):
             context.log.warning(f"plate {index.barcode}: no illumination functions yet; segmenting uncorrected images")
 
-    def arguments(index: PlateIndex, well: str) -> tuple:
+    def task(index: PlateIndex, well: str) -> tasks.SegmentTask:
         truth = index.folder / tasks.GROUND_TRUTH_FOLDER
-        return (str(store.root), index.barcode, index.well_images(well).to_dicts(), illumination_files(store, index.barcode),
-                config.method, settings, str(truth) if truth.is_dir() else None, imported.get(index.barcode))
+        return tasks.SegmentTask(
+            well=well, lake_root=str(store.root), plate=index.barcode, image_rows=index.well_images(well).to_dicts(),
+            illumination_files=illumination_files(store, index.barcode), method=config.method, settings=settings,
+            truth_dir=str(truth) if truth.is_dir() else None, imported_masks=imported.get(index.barcode),
+        )
 
-    summaries = run_per_well(context, lake, schema.MASKS, tasks.segment_well, arguments,
+    summaries = run_per_well(context, lake, worker_pool, schema.MASKS, tasks.segment_well, task,
                              wells_needing="raw_images", before_plate=prepare)
     plates = [summary.plate for summary in summaries]
     table = plate_tables(lake, schema.MASKS, plates)
-    montages = [png_markdown(segmentation_montage_png(store, plate, table.filter(pl.col("Metadata_Plate") == plate)), f"{plate} montage")
-                for plate in plates if table.height and table.filter(pl.col("Metadata_Plate") == plate).height]
+    montages = [png_markdown(segmentation_montage_png(store, plate, table.filter(pl.col(schema.PLATE) == plate)), f"{plate} montage")
+                for plate in plates if table.height and table.filter(pl.col(schema.PLATE) == plate).height]
     yield dg.MaterializeResult(metadata={
         **summary_metadata(summaries, table.drop([c for c in table.columns if c.endswith("_path")]) if table.height else table),
         "method": config.method,
         **({"cellpose_model": dg.MetadataValue.path(settings.cellpose_model_path)} if settings.cellpose_model_path else {}),
-        "median_cells_per_site": float(table["Count_Cells"].median()) if table.height else 0.0,
+        "median_cells_per_site": float(table[schema.COUNT_CELLS].median()) if table.height else 0.0,
         "plot_segmentation_montage": dg.MetadataValue.md(figure_markdown("\n\n".join(montages) or "no sites",
             "A few sites per plate: nucleus (yellow) and cell (magenta) outlines over DNA (blue) and AGP (green).")),
     })

@@ -36,8 +36,6 @@ from morph_assets.lib.features._tensors import (
 )
 from morph_assets.lib.features import cellprofiler
 
-# Kept importable here for lib/tasks (being rewritten elsewhere); the one definition is plates'.
-from morph_assets.lib.plates import site_prefix
 
 __all__ = [
     "AREASHAPE_PROPERTIES",
@@ -60,7 +58,6 @@ __all__ = [
     "per_image_means",
     "robust_scale",
     "save_well_tensors",
-    "site_prefix",
     "site_tensor",
     "with_mask",
 ]

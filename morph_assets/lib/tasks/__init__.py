@@ -1,13 +1,17 @@
 """Per-well tasks: the only lib code that writes the lake, and the pool that runs them.
 
-Each function here does one well of one plate (ingest its images, segment it, measure it, make
-its tensors) and writes the result into the lake; :func:`map_wells` runs such a function over
-the wells of a plate in a process pool, one failure at a time.
+Each stage's job on one well of one plate (ingest its images, segment it, measure it, make its
+tensors) is a task dataclass (:class:`IngestTask`, :class:`SegmentTask`, ...) built in the
+parent process, and a function that takes it and writes the result into the lake;
+:func:`map_wells` runs such a function over a plate's tasks in a :class:`WorkerPool` its caller
+owns, one failure at a time.
 """
 
 from morph_assets.lib.tasks._features import (
     segmented_sites,
+    RegionpropsTask,
     measure_well_regionprops,
+    CellProfilerTask,
     measure_well_cellprofiler,
     cellprofiler_well,
 )
@@ -18,18 +22,20 @@ from morph_assets.lib.tasks._masks import (
     rows_by_site,
     mask_path,
     read_site_segmentation,
+    SegmentTask,
     segment_well,
 )
 from morph_assets.lib.tasks._pool import (
     WellOutcome,
+    WorkerPool,
     default_workers,
     one_line,
     map_wells,
-    shared_worker_pool,
 )
 from morph_assets.lib.tasks._raw_images import (
     RAW_IMAGES_SCHEMA,
     measure_images,
+    IngestTask,
     ingest_well,
 )
 from morph_assets.lib.tasks._skipped import (
@@ -38,9 +44,14 @@ from morph_assets.lib.tasks._skipped import (
     write_skipped,
     read_skipped,
 )
+from morph_assets.lib.tasks._task import (
+    WellTask,
+    CorrectedWellTask,
+)
 from morph_assets.lib.tasks._tensors import (
     TENSOR_FILE,
     DEFAULT_SIZE,
+    TensorTask,
     tensor_well,
     load_tensors,
 )
@@ -53,7 +64,15 @@ __all__ = [
     "RAW_IMAGES_SCHEMA",
     "SKIPPED_PREFIX",
     "TENSOR_FILE",
+    "CellProfilerTask",
+    "CorrectedWellTask",
+    "IngestTask",
+    "RegionpropsTask",
+    "SegmentTask",
+    "TensorTask",
     "WellOutcome",
+    "WellTask",
+    "WorkerPool",
     "cellprofiler_well",
     "default_workers",
     "ingest_well",
@@ -69,7 +88,6 @@ __all__ = [
     "rows_by_site",
     "segment_well",
     "segmented_sites",
-    "shared_worker_pool",
     "skip_row",
     "tensor_well",
     "write_skipped",

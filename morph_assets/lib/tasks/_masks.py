@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +18,24 @@ import polars as pl
 import tifffile
 from skimage.segmentation import clear_border
 
-from morph_assets.lib.features import load_illumination, load_site, site_prefix
+from morph_assets.lib.features import load_illumination, load_site
+from morph_assets.lib.plates import site_prefix
 from morph_assets.lib.io import Lake, atomic_write_tiff
-from morph_assets.lib.schema import MASKS
+from morph_assets.lib.schema import COUNT_CELLS, MASKS, PLATE, SITE, SITE_PREFIX, WELL
 from morph_assets.lib.segment import SegmentationSettings, SiteSegmentation, score_segmentation, segment_site
+from morph_assets.lib.tasks._task import CorrectedWellTask
 
 OBJECT_TYPES: tuple[str, ...] = ("nuclei", "cells", "cytoplasm")
 GROUND_TRUTH_FOLDER = "GroundTruth"
 
 MASKS_SCHEMA = {
-    "Metadata_Plate": pl.String,
-    "Metadata_Well": pl.String,
-    "Metadata_Site": pl.Int32,
-    "site_prefix": pl.String,
+    PLATE: pl.String,
+    WELL: pl.String,
+    SITE: pl.Int32,
+    SITE_PREFIX: pl.String,
     "method": pl.String,
     "Count_Nuclei": pl.Int32,
-    "Count_Cells": pl.Int32,
+    COUNT_CELLS: pl.Int32,
     "nuclei_path": pl.String,
     "cells_path": pl.String,
     "cytoplasm_path": pl.String,
@@ -60,7 +63,7 @@ def rows_by_site(image_rows: Sequence[Mapping[str, object]]) -> dict[int, list[M
     """
     grouped: dict[int, list[Mapping[str, object]]] = defaultdict(list)
     for row in image_rows:
-        grouped[int(row["Metadata_Site"])].append(row)
+        grouped[int(row[SITE])].append(row)
     return dict(sorted(grouped.items()))
 
 
@@ -130,17 +133,29 @@ def _truth_scores(
     }
 
 
-def segment_well(
-    well: str,
-    lake_root: str,
-    plate: str,
-    image_rows: list[dict],
-    illumination_files: dict[str, str],
-    method: str,
-    settings: SegmentationSettings,
-    truth_dir: str | None = None,
-    imported_masks: dict[str, tuple[str, str | None]] | None = None,
-) -> int:
+@dataclass(frozen=True, kw_only=True)
+class SegmentTask(CorrectedWellTask):
+    """Segment one well's sites and write its masks (:func:`segment_well`).
+
+    Attributes
+    ----------
+    method : str
+        ``"classical"``, ``"cellpose"`` or ``"imported"``.
+    settings : SegmentationSettings
+        Segmentation settings.
+    truth_dir : str or None
+        Folder with ground-truth ``<prefix>-nuclei.tiff`` / ``<prefix>-cells.tiff``, if any.
+    imported_masks : dict or None
+        For ``"imported"``: site prefix -> (cell mask file, nuclei mask file or None).
+    """
+
+    method: str
+    settings: SegmentationSettings
+    truth_dir: str | None = None
+    imported_masks: dict[str, tuple[str, str | None]] | None = None
+
+
+def segment_well(task: SegmentTask) -> int:
     """Segment every site of one well and write its label images and index into the lake.
 
     Every site is segmented in memory first and written only when all succeeded, so a failure
@@ -148,39 +163,24 @@ def segment_well(
 
     Parameters
     ----------
-    well : str
-        The well.
-    lake_root : str
-        Root of the lake.
-    plate : str
-        Plate barcode.
-    image_rows : list of dict
-        The well's rows of the plate image index.
-    illumination_files : dict of str to str
-        Illumination function TIFF per channel name (may be empty: no correction).
-    method : str
-        ``"classical"``, ``"cellpose"`` or ``"imported"``.
-    settings : SegmentationSettings
-        Segmentation settings.
-    truth_dir : str, optional
-        Folder with ground-truth ``<prefix>-nuclei.tiff`` / ``<prefix>-cells.tiff``.
-    imported_masks : dict, optional
-        For ``"imported"``: site prefix -> (cell mask file, nuclei mask file or None).
+    task : SegmentTask
+        The well, its images and illumination functions, the method and its settings.
 
     Returns
     -------
     int
         Number of sites written.
     """
+    well, plate, method, settings, imported_masks = task.well, task.plate, task.method, task.settings, task.imported_masks
     if method == "cellpose":
         import torch
 
         torch.set_num_threads(1)  # one worker process per core already; more threads only contend
-    lake = Lake(Path(lake_root))
-    illumination = load_illumination(illumination_files)
-    truth = Path(truth_dir) if truth_dir else None
+    lake = task.lake()
+    illumination = load_illumination(task.illumination_files)
+    truth = Path(task.truth_dir) if task.truth_dir else None
     results: list[tuple[str, int, SiteSegmentation]] = []
-    for site, rows in rows_by_site(image_rows).items():
+    for site, rows in rows_by_site(task.image_rows).items():
         prefix = site_prefix(str(rows[0]["path"]))
         images = load_site(rows, illumination)
         extra = {}
@@ -199,9 +199,9 @@ def segment_well(
             dtype = np.uint16 if labels.max(initial=0) < 65536 else np.uint32
             paths[kind] = str(atomic_write_tiff(labels.astype(dtype), mask_path(lake, plate, well, prefix, kind)))
         records.append({
-            "Metadata_Plate": plate, "Metadata_Well": well, "Metadata_Site": site, "site_prefix": prefix,
+            PLATE: plate, WELL: well, SITE: site, SITE_PREFIX: prefix,
             "method": method, "Count_Nuclei": int(np.unique(segmentation.nuclei[segmentation.nuclei > 0]).size),
-            "Count_Cells": segmentation.n_objects,
+            COUNT_CELLS: segmentation.n_objects,
             "nuclei_path": paths["nuclei"], "cells_path": paths["cells"], "cytoplasm_path": paths["cytoplasm"],
             **_truth_scores(truth, prefix, segmentation, settings.discard_border_objects),
         })

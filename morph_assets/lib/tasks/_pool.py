@@ -1,23 +1,31 @@
-"""Running one function over the wells of a plate in a process pool, one failure at a time.
+"""Running one task per well of a plate in a worker pool, one failure at a time.
 
 Dagster runs one plate per run (one run per well would cost minutes of overhead per plate);
 inside the run, wells are independent, so they go through a pool sized to the machine. A well
 that raises is reported in its :class:`WellOutcome` and the other wells go on.
+
+The pool is an object its caller owns (:class:`WorkerPool`), not a module global: a Dagster
+resource opens one per run or step and closes it at the end, so a step process exits as soon as
+its step is done; the command line opens one for all its in-process runs, so workers that cost
+seconds to start (numpy, polars, scikit-image, numba kernels) are started once.
 """
 
 from __future__ import annotations
 
-import atexit
 import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import TypeVar
+
+from morph_assets.lib.tasks._task import WellTask
+
+Task = TypeVar("Task", bound=WellTask)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,144 +94,123 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _run_one(function: Callable[..., int], well: str, arguments: tuple[Any, ...]) -> WellOutcome:
+class WorkerPool:
+    """Worker processes for per-well tasks, started on first use and kept until :meth:`close`.
+
+    Use it as a context manager so its processes end with the block. A pool of one worker runs
+    every task in the calling process (easier to debug and profile) and starts no process.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Number of worker processes; defaults to :func:`default_workers`.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def executor(self) -> ProcessPoolExecutor:
+        """Return the process pool, starting it on first use.
+
+        Returns
+        -------
+        concurrent.futures.ProcessPoolExecutor
+            ``workers`` processes at most; "spawn" ones, since the parent may hold threads
+            (Dagster's event machinery) that fork would copy. Processes start as tasks arrive.
+        """
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the worker processes (waiting for them); the next use starts new ones."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"WorkerPool(workers={self.workers}, started={self._executor is not None})"
+
+
+def _run_one(function: Callable[[Task], int], task: Task) -> WellOutcome:
     started = time.perf_counter()
     try:
-        rows = function(well, *arguments)
+        rows = function(task)
     except Exception as error:  # noqa: BLE001 - every failure becomes a per-well report
         path = getattr(error, "path", None)
         return WellOutcome(
-            well=well, error=one_line(f"{type(error).__name__}: {error}"), file=None if path is None else str(path),
+            well=task.well, error=one_line(f"{type(error).__name__}: {error}"), file=None if path is None else str(path),
             seconds=time.perf_counter() - started, traceback=traceback.format_exc(),
         )
-    return WellOutcome(well=well, rows=int(rows), seconds=time.perf_counter() - started)
+    return WellOutcome(well=task.well, rows=int(rows), seconds=time.perf_counter() - started)
 
 
 def map_wells(
-    function: Callable[..., int],
-    wells: Sequence[str],
-    arguments: Callable[[str], tuple[Any, ...]],
+    function: Callable[[Task], int],
+    tasks: Sequence[Task],
+    pool: WorkerPool,
     *,
-    workers: int | None = None,
     progress: Callable[[int, int, WellOutcome], None] | None = None,
 ) -> list[WellOutcome]:
-    """Call ``function(well, *arguments(well))`` for every well, in parallel, catching failures.
+    """Call ``function(task)`` for every well's task, in ``pool``'s processes, catching failures.
 
     Parameters
     ----------
     function : callable
-        A module-level function (so that it can be sent to worker processes) that processes one
-        well and returns the number of rows it wrote.
-    wells : sequence of str
-        The wells to process.
-    arguments : callable
-        Builds the extra positional arguments of one well (computed in the parent process).
-    workers : int, optional
-        Number of processes; ``1`` runs in this process (easier to debug and profile).
-        Defaults to :func:`default_workers`.
+        A module-level function (so that it can be sent to worker processes) that does one
+        well's task and returns the number of rows it wrote.
+    tasks : sequence of WellTask
+        One task per well, wells distinct.
+    pool : WorkerPool
+        The workers; with one worker, or one task, the tasks run in this process.
     progress : callable, optional
         Called as ``progress(done, total, outcome)`` after each well.
 
     Returns
     -------
     list of WellOutcome
-        One outcome per well, in the order of ``wells``.
+        One outcome per task, in the order of ``tasks``.
+
+    Raises
+    ------
+    concurrent.futures.process.BrokenProcessPool
+        When a worker died (out of memory, a crash in native code); the pool is closed first,
+        so its next use starts afresh.
     """
-    workers = default_workers() if workers is None else max(1, workers)
-    total = len(wells)
+    total = len(tasks)
     outcomes: dict[str, WellOutcome] = {}
-    if workers == 1 or total <= 1:
-        for well in wells:
-            outcomes[well] = _run_one(function, well, arguments(well))
-            if progress is not None:
-                progress(len(outcomes), total, outcomes[well])
-        return [outcomes[well] for well in wells]
 
-    if _REUSE_POOL:
-        return _run_in_pool(_shared_pool(workers), function, wells, arguments, workers, progress)
-    # "spawn": the parent may hold threads (Dagster's event machinery) that fork would copy.
-    with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return _run_in_pool(pool, function, wells, arguments, workers, progress)
+    def record(outcome: WellOutcome) -> None:
+        outcomes[outcome.well] = outcome
+        if progress is not None:
+            progress(len(outcomes), total, outcome)
 
+    if pool.workers == 1 or total <= 1:
+        for task in tasks:
+            record(_run_one(function, task))
+        return [outcomes[task.well] for task in tasks]
 
-def _run_in_pool(
-    pool: ProcessPoolExecutor,
-    function: Callable[..., int],
-    wells: Sequence[str],
-    arguments: Callable[[str], tuple[Any, ...]],
-    workers: int,
-    progress: Callable[[int, int, WellOutcome], None] | None,
-) -> list[WellOutcome]:
-    total = len(wells)
-    outcomes: dict[str, WellOutcome] = {}
+    executor = pool.executor()
     try:
-        pending: set[Future] = set()
-        well_of: dict[Future, str] = {}
-        queue = iter(wells)
-        # Keep a bounded number of wells in flight so large plates do not pickle every task up front.
-        for well in queue:
-            future = pool.submit(_run_one, function, well, arguments(well))
-            pending.add(future)
-            well_of[future] = well
-            if len(pending) >= 4 * workers:
-                break
+        queue = iter(tasks)
+        # Keep a bounded number of wells in flight so large plates do not pickle every task up
+        # front (zip takes from the range first: no task is drawn and dropped).
+        pending: set[Future] = {executor.submit(_run_one, function, task) for _, task in zip(range(4 * pool.workers), queue)}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                outcome = future.result()
-                outcomes[well_of.pop(future)] = outcome
-                if progress is not None:
-                    progress(len(outcomes), total, outcome)
-                next_well = next(queue, None)
-                if next_well is not None:
-                    new_future = pool.submit(_run_one, function, next_well, arguments(next_well))
-                    pending.add(new_future)
-                    well_of[new_future] = next_well
+                record(future.result())
+                following = next(queue, None)
+                if following is not None:
+                    pending.add(executor.submit(_run_one, function, following))
     except BrokenProcessPool:
-        _discard_pool()  # a worker died (out of memory, a crash in native code): start afresh next time
+        pool.close()
         raise
-    return [outcomes[well] for well in wells]
-
-
-@contextmanager
-def shared_worker_pool() -> Iterator[None]:
-    """Within this block, :func:`map_wells` keeps one worker pool alive across calls.
-
-    For a caller that runs several per-well steps in one process (the command line's in-process
-    runs): spawning workers costs seconds each time (numpy, polars, scikit-image, numba kernels).
-    Outside it every call gets its own pool, closed when the call ends, so a Dagster step process
-    exits as soon as its step is done.
-    """
-    global _REUSE_POOL
-    _REUSE_POOL = True
-    try:
-        yield
-    finally:
-        _REUSE_POOL = False
-        _discard_pool()
-
-
-_REUSE_POOL = False
-_POOL: ProcessPoolExecutor | None = None
-_POOL_WORKERS = 0
-
-
-def _shared_pool(workers: int) -> ProcessPoolExecutor:
-    """The pool kept alive inside :func:`shared_worker_pool`."""
-    global _POOL, _POOL_WORKERS
-    if _POOL is None or _POOL_WORKERS != workers:
-        _discard_pool()
-        # "spawn": the parent may hold threads (Dagster's event machinery) that fork would copy.
-        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        _POOL_WORKERS = workers
-    return _POOL
-
-
-def _discard_pool() -> None:
-    global _POOL, _POOL_WORKERS
-    if _POOL is not None:
-        _POOL.shutdown(wait=True, cancel_futures=True)
-    _POOL, _POOL_WORKERS = None, 0
-
-
-atexit.register(_discard_pool)
+    return [outcomes[task.well] for task in tasks]

@@ -8,19 +8,19 @@ fraction of pixels at that full scale.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import polars as pl
 
-from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import pixel_statistics, read_image
-from morph_assets.lib.schema import RAW_IMAGES
+from morph_assets.lib.schema import PLATE, RAW_IMAGES, SITE, WELL
+from morph_assets.lib.tasks._task import WellTask
 
 
 RAW_IMAGES_SCHEMA = {
-    "Metadata_Plate": pl.String,
-    "Metadata_Well": pl.String,
-    "Metadata_Site": pl.Int32,
+    PLATE: pl.String,
+    WELL: pl.String,
+    SITE: pl.Int32,
     "channel": pl.Int32,
     "channel_name": pl.String,
     "path": pl.String,
@@ -59,14 +59,25 @@ def measure_images(image_rows: list[dict]) -> pl.DataFrame:
     for row in image_rows:
         image = read_image(row["path"])
         records.append({
-            **{key: row[key] for key in ("Metadata_Plate", "Metadata_Well", "Metadata_Site", "channel", "channel_name", "path")},
+            **{key: row[key] for key in (PLATE, WELL, SITE, "channel", "channel_name", "path")},
             "height": image.shape[0], "width": image.shape[1], "dtype": str(image.dtype),
             **pixel_statistics(image, row["path"]),
         })
     return pl.DataFrame(records, schema=RAW_IMAGES_SCHEMA)
 
 
-def ingest_well(well: str, lake_root: str, plate: str, image_rows: list[dict]) -> int:
+@dataclass(frozen=True, kw_only=True)
+class IngestTask(WellTask):
+    """Read one well's images and write its ``raw_images`` rows (:func:`ingest_well`).
+
+    Attributes
+    ----------
+    well, lake_root, plate, image_rows
+        As in :class:`WellTask`; nothing more is needed.
+    """
+
+
+def ingest_well(task: IngestTask) -> int:
     """Measure one well's images and write its ``raw_images`` file into the lake.
 
     The well's previous file (if any) is replaced only once every image has been read, so a
@@ -74,20 +85,14 @@ def ingest_well(well: str, lake_root: str, plate: str, image_rows: list[dict]) -
 
     Parameters
     ----------
-    well : str
-        The well.
-    lake_root : str
-        Root folder of the lake.
-    plate : str
-        The plate barcode.
-    image_rows : list of dict
-        The well's rows of the plate's image index.
+    task : IngestTask
+        The well, its plate, its image index rows and the lake.
 
     Returns
     -------
     int
         Number of rows written.
     """
-    frame = measure_images(image_rows)
-    Lake(Path(lake_root)).write_well(RAW_IMAGES, plate, well, frame)
+    frame = measure_images(task.image_rows)
+    task.lake().write_well(RAW_IMAGES, task.plate, task.well, frame)
     return frame.height

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from morph_assets.lib.features import CHANNEL_ORDER, load_well_tensors, save_well_tensors, site_tensor
-from morph_assets.lib.io import Lake
-from morph_assets.lib.schema import IMAGE_TENSORS
+from morph_assets.lib.schema import IMAGE_TENSORS, PLATE, SITE, WELL
 from morph_assets.lib.tasks._features import segmented_sites
+from morph_assets.lib.tasks._task import CorrectedWellTask
 
 TENSOR_FILE = "tensors.npz"
 DEFAULT_SIZE = 64
 
 
-def tensor_well(
-    well: str, lake_root: str, plate: str, image_rows: list[dict], illumination_files: dict[str, str],
-    size: int = DEFAULT_SIZE,
-) -> int:
+@dataclass(frozen=True, kw_only=True)
+class TensorTask(CorrectedWellTask):
+    """Downsample one well's sites into network inputs (:func:`tensor_well`).
+
+    Attributes
+    ----------
+    size : int
+        Side of the downsampled images.
+    """
+
+    size: int = DEFAULT_SIZE
+
+
+def tensor_well(task: TensorTask) -> int:
     """Downsample every site of a well to ``(5 channels + cell mask, size, size)`` and store it.
 
     A Cell Painting channel the plate does not have is an all-zero plane.
@@ -29,23 +39,18 @@ def tensor_well(
 
     Parameters
     ----------
-    well, lake_root, plate : str
-        Where the well is and the lake it goes to.
-    image_rows : list of dict
-        The well's rows of the plate image index.
-    illumination_files : dict of str to str
-        Channel name -> flat-field function file (may be empty).
-    size : int
-        Side of the downsampled images.
+    task : TensorTask
+        The well, its images and illumination functions, the size and the lake.
 
     Returns
     -------
     int
         Number of sites stored.
     """
-    lake = Lake(Path(lake_root))
+    plate, well, size = task.plate, task.well, task.size
+    lake = task.lake()
     sites, tensors = [], []
-    for site, segmentation, images in segmented_sites(lake_root, plate, well, image_rows, illumination_files):
+    for site, segmentation, images in segmented_sites(task):
         sites.append(site)
         # A plate imaged without some Cell Painting stains (a real 2- or 3-channel plate) gets
         # all-zero planes for them: tensors keep one shape on every plate, so models train across plates.
@@ -53,7 +58,7 @@ def tensor_well(
         tensors.append(site_tensor({**dict.fromkeys(CHANNEL_ORDER, blank), **images}, segmentation.cells, size=size))
     path = save_well_tensors(lake.well_folder(IMAGE_TENSORS, plate, well) / TENSOR_FILE, np.stack(tensors), sites)
     index = pl.DataFrame({
-        "Metadata_Plate": plate, "Metadata_Well": well, "Metadata_Site": pl.Series(sites, dtype=pl.Int32),
+        PLATE: plate, WELL: well, SITE: pl.Series(sites, dtype=pl.Int32),
         "tensor_index": pl.Series(range(len(sites)), dtype=pl.Int32), "tensor_file": str(path),
         "channels": ",".join([*CHANNEL_ORDER, "cell_mask"]), "size": size,
     })

@@ -1,35 +1,49 @@
-"""Tests of running a function over wells in a process pool."""
+"""Tests of running one task per well in a worker pool."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from dataclasses import dataclass
 
 import pytest
 
 from morph_assets.lib.plates import ImageReadError
-from morph_assets.lib.tasks import WellOutcome, default_workers, map_wells
+from morph_assets.lib.tasks import WellOutcome, WellTask, WorkerPool, default_workers, map_wells
 
 WELLS = ["A01", "A02", "A03", "B01", "B02", "C07"]
 
 
-def count_rows(well: str, rows: int, fail: bool) -> int:
+@dataclass(frozen=True, kw_only=True)
+class CountTask(WellTask):
+    """A task of the tests: how many rows to report, or how to fail."""
+
+    rows: int = 0
+    fail: bool | str = False
+
+
+def count_rows(task: CountTask) -> int:
     """A module-level per-well function (importable by spawned workers)."""
-    if fail == "image":
-        raise ImageReadError(f"/images/{well}.tiff", "truncated")
-    if fail:
-        raise RuntimeError(f"well {well} broke")
-    return rows
+    if task.fail == "image":
+        raise ImageReadError(f"/images/{task.well}.tiff", "truncated")
+    if task.fail:
+        raise RuntimeError(f"well {task.well} broke")
+    return task.rows
 
 
-def _arguments(well: str) -> tuple:
-    fail = {"A03": "image", "B02": True}.get(well, False)
-    return (len(well) + int(well[1:]), fail)
+def _task(well: str, rows: int | None = None, fail: bool | str | None = None) -> CountTask:
+    return CountTask(
+        well=well, lake_root="/nowhere", plate="PLATE1", image_rows=[],
+        rows=len(well) + int(well[1:]) if rows is None else rows,
+        fail={"A03": "image", "B02": True}.get(well, False) if fail is None else fail,
+    )
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_map_wells(workers):
     calls = []
-    outcomes = map_wells(count_rows, WELLS, _arguments, workers=workers, progress=lambda *a: calls.append(a))
+    with WorkerPool(workers) as pool:
+        outcomes = map_wells(count_rows, [_task(well) for well in WELLS], pool, progress=lambda *a: calls.append(a))
     assert [outcome.well for outcome in outcomes] == WELLS
     for outcome in outcomes:
         assert isinstance(outcome, WellOutcome)
@@ -52,42 +66,46 @@ def test_map_wells(workers):
 
 def test_map_wells_more_wells_than_in_flight():
     wells = [f"A{col:02d}" for col in range(1, 13)]  # more than 4 x workers in flight
-    outcomes = map_wells(count_rows, wells, lambda well: (int(well[1:]), False), workers=2)
+    with WorkerPool(2) as pool:
+        outcomes = map_wells(count_rows, [_task(well, rows=int(well[1:]), fail=False) for well in wells], pool)
     assert [(o.well, o.rows) for o in outcomes] == [(well, int(well[1:])) for well in wells]
 
 
 def test_map_wells_empty_and_single():
-    assert map_wells(count_rows, [], _arguments, workers=2) == []
-    [outcome] = map_wells(count_rows, ["A01"], _arguments, workers=4)
+    with WorkerPool(4) as pool:
+        assert map_wells(count_rows, [], pool) == []
+        [outcome] = map_wells(count_rows, [_task("A01")], pool)
+        assert multiprocessing.active_children() == []  # one well runs here: no process started for it
     assert outcome.rows == 4 and outcome.ok
 
 
 def test_default_workers():
     assert default_workers() == len(os.sched_getaffinity(0))
+    assert WorkerPool().workers == default_workers()
+    assert WorkerPool(0).workers == 1
 
 
-def test_pools_leave_no_worker_processes_behind():
-    # A Dagster step process must be able to exit once its step is done: no lingering workers.
-    import multiprocessing
-
-    from morph_assets.lib.tasks import shared_worker_pool
-
-    wells = ["A01", "A02", "A03"]
-    map_wells(count_rows, wells, lambda well: (1, False), workers=2)
+def test_a_pool_keeps_its_workers_until_closed():
+    # Warm between calls (the command line's runs share one), gone when the block ends (a Dagster
+    # step process must be able to exit once its step is done).
+    tasks = [_task(well, rows=1, fail=False) for well in ("A01", "A02", "A03")]
+    with WorkerPool(2) as pool:
+        map_wells(count_rows, tasks, pool)
+        assert len(multiprocessing.active_children()) == 2
+        assert [o.rows for o in map_wells(count_rows, tasks, pool)] == [1, 1, 1]
     assert multiprocessing.active_children() == []
-    with shared_worker_pool():
-        map_wells(count_rows, wells, lambda well: (1, False), workers=2)
-        assert len(multiprocessing.active_children()) == 2  # kept warm for the next step
-        map_wells(count_rows, wells, lambda well: (1, False), workers=2)
+    # A closed pool starts afresh when used again.
+    assert [o.rows for o in map_wells(count_rows, tasks, pool)] == [1, 1, 1]
+    pool.close()
     assert multiprocessing.active_children() == []
 
 
-def breaks_over_lines(well: str) -> int:
-    raise ValueError(f"well {well}:\n  the reason\tgoes on")
+def breaks_over_lines(task: WellTask) -> int:
+    raise ValueError(f"well {task.well}:\n  the reason\tgoes on")
 
 
 def test_a_failure_is_one_line_with_its_traceback_kept():
-    [outcome] = map_wells(breaks_over_lines, ["A01"], lambda well: (), workers=1)
+    [outcome] = map_wells(breaks_over_lines, [_task("A01")], WorkerPool(1))
     assert outcome.error == "ValueError: well A01: the reason goes on"
     # The full traceback, for the run log in the UI: it names the function that raised.
     assert outcome.traceback.startswith("Traceback") and "breaks_over_lines" in outcome.traceback

@@ -10,7 +10,7 @@ import tifffile
 from morph_assets.lib.io import Lake
 from morph_assets.lib.plates import ImageReadError, format_image_name, power_log_log_slope, read_plate
 from morph_assets.lib.schema import RAW_IMAGES
-from morph_assets.lib.tasks import RAW_IMAGES_SCHEMA, ingest_well, measure_images
+from morph_assets.lib.tasks import RAW_IMAGES_SCHEMA, IngestTask, ingest_well, measure_images
 
 PLATE = "SYNJT0002"
 WELL = "A03"
@@ -20,7 +20,7 @@ def test_ingest_well(pristine_source, lake_root):
     index = read_plate(pristine_source / PLATE)
     image_rows = index.well_images(WELL).to_dicts()
     assert len(image_rows) == 10
-    rows = ingest_well(WELL, str(lake_root), PLATE, image_rows)
+    rows = ingest_well(IngestTask(well=WELL, lake_root=str(lake_root), plate=PLATE, image_rows=image_rows))
     assert rows == 10
     path = Lake(lake_root).well_file(RAW_IMAGES, PLATE, WELL)
     written = pl.read_parquet(path)
@@ -50,7 +50,7 @@ def test_measure_images_empty():
 def test_corrupt_image_keeps_previous_file(source_root, lake_root):
     folder = source_root / PLATE
     image_rows = read_plate(folder).well_images(WELL).to_dicts()
-    assert ingest_well(WELL, str(lake_root), PLATE, image_rows) == 10
+    assert ingest_well(IngestTask(well=WELL, lake_root=str(lake_root), plate=PLATE, image_rows=image_rows)) == 10
     path = Lake(lake_root).well_file(RAW_IMAGES, PLATE, WELL)
     before = path.read_bytes()
 
@@ -58,7 +58,7 @@ def test_corrupt_image_keeps_previous_file(source_root, lake_root):
     data = corrupt.read_bytes()
     corrupt.write_bytes(data[: len(data) // 4])
     with pytest.raises(ImageReadError) as caught:
-        ingest_well(WELL, str(lake_root), PLATE, image_rows)
+        ingest_well(IngestTask(well=WELL, lake_root=str(lake_root), plate=PLATE, image_rows=image_rows))
     assert caught.value.path == str(corrupt)
     assert str(corrupt) in str(caught.value)
     assert path.read_bytes() == before
