@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -41,27 +42,31 @@ def lake_root(tmp_path: Path) -> Path:
     return tmp_path / "lake"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_defs_state_storage():
-    """Start every test with no current Dagster defs-state storage.
 
-    Dagster keeps the "current" defs-state storage in a ContextVar that an instance sets when
-    entered and resets when left, and loading definitions reads it. Instances entered and left
-    out of order (one closed late by the garbage collector, say) leave it pointing at a dead
-    instance's storage, and the next test that builds definitions outside an instance's block
-    fails with "Attempted to resolve undefined DagsterInstance weakref" (CI saw it once, in the
-    browser test's setup; reproduced by hand by setting the variable to a collected instance's
-    storage). Without a current storage, Dagster simply loads no saved state, which this
-    project does not use.
+def _no_current_defs_state_storage() -> None:
+    """Keep Dagster from making any instance's defs-state storage "current" in this process.
+
+    An entered instance puts its defs-state storage in a ContextVar and resets it when left, and
+    loading definitions reads it. Tests enter hundreds of instances; one left by a generator that
+    the garbage collector closes later resets the variable, in the middle of another test, to a
+    storage whose instance is gone or whose folder was deleted, and that test's
+    ``build_definitions()`` then fails ("Attempted to resolve undefined DagsterInstance
+    weakref" in CI's browser-test setup; "unable to open database file" for a deleted
+    ``instance_for_test`` folder). Reproduced by hand by setting the variable to a collected
+    instance's storage. With no current storage Dagster loads no saved defs state, which this
+    project never uses.
     """
     try:
-        from dagster._core.storage.defs_state.base import _current_storage
-    except ImportError:  # a Dagster without defs-state storage: nothing to reset
-        yield
+        from dagster._core.storage.defs_state import base
+    except ImportError:  # a Dagster without defs-state storage: nothing can go stale
         return
-    token = _current_storage.set(None)
-    yield
-    try:
-        _current_storage.reset(token)
-    except ValueError:  # reset from another context: leave it empty
-        _current_storage.set(None)
+
+    @contextlib.contextmanager
+    def leave_unset(storage):  # the instance calls it by module attribute, at __enter__
+        yield
+
+    base.set_defs_state_storage = leave_unset
+    base._current_storage.set(None)
+
+
+_no_current_defs_state_storage()

@@ -63,3 +63,13 @@ def test_every_sql_model_is_an_asset_downstream_of_the_tables_it_reads():
     errors = graph.get(dg.AssetKey(["sql", "errors"]))
     assert {key.to_user_string() for key in errors.parent_keys} == {
         "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors", "well_profiles"}
+
+
+def test_no_instance_becomes_the_current_defs_state_storage_in_tests():
+    # conftest keeps it unset: a stale one, reset by a late garbage collection, broke an unrelated
+    # test's build_definitions() (see _no_current_defs_state_storage).
+    from dagster._core.storage.defs_state.base import DefsStateStorage
+
+    with dg.instance_for_test():
+        assert DefsStateStorage.get() is None
+    assert DefsStateStorage.get() is None
