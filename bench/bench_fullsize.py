@@ -45,7 +45,7 @@ from morph_assets.defs.segment.assets import IlluminationConfig, MasksConfig
 from morph_assets.lib import schema, tasks
 from morph_assets.lib.io import Lake, atomic_write_parquet, atomic_write_tiff
 from morph_assets.lib.plates import WELLS_384, PlateIndex, read_plate, read_plate_layout, read_scaled_image
-from morph_assets.lib.segment import estimate_illumination_function
+from morph_assets.lib.segment import estimate_illumination_function, illumination_files
 from morph_assets.lib.synthetic import SyntheticConfig, generate_plate
 from morph_assets.lib.tasks import WorkerPool, default_workers, map_wells
 from morph_assets.resources import LakeResource
@@ -83,11 +83,6 @@ class Stages:
         return result
 
 
-def _illumination_files(store: Lake, plate: str) -> dict[str, str]:
-    folder = store.plate_folder(schema.ILLUMINATION, plate)
-    return {path.stem.removeprefix("illumination-"): str(path) for path in sorted(folder.glob("illumination-*.tiff"))}
-
-
 def _illumination(index: PlateIndex, store: Lake, max_sites: int) -> None:
     """What ``illumination_correction`` computes: one flat-field function per channel."""
     folder = store.plate_folder(schema.ILLUMINATION, index.barcode)
@@ -109,10 +104,11 @@ def plain_loop(source: Path, lake_root: Path, plate: str, workers: int) -> tuple
     stages.time("illumination_correction", lambda: _illumination(index, store, IlluminationConfig().max_sites))
     wells = index.wells()
     common = {"lake_root": str(lake_root), "plate": plate}
+    functions = illumination_files(store, plate)  # the lib's reader, as the assets call it
 
     def corrected(well: str) -> dict:
         return {**common, "well": well, "image_rows": index.well_images(well).to_dicts(),
-                "illumination_files": _illumination_files(store, plate)}
+                "illumination_files": functions}
 
     settings = MasksConfig().settings(store)
     truth = folder / tasks.GROUND_TRUTH_FOLDER  # the generator writes true masks: the asset scores against them
