@@ -104,24 +104,69 @@ def _float_images(images: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> d
     return out
 
 
+def _intensity_columns(labels: np.ndarray, object_numbers: np.ndarray, stacked: np.ndarray) -> dict[str, np.ndarray]:
+    """regionprops' ``intensity_{mean,min,max,std}`` of every object and channel at once.
+
+    The pixels are grouped by object (row-major within an object, the order in which
+    regionprops reads a bounding-box crop), and each statistic is the numpy reduction regionprops
+    applies per object, on the same (pixels, channels) array, so the numbers are equal bit for
+    bit (numpy sums such an array along its first axis in its own order, hence ``np.mean`` and
+    ``np.std`` per object rather than one ``add.reduceat``, which differs in the last bits).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (M, N) int32 label image.
+    object_numbers : numpy.ndarray
+        Labels present in ``labels`` (above 0), ascending: regionprops' rows.
+    stacked : numpy.ndarray
+        (M * N, C) float64 pixels, one column per channel.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``"intensity_mean"``, ... -> (objects, C) float64.
+    """
+    flat = labels.ravel()
+    index = np.flatnonzero(flat)
+    index = index[np.argsort(flat[index], kind="stable")]  # by object, row-major within
+    counts = np.bincount(flat[index])[object_numbers]
+    starts = np.cumsum(counts) - counts
+    values = stacked[index]
+    mean = np.empty((object_numbers.size, stacked.shape[1]))
+    std = np.empty_like(mean)
+    for row, (start, count) in enumerate(zip(starts.tolist(), counts.tolist())):
+        own = values[start:start + count]  # the (pixels, channels) array regionprops reduces
+        mean[row] = np.mean(own, axis=0)
+        std[row] = np.std(own, axis=0)
+    return {
+        "intensity_mean": mean,
+        "intensity_min": np.minimum.reduceat(values, starts, axis=0),
+        "intensity_max": np.maximum.reduceat(values, starts, axis=0),
+        "intensity_std": std,
+    }
+
+
 def _measure_compartment(
-    compartment: str, labels: np.ndarray, images: dict[str, np.ndarray]
+    compartment: str, labels: np.ndarray, channels: list[str], stacked: np.ndarray | None
 ) -> pl.DataFrame:
-    channels = list(images)
-    properties = ["label", *AREASHAPE_PROPERTIES]
-    kwargs = {}
-    if channels:
-        properties += list(INTENSITY_PROPERTIES)
-        kwargs["intensity_image"] = np.stack([images[name] for name in channels], axis=-1)
-    table = regionprops_table(labels, properties=properties, **kwargs)
-    columns: dict[str, np.ndarray] = {"ObjectNumber": np.asarray(table["label"], dtype=np.int64)}
+    # Shape properties from regionprops (per object); intensity ones for all objects and channels
+    # at once (_intensity_columns), which regionprops would compute per object and channel.
+    table = regionprops_table(labels, properties=["label", *AREASHAPE_PROPERTIES])
+    object_numbers = np.asarray(table["label"], dtype=np.int64)
+    columns: dict[str, np.ndarray] = {"ObjectNumber": object_numbers}
     for prop, name in AREASHAPE_PROPERTIES.items():
         columns[f"{compartment}_AreaShape_{name}"] = np.asarray(table[prop], dtype=np.float64)
     area = columns[f"{compartment}_AreaShape_Area"]
-    for prop, name in INTENSITY_PROPERTIES.items():
-        for index, channel in enumerate(channels):
-            key = f"{prop}-{index}" if f"{prop}-{index}" in table else prop
-            columns[f"{compartment}_Intensity_{name}_{channel}"] = np.asarray(table[key], dtype=np.float64)
+    if channels and object_numbers.size:
+        intensity = _intensity_columns(labels, object_numbers, stacked)
+        for prop, name in INTENSITY_PROPERTIES.items():
+            for index, channel in enumerate(channels):
+                columns[f"{compartment}_Intensity_{name}_{channel}"] = np.ascontiguousarray(intensity[prop][:, index])
+    elif channels:
+        for name in INTENSITY_PROPERTIES.values():
+            for channel in channels:
+                columns[f"{compartment}_Intensity_{name}_{channel}"] = np.zeros(0)
     for channel in channels:
         mean = columns[f"{compartment}_Intensity_MeanIntensity_{channel}"]
         columns[f"{compartment}_Intensity_IntegratedIntensity_{channel}"] = mean * area
@@ -158,8 +203,11 @@ def measure_regionprops(segmentation: Segmentation, images: Mapping[str, np.ndar
     float_images = _float_images(images, shape)
     object_numbers = np.unique(np.concatenate([np.unique(image) for image in labels.values()]))
     result = pl.DataFrame({"ObjectNumber": object_numbers[object_numbers > 0].astype(np.int64)})
+    channels = list(float_images)
+    # (pixels, channels), built once for the three compartments
+    stacked = np.stack([float_images[name].ravel() for name in channels], axis=-1) if channels else None
     for compartment in COMPARTMENTS:
-        table = _measure_compartment(compartment, labels[compartment], float_images)
+        table = _measure_compartment(compartment, labels[compartment], channels, stacked)
         result = result.join(table, on="ObjectNumber", how="left")
     return result.sort("ObjectNumber")
 
