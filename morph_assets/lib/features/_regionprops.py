@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 import polars as pl
+from scipy.spatial.distance import pdist
 from skimage.measure import regionprops_table
 
 from morph_assets.lib.features._per_image import image_keys_and_features, per_image_means
@@ -104,6 +105,35 @@ def _float_images(images: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> d
     return out
 
 
+def _feret_diameter_max(convex: np.ndarray) -> float:
+    """regionprops' ``feret_diameter_max`` of an object from its convex image, without ``find_contours``.
+
+    regionprops takes the largest distance between the points of the 0.5-level contours of the
+    (zero-padded) convex image. On a 0/1 image those points are exactly the midpoints between
+    4-neighbours that differ (linear interpolation halfway between 0 and 1), every such
+    midpoint on some contour; here they are listed directly. Their coordinates are halves, so
+    the squared distances are exact and their maximum is the same number whatever the order.
+
+    Parameters
+    ----------
+    convex : numpy.ndarray
+        The object's convex image (regionprops' ``image_convex``), bool.
+
+    Returns
+    -------
+    float
+        The maximum Feret diameter, as regionprops computes it.
+    """
+    padded = np.pad(convex, 1)
+    down_y, down_x = np.nonzero(padded[1:, :] != padded[:-1, :])  # between rows y and y + 1
+    right_y, right_x = np.nonzero(padded[:, 1:] != padded[:, :-1])  # between columns x and x + 1
+    points = np.concatenate([
+        np.stack([down_y + 0.5, down_x.astype(np.float64)], axis=-1),
+        np.stack([right_y.astype(np.float64), right_x + 0.5], axis=-1),
+    ])
+    return float(np.sqrt(np.max(pdist(points, "sqeuclidean"))))
+
+
 def _intensity_columns(labels: np.ndarray, object_numbers: np.ndarray, stacked: np.ndarray) -> dict[str, np.ndarray]:
     """regionprops' ``intensity_{mean,min,max,std}`` of every object and channel at once.
 
@@ -151,8 +181,12 @@ def _measure_compartment(
     compartment: str, labels: np.ndarray, channels: list[str], stacked: np.ndarray | None
 ) -> pl.DataFrame:
     # Shape properties from regionprops (per object); intensity ones for all objects and channels
-    # at once (_intensity_columns), which regionprops would compute per object and channel.
-    table = regionprops_table(labels, properties=["label", *AREASHAPE_PROPERTIES])
+    # at once (_intensity_columns), which regionprops would compute per object and channel;
+    # feret_diameter_max from the convex images regionprops computes anyway (_feret_diameter_max).
+    shape_properties = [prop for prop in AREASHAPE_PROPERTIES if prop != "feret_diameter_max"]
+    table = regionprops_table(labels, properties=["label", *shape_properties, "image_convex"])
+    table["feret_diameter_max"] = np.array([_feret_diameter_max(image) for image in table["image_convex"]],
+                                           dtype=np.float64)
     object_numbers = np.asarray(table["label"], dtype=np.int64)
     columns: dict[str, np.ndarray] = {"ObjectNumber": object_numbers}
     for prop, name in AREASHAPE_PROPERTIES.items():
