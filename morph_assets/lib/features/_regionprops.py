@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 import polars as pl
+from scipy.spatial.distance import pdist
 from skimage.measure import regionprops_table
 
 from morph_assets.lib.features._per_image import image_keys_and_features, per_image_means
@@ -104,24 +105,102 @@ def _float_images(images: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> d
     return out
 
 
+def _feret_diameter_max(convex: np.ndarray) -> float:
+    """regionprops' ``feret_diameter_max`` of an object from its convex image, without ``find_contours``.
+
+    regionprops takes the largest distance between the points of the 0.5-level contours of the
+    (zero-padded) convex image. On a 0/1 image those points are exactly the midpoints between
+    4-neighbours that differ (linear interpolation halfway between 0 and 1), every such
+    midpoint on some contour; here they are listed directly. Their coordinates are halves, so
+    the squared distances are exact and their maximum is the same number whatever the order.
+
+    Parameters
+    ----------
+    convex : numpy.ndarray
+        The object's convex image (regionprops' ``image_convex``), bool.
+
+    Returns
+    -------
+    float
+        The maximum Feret diameter, as regionprops computes it.
+    """
+    padded = np.pad(convex, 1)
+    down_y, down_x = np.nonzero(padded[1:, :] != padded[:-1, :])  # between rows y and y + 1
+    right_y, right_x = np.nonzero(padded[:, 1:] != padded[:, :-1])  # between columns x and x + 1
+    points = np.concatenate([
+        np.stack([down_y + 0.5, down_x.astype(np.float64)], axis=-1),
+        np.stack([right_y.astype(np.float64), right_x + 0.5], axis=-1),
+    ])
+    return float(np.sqrt(np.max(pdist(points, "sqeuclidean"))))
+
+
+def _intensity_columns(labels: np.ndarray, object_numbers: np.ndarray, stacked: np.ndarray) -> dict[str, np.ndarray]:
+    """regionprops' ``intensity_{mean,min,max,std}`` of every object and channel at once.
+
+    The pixels are grouped by object (row-major within an object, the order in which
+    regionprops reads a bounding-box crop), and each statistic is the numpy reduction regionprops
+    applies per object, on the same (pixels, channels) array, so the numbers are equal bit for
+    bit (numpy sums such an array along its first axis in its own order, hence ``np.mean`` and
+    ``np.std`` per object rather than one ``add.reduceat``, which differs in the last bits).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        (M, N) int32 label image.
+    object_numbers : numpy.ndarray
+        Labels present in ``labels`` (above 0), ascending: regionprops' rows.
+    stacked : numpy.ndarray
+        (M * N, C) float64 pixels, one column per channel.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``"intensity_mean"``, ... -> (objects, C) float64.
+    """
+    flat = labels.ravel()
+    index = np.flatnonzero(flat)
+    index = index[np.argsort(flat[index], kind="stable")]  # by object, row-major within
+    counts = np.bincount(flat[index])[object_numbers]
+    starts = np.cumsum(counts) - counts
+    values = stacked[index]
+    mean = np.empty((object_numbers.size, stacked.shape[1]))
+    std = np.empty_like(mean)
+    for row, (start, count) in enumerate(zip(starts.tolist(), counts.tolist())):
+        own = values[start:start + count]  # the (pixels, channels) array regionprops reduces
+        mean[row] = np.mean(own, axis=0)
+        std[row] = np.std(own, axis=0)
+    return {
+        "intensity_mean": mean,
+        "intensity_min": np.minimum.reduceat(values, starts, axis=0),
+        "intensity_max": np.maximum.reduceat(values, starts, axis=0),
+        "intensity_std": std,
+    }
+
+
 def _measure_compartment(
-    compartment: str, labels: np.ndarray, images: dict[str, np.ndarray]
+    compartment: str, labels: np.ndarray, channels: list[str], stacked: np.ndarray | None
 ) -> pl.DataFrame:
-    channels = list(images)
-    properties = ["label", *AREASHAPE_PROPERTIES]
-    kwargs = {}
-    if channels:
-        properties += list(INTENSITY_PROPERTIES)
-        kwargs["intensity_image"] = np.stack([images[name] for name in channels], axis=-1)
-    table = regionprops_table(labels, properties=properties, **kwargs)
-    columns: dict[str, np.ndarray] = {"ObjectNumber": np.asarray(table["label"], dtype=np.int64)}
+    # Shape properties from regionprops (per object); intensity ones for all objects and channels
+    # at once (_intensity_columns), which regionprops would compute per object and channel;
+    # feret_diameter_max from the convex images regionprops computes anyway (_feret_diameter_max).
+    shape_properties = [prop for prop in AREASHAPE_PROPERTIES if prop != "feret_diameter_max"]
+    table = regionprops_table(labels, properties=["label", *shape_properties, "image_convex"])
+    table["feret_diameter_max"] = np.array([_feret_diameter_max(image) for image in table["image_convex"]],
+                                           dtype=np.float64)
+    object_numbers = np.asarray(table["label"], dtype=np.int64)
+    columns: dict[str, np.ndarray] = {"ObjectNumber": object_numbers}
     for prop, name in AREASHAPE_PROPERTIES.items():
         columns[f"{compartment}_AreaShape_{name}"] = np.asarray(table[prop], dtype=np.float64)
     area = columns[f"{compartment}_AreaShape_Area"]
-    for prop, name in INTENSITY_PROPERTIES.items():
-        for index, channel in enumerate(channels):
-            key = f"{prop}-{index}" if f"{prop}-{index}" in table else prop
-            columns[f"{compartment}_Intensity_{name}_{channel}"] = np.asarray(table[key], dtype=np.float64)
+    if channels and object_numbers.size:
+        intensity = _intensity_columns(labels, object_numbers, stacked)
+        for prop, name in INTENSITY_PROPERTIES.items():
+            for index, channel in enumerate(channels):
+                columns[f"{compartment}_Intensity_{name}_{channel}"] = np.ascontiguousarray(intensity[prop][:, index])
+    elif channels:
+        for name in INTENSITY_PROPERTIES.values():
+            for channel in channels:
+                columns[f"{compartment}_Intensity_{name}_{channel}"] = np.zeros(0)
     for channel in channels:
         mean = columns[f"{compartment}_Intensity_MeanIntensity_{channel}"]
         columns[f"{compartment}_Intensity_IntegratedIntensity_{channel}"] = mean * area
@@ -158,8 +237,11 @@ def measure_regionprops(segmentation: Segmentation, images: Mapping[str, np.ndar
     float_images = _float_images(images, shape)
     object_numbers = np.unique(np.concatenate([np.unique(image) for image in labels.values()]))
     result = pl.DataFrame({"ObjectNumber": object_numbers[object_numbers > 0].astype(np.int64)})
+    channels = list(float_images)
+    # (pixels, channels), built once for the three compartments
+    stacked = np.stack([float_images[name].ravel() for name in channels], axis=-1) if channels else None
     for compartment in COMPARTMENTS:
-        table = _measure_compartment(compartment, labels[compartment], float_images)
+        table = _measure_compartment(compartment, labels[compartment], channels, stacked)
         result = result.join(table, on="ObjectNumber", how="left")
     return result.sort("ObjectNumber")
 

@@ -155,6 +155,21 @@ class SegmentTask(CorrectedWellTask):
     imported_masks: dict[str, tuple[str, str | None]] | None = None
 
 
+def _segmented_channels(task: SegmentTask) -> set[str] | None:
+    """The channels the task's method reads, or None for all of them.
+
+    The classical and Cellpose methods read the nucleus and cell channels only; reading and
+    correcting the other channels (six of a CPJUMP1 site's eight) was a tenth of a full-size
+    site's segmentation. Where a well lacks one of the two, every channel is read, so the
+    method's error lists what the site has.
+    """
+    if task.method not in ("classical", "cellpose"):
+        return None
+    needed = {task.settings.nucleus_channel, task.settings.cell_channel}
+    present = {str(row["channel_name"]) for row in task.image_rows}
+    return needed if needed <= present else None
+
+
 def segment_well(task: SegmentTask) -> int:
     """Segment every site of one well and write its label images and index into the lake.
 
@@ -177,12 +192,14 @@ def segment_well(task: SegmentTask) -> int:
 
         torch.set_num_threads(1)  # one worker process per core already; more threads only contend
     lake = task.lake()
-    illumination = load_illumination(task.illumination_files)
+    needed = _segmented_channels(task)
+    illumination = load_illumination({name: path for name, path in task.illumination_files.items()
+                                      if needed is None or name in needed})
     truth = Path(task.truth_dir) if task.truth_dir else None
     results: list[tuple[str, int, SiteSegmentation]] = []
     for site, rows in rows_by_site(task.image_rows).items():
         prefix = site_prefix(str(rows[0]["path"]))
-        images = load_site(rows, illumination)
+        images = load_site([row for row in rows if needed is None or row["channel_name"] in needed], illumination)
         extra = {}
         if method == "imported":
             if not imported_masks or prefix not in imported_masks:

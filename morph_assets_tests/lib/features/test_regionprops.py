@@ -110,3 +110,28 @@ def test_float_images_off_the_intensity_contract_are_one_clear_error(shapes):
     dna = images["DNA"] / 65535.0 - 0.5  # a centred image: half its pixels negative
     with pytest.raises(ValueError, match=r"^image 'DNA': \d+ pixel\(s\) are NaN, infinite or negative, .*scale_image"):
         measure_regionprops(segmentation, {"DNA": dna})
+
+
+def test_every_column_equals_regionprops_bit_for_bit():
+    """Intensity statistics (computed for all objects at once) and the Feret diameter (from the
+    convex image, without find_contours) are regionprops' own numbers, not round-off neighbours."""
+    rng = np.random.default_rng(3)
+    cells = np.zeros((120, 140), np.int32)
+    for label in range(1, 9):
+        rr, cc = disk((rng.integers(12, 108), rng.integers(12, 128)), rng.integers(4, 12), shape=cells.shape)
+        cells[rr, cc] = label
+    cells[rng.random(cells.shape) < 0.05] = 0  # holes and ragged edges
+    nuclei = np.where(rng.random(cells.shape) < 0.3, cells, 0)
+    cytoplasm = np.where(nuclei > 0, 0, cells)
+    images = {name: rng.random(cells.shape) * 1.5 for name in ("DNA", "RNA", "Mito")}
+    table = measure_regionprops(SimpleNamespace(nuclei=nuclei, cells=cells, cytoplasm=cytoplasm), images)
+    stacked = np.stack(list(images.values()), axis=-1)
+    for compartment, labels in (("Nuclei", nuclei), ("Cells", cells), ("Cytoplasm", cytoplasm)):
+        for region in regionprops(labels, intensity_image=stacked):
+            row = table.filter(pl.col("ObjectNumber") == region.label).row(0, named=True)
+            assert row[f"{compartment}_AreaShape_MaxFeretDiameter"] == region.feret_diameter_max
+            for index, channel in enumerate(images):
+                assert row[f"{compartment}_Intensity_MeanIntensity_{channel}"] == region.intensity_mean[index]
+                assert row[f"{compartment}_Intensity_StdIntensity_{channel}"] == region.intensity_std[index]
+                assert row[f"{compartment}_Intensity_MinIntensity_{channel}"] == region.intensity_min[index]
+                assert row[f"{compartment}_Intensity_MaxIntensity_{channel}"] == region.intensity_max[index]

@@ -3,7 +3,8 @@
 
 cp-measure walks the objects one by one on their bounding boxes in Python. Here one numba kernel
 takes every object in a pass over the pixels grouped by object (sums, quartiles, MAD without a
-second sort, extremes, centres, edge statistics), and the inner boundary is found once per label
+second sort, extremes, centres, edge statistics; each object's values sorted beforehand by
+numpy, ten times faster than numba's sort), and the inner boundary is found once per label
 image by neighbour comparisons (cp-measure runs ``find_boundaries`` per channel). The label
 geometry (pixel list, coordinates, edge flags) is built once per object type and shared by the
 channels (:class:`IntensityObjects`).
@@ -85,9 +86,10 @@ _STATISTICS = (
 
 
 @numba.njit(cache=True)
-def _object_statistics(values, y, x, edge, starts, counts, out):
+def _object_statistics(values, ordered_values, y, x, edge, starts, counts, out):
     """Every intensity statistic per object, pixels grouped by object (row-major within).
 
+    ``ordered_values`` holds each object's segment of ``values`` sorted (:func:`_sorted_segments`).
     Objects without pixels (or without edge pixels, for the edge columns) keep ``out``'s zeros.
     """
     for i in range(counts.size):
@@ -104,7 +106,7 @@ def _object_statistics(values, y, x, edge, starts, counts, out):
         for j in range(n):
             d = segment[j] - mean
             squares += d * d
-        ordered = np.sort(segment)
+        ordered = ordered_values[start:start + n]
         median = _interp(ordered, n, 0.5)
         out[i, 0] = total
         out[i, 1] = mean
@@ -178,6 +180,20 @@ def _object_statistics(values, y, x, edge, starts, counts, out):
         out[i, 16] = np.sqrt(edge_squares / edges)
         out[i, 17] = low
         out[i, 18] = high
+
+
+def _sorted_segments(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each object's segment of ``values`` sorted in place of it.
+
+    numpy's sort (vectorised on x86) takes a tenth of the time numba's ``np.sort`` does inside
+    the kernel, and sorted values are the same whichever algorithm sorts them, so the
+    statistics are unchanged.
+    """
+    ordered = np.empty_like(values)
+    for start, count in zip(starts.tolist(), counts.tolist()):
+        if count:
+            ordered[start:start + count] = np.sort(values[start:start + count])
+    return ordered
 
 
 def inner_boundaries(labels: np.ndarray) -> np.ndarray:
@@ -275,7 +291,7 @@ def intensity_features(
     counts = np.bincount(label, minlength=n)
     starts = np.cumsum(counts) - counts
     out = np.zeros((n, len(_STATISTICS)))
-    _object_statistics(values, y, x, edge, starts, counts, out)
+    _object_statistics(values, _sorted_segments(values, starts, counts), y, x, edge, starts, counts, out)
     column = {name: np.ascontiguousarray(out[:, k]) for k, name in enumerate(_STATISTICS)}
     return {
         "Intensity_IntegratedIntensity": column["integrated"],

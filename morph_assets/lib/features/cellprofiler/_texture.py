@@ -306,11 +306,10 @@ def haralick_features(
         boxes = bounding_boxes(labels, n_objects)
     offsets = np.array(DIRECTIONS, np.int64) * scale
     out = np.empty((len(DIRECTIONS), len(HARALICK_FEATURES), n_objects))
-    _haralick_kernel(
-        np.ascontiguousarray(labels, dtype=np.int64),
-        np.ascontiguousarray(levels, dtype=np.int64),
-        boxes,
-        offsets,
-        out,
-    )
+    # The kernel reads the labels and levels in their own integer types (int32 labels, uint8
+    # levels from quantize): widening both to int64 cost two full-image copies per call and made
+    # the kernel read 8 bytes a pixel instead of 4 and 1 (a third of a full-size site's texture).
+    labels, levels = (np.ascontiguousarray(image, dtype=None if image.dtype.kind in "iu" else np.int64)
+                      for image in (labels, levels))
+    _haralick_kernel(labels, levels, boxes, offsets, out)
     return out
