@@ -1,5 +1,8 @@
 """Retrieval: average precision and mAP of replicates against negative controls, and the report.
 
+Also CPJUMP1's second task, sister-compound retrieval (compounds sharing a target), and, on
+generated plates, how well profile similarities follow the generator's true phenotypes.
+
 The copairs-compatible metrics (per-profile AP, permutation p-values, Benjamini-Hochberg
 correction, fraction retrieved) and the study's mAP report over every representation and
 setting.
@@ -20,6 +23,18 @@ from morph_assets.lib.retrieval._replicates import (
     well_coordinates,
     near_position_threshold,
     replicate_retrieval,
+)
+from morph_assets.lib.retrieval._targets import (
+    TARGET,
+    compound_rows,
+    sister_average_precision,
+    sister_compound_retrieval,
+    target_sets,
+)
+from morph_assets.lib.retrieval._truth import (
+    TruthCorrelation,
+    truth_correlation,
+    truth_treatments,
 )
 from morph_assets.lib.retrieval._report import (
     RetrievalSetting,
@@ -51,10 +66,13 @@ __all__ = [
     "RetrievalSetting",
     "SCORED",
     "SETTING_POSITIVES",
+    "TARGET",
+    "TruthCorrelation",
     "UnpairedError",
     "average_precision",
     "benjamini_hochberg",
     "checked_features",
+    "compound_rows",
     "fraction_retrieved",
     "mean_average_precision",
     "near_position_threshold",
@@ -62,7 +80,12 @@ __all__ = [
     "replicate_retrieval",
     "runs_table",
     "score_profiles",
+    "sister_average_precision",
+    "sister_compound_retrieval",
     "summary_pivot",
+    "target_sets",
+    "truth_correlation",
+    "truth_treatments",
     "well_coordinates",
     "zero_norm_rows",
 ]
