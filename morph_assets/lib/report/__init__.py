@@ -12,6 +12,10 @@ from morph_assets.lib.report._markdown import (
     png_markdown,
     plates_label,
 )
+from morph_assets.lib.report._biology import (
+    sister_compounds_markdown,
+    truth_markdown,
+)
 from morph_assets.lib.report._segmentation_review import (
     segmentation_montage_png,
 )
@@ -57,7 +61,9 @@ __all__ = [
     "render",
     "render_report",
     "segmentation_montage_png",
+    "sister_compounds_markdown",
     "table1_markdown",
     "table2_markdown",
     "text_cell",
+    "truth_markdown",
 ]

@@ -32,9 +32,23 @@ from morph_assets.lib.retrieval._targets import (
     target_sets,
 )
 from morph_assets.lib.retrieval._truth import (
+    TRUTH_FILE,
     TruthCorrelation,
+    read_truth,
     truth_correlation,
     truth_treatments,
+)
+from morph_assets.lib.retrieval._study_tasks import (
+    CPJUMP1_SISTER_FRACTION,
+    NO_GROUND_TRUTH,
+    NO_SHARED_TARGETS,
+    NO_TARGET_NEGATIVES,
+    SISTER_PER_TARGET_SCHEMA,
+    SISTER_SUMMARY_SCHEMA,
+    TRUTH_CORRELATION_SCHEMA,
+    consensus_profiles,
+    score_sister_compounds,
+    truth_row,
 )
 from morph_assets.lib.retrieval._report import (
     RetrievalSetting,
@@ -54,6 +68,16 @@ from morph_assets.lib.retrieval._report import (
 )
 
 __all__ = [
+    "CPJUMP1_SISTER_FRACTION",
+    "NO_GROUND_TRUTH",
+    "NO_SHARED_TARGETS",
+    "NO_TARGET_NEGATIVES",
+    "SISTER_PER_TARGET_SCHEMA",
+    "SISTER_SUMMARY_SCHEMA",
+    "TRUTH_CORRELATION_SCHEMA",
+    "consensus_profiles",
+    "score_sister_compounds",
+    "truth_row",
     "DEFAULT_SETTINGS",
     "NO_FEATURES",
     "NO_NEGATIVE_CONTROLS",
@@ -67,6 +91,7 @@ __all__ = [
     "SCORED",
     "SETTING_POSITIVES",
     "TARGET",
+    "TRUTH_FILE",
     "TruthCorrelation",
     "UnpairedError",
     "average_precision",
@@ -77,6 +102,7 @@ __all__ = [
     "mean_average_precision",
     "near_position_threshold",
     "null_distribution",
+    "read_truth",
     "replicate_retrieval",
     "runs_table",
     "score_profiles",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -24,6 +25,28 @@ from morph_assets.lib.schema import BROAD_SAMPLE, PERT_INAME, TREATMENT
 ACTIVITY = "activity"
 #: Prefix of the truth table's phenotype-vector columns.
 TRUE_PREFIX = "true_"
+#: Where a generated plate folder keeps every compound's true phenotype (real plates have none).
+TRUTH_FILE = "GroundTruth/compound_phenotypes.tsv"
+
+
+def read_truth(plate_folders: Sequence[Path]) -> pl.DataFrame | None:
+    """The generator's compound phenotypes from the first plate folder that has them.
+
+    Parameters
+    ----------
+    plate_folders : sequence of Path
+        Source folders of the plates (every generated plate holds the same table).
+
+    Returns
+    -------
+    pl.DataFrame or None
+        ``compound_phenotypes.tsv`` as written by the generator; None when no folder has it.
+    """
+    for folder in plate_folders:
+        path = Path(folder) / TRUTH_FILE
+        if path.exists():
+            return pl.read_csv(path, separator="\t", infer_schema_length=10000)
+    return None
 
 
 @dataclass(frozen=True)
