@@ -13,6 +13,7 @@ from morph_assets.lib.plot import map_scatter, to_png
 from morph_assets.lib.profiles import SOURCE_TABLES, selected_feature_names, usable_features
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
 from morph_assets.lib.retrieval import (
+    CPJUMP1_SISTER_FRACTION,
     SCORED,
     SISTER_SUMMARY_SCHEMA,
     TRUTH_CORRELATION_SCHEMA,
@@ -139,7 +140,8 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
         "settings_not_scored": int((summary["status"] != SCORED).sum()),
         "sister_compounds": dg.MetadataValue.md(
             "Sister-compound retrieval on treatment consensus profiles: mAP over targets shared by two or more "
-            "compounds, fraction of targets retrieved at q < 0.05 (CPJUMP1, CellProfiler, A549 24 h: 0.14)\n\n"
+            f"compounds, fraction of targets retrieved at q < 0.05 (CPJUMP1, CellProfiler, A549 24 h: "
+            f"{CPJUMP1_SISTER_FRACTION:.2f})\n\n"
             + frame_to_markdown(sister.drop("reason", "seconds"), max_rows=40)),
         "truth_correlation": dg.MetadataValue.md(
             "Correlation of the active compounds' pairwise cosine similarities (treatment consensus profiles) with "
