@@ -4,6 +4,10 @@ Tables as Markdown cells and as aligned text, CSV or JSON for the command line, 
 published numbers beside ours, and the segmentation montages a scientist checks first.
 """
 
+from morph_assets.lib.report._biology import (
+    sister_compounds_markdown,
+    truth_markdown,
+)
 from morph_assets.lib.report._markdown import (
     escape_cell,
     markdown_table,
@@ -11,10 +15,6 @@ from morph_assets.lib.report._markdown import (
     figure_markdown,
     png_markdown,
     plates_label,
-)
-from morph_assets.lib.report._biology import (
-    sister_compounds_markdown,
-    truth_markdown,
 )
 from morph_assets.lib.report._segmentation_review import (
     segmentation_montage_png,

@@ -24,32 +24,6 @@ from morph_assets.lib.retrieval._replicates import (
     near_position_threshold,
     replicate_retrieval,
 )
-from morph_assets.lib.retrieval._targets import (
-    TARGET,
-    compound_rows,
-    sister_average_precision,
-    sister_compound_retrieval,
-    target_sets,
-)
-from morph_assets.lib.retrieval._truth import (
-    TRUTH_FILE,
-    TruthCorrelation,
-    read_truth,
-    truth_correlation,
-    truth_treatments,
-)
-from morph_assets.lib.retrieval._study_tasks import (
-    CPJUMP1_SISTER_FRACTION,
-    NO_GROUND_TRUTH,
-    NO_SHARED_TARGETS,
-    NO_TARGET_NEGATIVES,
-    SISTER_PER_TARGET_SCHEMA,
-    SISTER_SUMMARY_SCHEMA,
-    TRUTH_CORRELATION_SCHEMA,
-    consensus_profiles,
-    score_sister_compounds,
-    truth_row,
-)
 from morph_assets.lib.retrieval._report import (
     RetrievalSetting,
     DEFAULT_SETTINGS,
@@ -65,6 +39,32 @@ from morph_assets.lib.retrieval._report import (
     score_profiles,
     runs_table,
     summary_pivot,
+)
+from morph_assets.lib.retrieval._study_tasks import (
+    CPJUMP1_SISTER_FRACTION,
+    NO_GROUND_TRUTH,
+    NO_SHARED_TARGETS,
+    NO_TARGET_NEGATIVES,
+    SISTER_PER_TARGET_SCHEMA,
+    SISTER_SUMMARY_SCHEMA,
+    TRUTH_CORRELATION_SCHEMA,
+    consensus_profiles,
+    score_sister_compounds,
+    truth_row,
+)
+from morph_assets.lib.retrieval._targets import (
+    TARGET,
+    compound_rows,
+    sister_average_precision,
+    sister_compound_retrieval,
+    target_sets,
+)
+from morph_assets.lib.retrieval._truth import (
+    TRUTH_FILE,
+    TruthCorrelation,
+    read_truth,
+    truth_correlation,
+    truth_treatments,
 )
 
 __all__ = [
