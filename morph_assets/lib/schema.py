@@ -83,6 +83,9 @@ IMAGE_TENSORS = "image_tensors"
 SELECTED_FEATURES = "selected_features"
 MAP_SUMMARY = "map_summary"
 MAP_PER_TREATMENT = "map_per_treatment"
+SISTER_SUMMARY = "sister_summary"
+SISTER_PER_TARGET = "sister_per_target"
+TRUTH_CORRELATION = "truth_correlation"
 VAE_EMBEDDINGS = "vae_embeddings"
 CLASSIFIER_METRICS = "classifier_metrics"
 TREATMENT_CLUSTERS = "treatment_clusters"
@@ -134,6 +137,9 @@ TABLES: dict[str, Table] = {
     SELECTED_FEATURES: Table("treatment_profiles", TableLevel.STUDY),
     MAP_SUMMARY: Table("map_report", TableLevel.STUDY),
     MAP_PER_TREATMENT: Table("map_report", TableLevel.STUDY),
+    SISTER_SUMMARY: Table("map_report", TableLevel.STUDY),
+    SISTER_PER_TARGET: Table("map_report", TableLevel.STUDY),
+    TRUTH_CORRELATION: Table("map_report", TableLevel.STUDY),
     VAE_EMBEDDINGS: Table("vae_embeddings", TableLevel.STUDY),
     CLASSIFIER_METRICS: Table("treatment_classifiers", TableLevel.STUDY),
     TREATMENT_CLUSTERS: Table("treatment_clusters", TableLevel.STUDY),

@@ -127,3 +127,24 @@ def test_sql_models_are_assets_and_answer_questions(study):
         changed = connection.sql("select max(rank), count(distinct treatment) from features_most_changed").fetchall()[0]
         assert changed == (5, 43)
 
+
+
+def test_map_report_scores_sister_compounds_and_the_planted_biology(study):
+    lake, runs, _ = study
+    sister = pl.read_parquet(lake.study_file("sister_summary"))
+    assert sister.height == 4 * 2  # representations x normalisations, treatment consensus of well profiles
+    assert set(sister["level"]) == {"well"} and (sister["n_compounds"] == 43).all()  # DMSO is not ranked
+    scored = sister.filter(pl.col("status") == "scored")
+    assert scored.height == sister.height and scored["mean_map"].is_between(0, 1).all()
+    per_target = pl.read_parquet(lake.study_file("sister_per_target"))
+    assert (per_target["n_profiles"] >= 2).all()  # only targets two compounds share
+    truth = pl.read_parquet(lake.study_file("truth_correlation"))
+    assert truth.height == 8 and set(truth["status"]) == {"scored"}  # generated plates carry the truth
+    assert truth["pearson"].is_between(-1, 1).all() and (truth["n_compounds"] > 2).all()
+    metadata = runs["study"].asset_materializations_for_node("map_report")[0].metadata
+    assert "0.14" in metadata["sister_compounds"].value and "pearson" in metadata["truth_correlation"].value
+    report = (lake.root / "reports" / "study" / "report.md").read_text()
+    assert "## Sister compounds" in report and "## How much of the planted biology" in report
+    with duckdb.connect(str(lake.duckdb_path), read_only=True) as connection:
+        views = connection.sql("select count(*) from sister_summary").fetchall()[0][0]
+        assert views == 8 and connection.sql("select count(*) from truth_correlation").fetchall()[0][0] == 8

@@ -27,6 +27,7 @@ from morph_assets.lib.profiles import (
     usable_features,
 )
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
+from morph_assets.lib.retrieval import TRUTH_FILE
 from morph_assets.lib.schema import (
     BROAD_SAMPLE,
     CELLPROFILER_MEAN,
@@ -46,7 +47,6 @@ from morph_assets.resources import LakeResource
 
 #: The study's "extracted features" (regionprops), its VAE embeddings, and CellProfiler's profiles.
 CLUSTERED_REPRESENTATIONS = ("regionprops", "vae", "cellprofiler")
-TRUTH_FILE = "GroundTruth/compound_phenotypes.tsv"
 #: Fewest treatments clustered: k = 2 and 3 both possible, so the silhouette has a choice.
 MIN_CLUSTERED_TREATMENTS = 4
 EMPTY_MEMBERSHIP = {

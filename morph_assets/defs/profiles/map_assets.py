@@ -1,4 +1,6 @@
-"""The mAP report: how well each representation retrieves a treatment's replicates against DMSO."""
+"""The mAP report: how well each representation retrieves a treatment's replicates against DMSO,
+compounds that share a target (CPJUMP1's sister compounds) and, on generated plates, the planted
+biology."""
 
 import dagster as dg
 import polars as pl
@@ -10,7 +12,19 @@ from morph_assets.defs.profiles.checks import POSITIVE_CONTROLS_RETRIEVED, posit
 from morph_assets.lib.plot import map_scatter, to_png
 from morph_assets.lib.profiles import SOURCE_TABLES, selected_feature_names, usable_features
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
-from morph_assets.lib.retrieval import SCORED, runs_table, score_profiles, summary_pivot
+from morph_assets.lib.retrieval import (
+    CPJUMP1_SISTER_FRACTION,
+    SCORED,
+    SISTER_SUMMARY_SCHEMA,
+    TRUTH_CORRELATION_SCHEMA,
+    consensus_profiles,
+    read_truth,
+    runs_table,
+    score_profiles,
+    score_sister_compounds,
+    summary_pivot,
+    truth_row,
+)
 from morph_assets.lib.schema import (
     LEVELS,
     MAP_PER_TREATMENT,
@@ -19,8 +33,11 @@ from morph_assets.lib.schema import (
     PERT_INAME,
     PLATE,
     PLATE_LAYOUT,
+    SISTER_PER_TARGET,
+    SISTER_SUMMARY,
     TARGET_LIST,
     TREATMENT,
+    TRUTH_CORRELATION,
     WELL,
     profile_table,
 )
@@ -42,7 +59,8 @@ class MapReportConfig(dg.Config):
     seed: int = Field(default=0, description="Seed of the null distributions.")
 
 
-@dg.asset(description="Replicate retrieval: mAP, p-value and fraction retrieved per representation and setting.",
+@dg.asset(description="Replicate retrieval: mAP, p-value and fraction retrieved per representation and setting; "
+                      "sister-compound retrieval; on generated plates, agreement with the planted phenotypes.",
           deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"},
           automation_condition=STUDY,
           check_specs=[dg.AssetCheckSpec(POSITIVE_CONTROLS_RETRIEVED, asset="map_report",
@@ -60,9 +78,19 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
     Tables ``map_summary`` and ``map_per_treatment``. A setting without replicates (one plate has
     no "same well on another plate") is a row of ``map_summary`` with status "no replicate pairs"
     and the counts that explain it; a study where no setting has any is reported, not failed.
+
+    Also on every representation's treatment-level consensus profiles (the median of its well
+    profiles, both normalisations): CPJUMP1's sister-compound retrieval (a compound's positives
+    are the compounds sharing a target, its negatives those sharing none; one mAP per target;
+    tables ``sister_summary`` and ``sister_per_target``) and, when the plate folders hold the
+    generator's ``GroundTruth/compound_phenotypes.tsv``, the Pearson and Spearman correlation of
+    the active compounds' pairwise cosine similarities with those of their true phenotype
+    vectors (table ``truth_correlation``; "no ground truth" on real plates).
     """
     store = lake.lake()
     runs, tables, profiled = [], [], None
+    sister_rows, sister_tables, truth_rows = [], [], []
+    truth = read_truth([lake.plate_folder(plate) for plate in store.plates_present(PLATE_LAYOUT)])
     for representation in SOURCE_TABLES:
         if not store.plates_present(profile_table("well", representation)):
             continue
@@ -79,6 +107,14 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
                                                       null_size=config.null_size, seed=config.seed, log=context.log.info)
                 runs.extend(found)
                 tables.append(per_treatment)
+                if level == "well":
+                    consensus = consensus_profiles(subset, features)
+                    labels = dict(representation=representation, level=level, normalization=normalization)
+                    row, per_target = score_sister_compounds(consensus, features, null_size=config.null_size,
+                                                             seed=config.seed, **labels)
+                    sister_rows.append(row)
+                    sister_tables.append(per_target)
+                    truth_rows.append(truth_row(consensus, features, truth, **labels))
     if not runs:
         tables_looked_at = ", ".join(profile_table("well", representation) for representation in SOURCE_TABLES)
         raise dg.Failure(description=f"nothing to score: no plate has well profiles in the lake ({tables_looked_at}); "
@@ -87,6 +123,11 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
     per_treatment = pl.concat(tables, how="diagonal_relaxed")
     store.write_study(MAP_SUMMARY, summary)
     store.write_study(MAP_PER_TREATMENT, per_treatment)
+    sister = pl.DataFrame(sister_rows, schema=SISTER_SUMMARY_SCHEMA)
+    truth_table = pl.DataFrame(truth_rows, schema=TRUTH_CORRELATION_SCHEMA)
+    store.write_study(SISTER_SUMMARY, sister)
+    store.write_study(SISTER_PER_TARGET, pl.concat(sister_tables, how="diagonal_relaxed"))
+    store.write_study(TRUTH_CORRELATION, truth_table)
     headline = per_treatment.filter(
         (pl.col("representation") == "cellprofiler") & (pl.col("level") == "well")
         & (pl.col("normalization") == "mad_robustize") & (pl.col("setting") == "pooled"))
@@ -97,6 +138,14 @@ def map_report(context: dg.AssetExecutionContext, config: MapReportConfig, lake:
         "runs": dg.MetadataValue.md(frame_to_markdown(summary.rename({"mean_ap": MEAN_AP_OVER_PROFILES}), max_rows=200)),
         "settings_scored": int((summary["status"] == SCORED).sum()),
         "settings_not_scored": int((summary["status"] != SCORED).sum()),
+        "sister_compounds": dg.MetadataValue.md(
+            "Sister-compound retrieval on treatment consensus profiles: mAP over targets shared by two or more "
+            f"compounds, fraction of targets retrieved at q < 0.05 (CPJUMP1, CellProfiler, A549 24 h: "
+            f"{CPJUMP1_SISTER_FRACTION:.2f})\n\n"
+            + frame_to_markdown(sister.drop("reason", "seconds"), max_rows=40)),
+        "truth_correlation": dg.MetadataValue.md(
+            "Correlation of the active compounds' pairwise cosine similarities (treatment consensus profiles) with "
+            "those of the generator's true phenotype vectors\n\n" + frame_to_markdown(truth_table, max_rows=40)),
     }
     unscored = summary.filter(pl.col("status") != SCORED)
     if unscored.height:

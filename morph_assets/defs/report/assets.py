@@ -11,8 +11,10 @@ from morph_assets.lib.report import (
     figure_link,
     frame_to_markdown,
     render_report,
+    sister_compounds_markdown,
     table1_markdown,
     table2_markdown,
+    truth_markdown,
 )
 from morph_assets.lib.retrieval import summary_pivot
 from morph_assets.lib.schema import (
@@ -22,7 +24,9 @@ from morph_assets.lib.schema import (
     MAP_PER_TREATMENT,
     MAP_SUMMARY,
     PLATE_LAYOUT,
+    SISTER_SUMMARY,
     TREATMENT_CLUSTERS,
+    TRUTH_CORRELATION,
 )
 from morph_assets.lib.tasks import read_skipped
 from morph_assets.resources import LakeResource
@@ -91,6 +95,7 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     metrics, summary = _read(store, CLASSIFIER_METRICS), _read(store, MAP_SUMMARY)
     per_treatment, clusters = _read(store, MAP_PER_TREATMENT), _read(store, TREATMENT_CLUSTERS)
     silhouettes, validation = _read(store, CLUSTER_SILHOUETTES), _read(store, CLUSTER_VALIDATION)
+    sister, truth = _read(store, SISTER_SUMMARY), _read(store, TRUTH_CORRELATION)
     plates = store.plates_present(PLATE_LAYOUT)
     sections: list[tuple[str, str]] = []
     images: dict[str, bytes] = {}
@@ -126,6 +131,10 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
                 "\n\nEach point is a treatment: its mAP (x) against its permutation p-value (y, -log10); red "
                 "points are retrieved (Benjamini-Hochberg q < 0.05). CellProfiler Mean_ profiles, well level, "
                 "DMSO-normalised, pooled setting.")))
+    if sister is not None:
+        sections.append(("Sister compounds: retrieval by shared target", sister_compounds_markdown(sister)))
+    if truth is not None:
+        sections.append(("How much of the planted biology each representation recovers", truth_markdown(truth)))
     if clusters is not None and silhouettes is not None:
         body = []
         for (representation,), members in clusters.group_by(["representation"], maintain_order=True):

@@ -4,6 +4,10 @@ Tables as Markdown cells and as aligned text, CSV or JSON for the command line, 
 published numbers beside ours, and the segmentation montages a scientist checks first.
 """
 
+from morph_assets.lib.report._biology import (
+    sister_compounds_markdown,
+    truth_markdown,
+)
 from morph_assets.lib.report._markdown import (
     escape_cell,
     markdown_table,
@@ -57,7 +61,9 @@ __all__ = [
     "render",
     "render_report",
     "segmentation_montage_png",
+    "sister_compounds_markdown",
     "table1_markdown",
     "table2_markdown",
     "text_cell",
+    "truth_markdown",
 ]

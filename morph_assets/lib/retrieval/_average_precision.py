@@ -201,6 +201,7 @@ def average_precision(
     neg_sameby: Sequence[str] = (),
     neg_diffby: Sequence[str] = (),
     pos_filter: PairFilter | None = None,
+    neg_filter: PairFilter | None = None,
     block_size: int = 256,
 ) -> pl.DataFrame:
     """Average precision of every profile, with copairs 0.5.5 semantics.
@@ -222,6 +223,9 @@ def average_precision(
         Extra condition on positive pairs beyond equality rules: called with an array of query
         row indices, returns a ``len(rows) x n_rows`` boolean mask ANDed with the positive rule
         (used for the study's distance-based well-position split).
+    neg_filter : callable, optional
+        The same for negative pairs (used by sister-compound retrieval: a negative shares no
+        target with the query, and a compound listed once per target counts once).
     block_size : int, default 256
         Queries handled per matrix product; memory is
         ``O(block_size x n_rows)``.
@@ -248,7 +252,7 @@ def average_precision(
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
     pos_rule = _Rule(meta, pos_sameby, pos_diffby, pos_filter)
-    neg_rule = _Rule(meta, neg_sameby, neg_diffby)
+    neg_rule = _Rule(meta, neg_sameby, neg_diffby, neg_filter)
     zero = zero_norm_rows(x)
     xn = _unit_rows(x, zero)
 
