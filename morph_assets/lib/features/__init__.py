@@ -1,4 +1,4 @@
-"""Per-cell features: loading a corrected site, regionprops, and small image tensors.
+"""Per-cell features: loading a corrected site, regionprops, small image tensors and single-cell crops.
 
 The study's own features (scikit-image ``regionprops`` in CellProfiler's naming), their
 per-image aggregates, and the fixed-size tensors image models read. CellProfiler's own
@@ -34,6 +34,14 @@ from morph_assets.lib.features._tensors import (
     save_well_tensors,
     load_well_tensors,
 )
+from morph_assets.lib.features._crops import (
+    CROP_META_SCHEMA,
+    DIAMETER_PERCENTILE,
+    crop_size_from_diameters,
+    single_cell_crops,
+    save_well_crops,
+    load_well_crops,
+)
 from morph_assets.lib.features import cellprofiler
 
 
@@ -41,6 +49,8 @@ __all__ = [
     "AREASHAPE_PROPERTIES",
     "CHANNEL_ORDER",
     "COMPARTMENTS",
+    "CROP_META_SCHEMA",
+    "DIAMETER_PERCENTILE",
     "INTENSITY_PROPERTIES",
     "ROBUST_PERCENTILE",
     "SKIPPED_VALUES",
@@ -48,16 +58,20 @@ __all__ = [
     "area_downsample",
     "cellprofiler",
     "compartment_labels",
+    "crop_size_from_diameters",
     "grayscale",
     "image_aggregates",
     "image_keys_and_features",
     "load_illumination",
     "load_site",
+    "load_well_crops",
     "load_well_tensors",
     "measure_regionprops",
     "per_image_means",
     "robust_scale",
+    "save_well_crops",
     "save_well_tensors",
+    "single_cell_crops",
     "site_tensor",
     "with_mask",
 ]

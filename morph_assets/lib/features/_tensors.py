@@ -212,10 +212,32 @@ def save_well_tensors(path: str | Path, tensors: np.ndarray, sites: Sequence[int
     if site_array.ndim != 1 or len(site_array) != len(tensors):
         raise ValueError(f"need one site per tensor: {len(tensors)} tensors, sites of shape {site_array.shape}")
 
+    return atomic_savez(path, {"tensors": tensors, "sites": site_array}, compress=True)
+
+
+def atomic_savez(path: str | Path, arrays: Mapping[str, np.ndarray], *, compress: bool) -> Path:
+    """Write named arrays as one ``.npz`` that appears whole or not at all (:func:`atomic_write`).
+
+    Parameters
+    ----------
+    path : path-like
+        Destination file; parent folders are created.
+    arrays : mapping of str to ndarray
+        Name -> array; no object arrays (files are read back without pickle).
+    compress : bool
+        True for ``np.savez_compressed`` (zlib), False for ``np.savez`` (stored, fastest to read).
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+    """
+    save = np.savez_compressed if compress else np.savez
+
     def write(temporary: Path) -> None:
         # a file handle stops numpy from appending ".npz" to the temporary name
         with open(temporary, "wb") as handle:
-            np.savez_compressed(handle, tensors=tensors, sites=site_array)
+            save(handle, **arrays)
 
     return atomic_write(path, write)
 
