@@ -182,7 +182,8 @@ def single_cell_crops(
 
     crops = np.empty((object_numbers.size, n_planes, size, size), np.float32)
     clipped = np.zeros(object_numbers.size, bool)
-    for index, (number, centre_row, centre_col) in enumerate(zip(object_numbers, centre_rows, centre_cols)):
+    centres = zip(object_numbers, centre_rows, centre_cols, strict=True)
+    for index, (number, centre_row, centre_col) in enumerate(centres):
         top, left = int(centre_row) - size // 2, int(centre_col) - size // 2
         window = (slice(top + size, top + 2 * size), slice(left + size, left + 2 * size))
         crops[index, :-1] = padded[(slice(None), *window)]

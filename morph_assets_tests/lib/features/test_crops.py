@@ -104,8 +104,8 @@ def test_touching_cells_each_mask_holds_only_its_own_cell():
     labels[20:30, 30:40] = 9  # shares an edge with cell 4
     crops, meta = single_cell_crops(_images(), labels, size=32)
     assert meta["ObjectNumber"].to_list() == [4, 9]
-    for crop, (number, row, col) in zip(crops, meta.select("ObjectNumber", "crop_center_row",
-                                                            "crop_center_col").iter_rows()):
+    centres = meta.select("ObjectNumber", "crop_center_row", "crop_center_col").iter_rows()
+    for crop, (number, row, col) in zip(crops, centres, strict=True):
         window = _window(labels[None], row - 16, col - 16, 32)[0]
         np.testing.assert_array_equal(crop[5], (window == number).astype(np.float32))
         assert crop[5].sum() == 100
