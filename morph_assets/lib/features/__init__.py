@@ -1,7 +1,8 @@
 """Per-cell features: loading a corrected site, regionprops, small image tensors and single-cell crops.
 
 The study's own features (scikit-image ``regionprops`` in CellProfiler's naming), their
-per-image aggregates, and the fixed-size tensors image models read. CellProfiler's own
+per-image aggregates, the fixed-size tensors image models read, and single-cell crops (a fixed box
+of every channel plus the cell's own mask around each cell, keyed by its ObjectNumber). CellProfiler's own
 measurements live in the :mod:`~morph_assets.lib.features.cellprofiler` subpackage.
 """
 

@@ -142,7 +142,8 @@ def single_cell_crops(
     Raises
     ------
     ValueError
-        When ``size`` is not positive, no channel is named, a channel is missing or a shape differs.
+        When ``size`` is not positive, no channel is named, a channel is missing, a shape differs,
+        or ``cell_labels`` is not an integer image or holds negative labels.
     """
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
@@ -156,6 +157,8 @@ def single_cell_crops(
             raise ValueError(f"channel {name!r} missing from images (have {sorted(images)})")
         if np.shape(images[name]) != labels.shape:
             raise ValueError(f"channel {name!r} has shape {np.shape(images[name])}, cell_labels has {labels.shape}")
+    if labels.size and labels.min() < 0:
+        raise ValueError("cell_labels must not be negative (0 is background, cells are 1, 2, ...)")
     n_planes = len(channels) + 1
     object_numbers = np.unique(labels[labels > 0]).astype(np.int64)
     if object_numbers.size == 0:

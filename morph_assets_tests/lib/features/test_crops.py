@@ -143,6 +143,8 @@ def test_bad_inputs_are_refused():
         single_cell_crops(_images(), labels.astype(float), size=8)
     with pytest.raises(ValueError, match="positive"):
         single_cell_crops(_images(), labels, size=0)
+    with pytest.raises(ValueError, match="negative"):
+        single_cell_crops(_images(), labels - 1, size=8)
 
 
 def test_object_numbers_join_the_regionprops_rows_on_a_real_segmentation():
