@@ -1,4 +1,4 @@
-"""Figures of the models: confusion matrix, VAE reconstructions, embeddings, silhouette, validation.
+"""Figures of the models: confusion matrix, VAE reconstructions, embeddings, k choice, validation.
 
 Every function takes the numbers the model code computed (a report, arrays, a table) and draws
 them; none trains or evaluates anything, so these figures can be redrawn from the lake.
@@ -196,6 +196,44 @@ def silhouette_curve(silhouettes: pl.DataFrame, best_k: int, *, title: str, ax: 
         twin.plot(ks, silhouettes["inertia"].to_numpy(), marker=".", color="tab:grey", alpha=0.7)
         twin.set_ylabel("inertia", color="tab:grey")
     ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(title, fontsize=9)
+    if own:
+        ax.figure.tight_layout()
+    return ax
+
+
+def stability_curve(stability: pl.DataFrame, best_k: int, *, title: str, ax: Axes | None = None) -> Axes:
+    """Plot the mean bootstrap ARI (with one standard deviation) against k, marking the chosen k.
+
+    Parameters
+    ----------
+    stability : polars.DataFrame
+        Columns ``k``, ``mean_ari`` and ``sd_ari``, as in
+        :class:`~morph_assets.lib.models.StableCut`.
+    best_k : int
+        The chosen k, drawn as a vertical line.
+    title : str
+        Axes title.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+    """
+    missing = [name for name in ("k", "mean_ari", "sd_ari") if name not in stability.columns]
+    if missing:
+        raise ValueError(f"stability lacks the column(s) {missing}")
+    own = ax is None
+    ax = new_axes((5.5, 3.4)) if ax is None else ax
+    ax.errorbar(stability["k"].to_numpy(), stability["mean_ari"].to_numpy(), yerr=stability["sd_ari"].to_numpy(),
+                marker="o", color="tab:blue", capsize=3)
+    ax.axvline(best_k, color="tab:red", linestyle="--", label=f"chosen k = {best_k}")
+    ax.set_xlabel("k (clusters)")
+    ax.set_ylabel("stability (mean ARI vs full data)")
+    ax.set_ylim(min(0.0, float(np.nanmin(stability["mean_ari"].to_numpy())) - 0.05), 1.05)
+    ax.legend(fontsize=7, loc="lower left")
     ax.set_title(title, fontsize=9)
     if own:
         ax.figure.tight_layout()

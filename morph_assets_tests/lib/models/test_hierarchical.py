@@ -8,6 +8,7 @@ from scipy.cluster.hierarchy import linkage
 from sklearn.metrics import adjusted_rand_score
 
 from morph_assets.lib.models import stable_hierarchical
+from morph_assets.lib.plot import stability_curve, to_png
 
 
 def _planted(per_group: int = 12, features: int = 30, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -66,3 +67,13 @@ def test_same_seed_same_result_and_global_rng_untouched():
 def test_invalid_input_raises_a_clear_error(x, kwargs, message):
     with pytest.raises(ValueError, match=message):
         stable_hierarchical(x, **kwargs)
+
+
+def test_stability_curve_draws_the_table_and_marks_the_chosen_k():
+    x, _ = _planted(per_group=6)
+    cut = stable_hierarchical(x, k_range=range(2, 6), n_bootstraps=5, seed=0)
+    axes = stability_curve(cut.stability, cut.best_k, title="toy")
+    assert to_png(axes.figure).startswith(b"\x89PNG\r\n\x1a\n")
+    assert axes.get_legend().get_texts()[0].get_text() == "chosen k = 3"
+    with pytest.raises(ValueError, match="mean_ari"):
+        stability_curve(cut.stability.drop("mean_ari"), 3, title="toy")
