@@ -203,41 +203,40 @@ def silhouette_curve(silhouettes: pl.DataFrame, best_k: int, *, title: str, ax: 
 
 
 def stability_curve(stability: pl.DataFrame, best_k: int, *, title: str, ax: Axes | None = None) -> Axes:
-    """Plot the mean bootstrap ARI (with one standard deviation) against k, marking the chosen k.
+    """Plot each k's stability, the mean bootstrap ARI with one standard deviation, and the chosen k.
 
     Parameters
     ----------
     stability : polars.DataFrame
-        Columns ``k``, ``mean_ari`` and ``sd_ari``, as in
-        :class:`~morph_assets.lib.models.StableCut`.
+        The ``stability`` table of :class:`~morph_assets.lib.models.StableCut`: ``k``, ``mean_ari``,
+        ``sd_ari``.
     best_k : int
-        The chosen k, drawn as a vertical line.
+        Where the dashed vertical line goes.
     title : str
-        Axes title.
+        Title of the plot.
     ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure when None.
+        Axes to draw into (None: a figure of its own, laid out tight).
 
     Returns
     -------
     matplotlib.axes.Axes
-        The axes drawn on.
+        ``ax``, or the new axes.
     """
     missing = [name for name in ("k", "mean_ari", "sd_ari") if name not in stability.columns]
     if missing:
         raise ValueError(f"stability lacks the column(s) {missing}")
-    own = ax is None
-    ax = new_axes((5.5, 3.4)) if ax is None else ax
-    ax.errorbar(stability["k"].to_numpy(), stability["mean_ari"].to_numpy(), yerr=stability["sd_ari"].to_numpy(),
-                marker="o", color="tab:blue", capsize=3)
-    ax.axvline(best_k, color="tab:red", linestyle="--", label=f"chosen k = {best_k}")
-    ax.set_xlabel("k (clusters)")
-    ax.set_ylabel("stability (mean ARI vs full data)")
-    ax.set_ylim(min(0.0, float(np.nanmin(stability["mean_ari"].to_numpy())) - 0.05), 1.05)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.set_title(title, fontsize=9)
-    if own:
-        ax.figure.tight_layout()
-    return ax
+    target = new_axes((5.5, 3.4)) if ax is None else ax
+    means = stability["mean_ari"].to_numpy()
+    target.errorbar(stability["k"].to_numpy(), means, yerr=stability["sd_ari"].to_numpy(), marker="o", capsize=3)
+    target.axvline(best_k, color="tab:red", linestyle="--", label=f"chosen k = {best_k}")
+    # ARI can dip below 0 (worse than chance); the top stays at 1 so curves of two runs compare
+    target.set(xlabel="k (clusters)", ylabel="stability (mean ARI vs full data)",
+               ylim=(min(0.0, float(np.nanmin(means)) - 0.05), 1.05))
+    target.legend(fontsize=7, loc="lower left")
+    target.set_title(title, fontsize=9)
+    if ax is None:
+        target.figure.tight_layout()
+    return target
 
 
 def similarity_distributions(
