@@ -108,8 +108,18 @@ def test_models_clusters_and_report(study):
         assert chosen == row["k"]
     validation = pl.read_parquet(lake.study_file("cluster_validation"))
     assert validation["p_value"].is_between(0, 1).all() and "ari_true_phenotype_group" in validation.columns
+    summary = pl.read_parquet(lake.study_file("hierarchical_summary"))
+    members = pl.read_parquet(lake.study_file("hierarchical_clusters"))
+    stability = pl.read_parquet(lake.study_file("hierarchical_stability"))
+    for row in summary.iter_rows(named=True):  # each clustered representation: its cut is its most stable k
+        mine = members.filter(pl.col("representation") == row["representation"])
+        assert mine.height == row["n_active"] and mine["cluster"].n_unique() <= row["best_k"]
+        curve = stability.filter(pl.col("representation") == row["representation"])
+        assert curve.filter("chosen")["k"].to_list() == [row["best_k"]]
+        assert row["stability"] == pytest.approx(curve["mean_ari"].max())
     report = (lake.root / "reports" / "study" / "report.md").read_text()
     assert "0.0548" in report and "Table 1" in report and "Random Forest" in report
+    assert "Clusters of the active treatments" in report
     for link in report.split("](figures/")[1:]:
         assert (lake.root / "reports" / "study" / "figures" / link.split(")")[0]).exists()
 

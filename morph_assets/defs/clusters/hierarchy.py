@@ -44,6 +44,9 @@ class HierarchyConfig(dg.Config):
 
 def active_treatments(per_treatment: pl.DataFrame, representation: str) -> set[str]:
     """Treatments (not DMSO) that a representation retrieves among their replicates at q < 0.05."""
+    needed = {TREATMENT, PERT_INAME, "representation", "below_corrected_p", *ACTIVE_RUN}
+    if not needed <= set(per_treatment.columns):  # no setting had replicates: nothing was scored
+        return set()
     run = per_treatment.filter(pl.col("representation") == representation,
                                *(pl.col(name) == value for name, value in ACTIVE_RUN.items()))
     retrieved = run.filter(pl.col("below_corrected_p") & (pl.col(PERT_INAME).fill_null("") != DMSO))
