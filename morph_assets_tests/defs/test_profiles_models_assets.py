@@ -128,7 +128,7 @@ def test_sql_models_are_assets_and_answer_questions(study):
     lake, runs, _ = study
     materialized = {event.asset_key.path[-1] for event in runs["views"].get_asset_materialization_events()}
     assert {"compound_summary", "top_compounds_by_map", "dmso_qc_by_plate", "features_most_changed",
-            "map_headline", "wells_failing_qc", "treatment_clusters"} <= materialized
+            "map_headline", "wells_failing_qc", "treatment_clusters", "hierarchical_summary"} <= materialized
     with duckdb.connect(str(lake.duckdb_path), read_only=True) as connection:
         top = connection.sql("select count(*), max(mean_average_precision) from top_compounds_by_map").fetchall()[0]
         assert top[0] == 25 and 0 < top[1] <= 1
@@ -136,6 +136,8 @@ def test_sql_models_are_assets_and_answer_questions(study):
         assert dmso == [(plate, 5) for plate in PLATES]
         changed = connection.sql("select max(rank), count(distinct treatment) from features_most_changed").fetchall()[0]
         assert changed == (5, 43)
+        clustered = connection.sql("select count(*) from hierarchical_summary").fetchall()[0][0]
+        assert clustered == pl.read_parquet(lake.study_file("hierarchical_summary")).height
 
 
 

@@ -136,8 +136,9 @@ def hierarchical_clusters(context: dg.AssetExecutionContext, config: HierarchyCo
     table = pl.concat(memberships, how="diagonal_relaxed") if memberships else pl.DataFrame(
         schema={TREATMENT: pl.String, "representation": pl.String, "cluster": pl.Int32})
     store.write_study(HIERARCHICAL_CLUSTERS, table)
-    store.write_study(HIERARCHICAL_STABILITY, pl.concat(curves) if curves else pl.DataFrame(
-        schema={"k": pl.Int64, "mean_ari": pl.Float64, "representation": pl.String}))
+    store.write_study(HIERARCHICAL_STABILITY, pl.concat(curves) if curves else pl.DataFrame(schema={
+        "k": pl.Int64, "mean_ari": pl.Float64, "sd_ari": pl.Float64, "n_bootstraps": pl.Int64,
+        "representation": pl.String, "chosen": pl.Boolean}))
     store.write_study(HIERARCHICAL_SUMMARY, summary)
     if skipped:
         metadata["skipped"] = dg.MetadataValue.md(frame_to_markdown(pl.DataFrame(skipped).select("item", "reason")))
