@@ -104,7 +104,8 @@ def hierarchical_clusters(context: dg.AssetExecutionContext, config: HierarchyCo
         sizes = np.bincount(cut.labels)
         row = {"representation": representation, "n_active": members.height, "best_k": cut.best_k,
                # the most stable k at the top of the range: more stable structure may lie beyond it
-               "k_at_range_end": cut.best_k == cut.stability["k"].max(), "stability": cut.stability.filter(pl.col("k") == cut.best_k)["mean_ari"][0],
+               "k_at_range_end": cut.best_k == cut.stability["k"].max(),
+               "stability": cut.stability.filter(pl.col("k") == cut.best_k)["mean_ari"][0],
                "cluster_sizes": " ".join(str(int(size)) for size in sorted(sizes, reverse=True)),
                "n_with_true_group": None, "ari_true_phenotype_group": None}
         if truth is not None:  # the planted groups of the clustered treatments that truly have a phenotype
@@ -129,8 +130,8 @@ def hierarchical_clusters(context: dg.AssetExecutionContext, config: HierarchyCo
                 metadata[f"plot_umap_by_{name}_{representation}"] = _figure(
                     category_scatter(xy, colours, legend_title=name,
                                      title=f"{representation}: active treatments, UMAP by {name}"),
-                    f"umap by {name}", f"{representation}: the active treatments on the UMAP of "
-                    f"treatment_clusters, coloured by {'hierarchical cluster' if name == 'cluster' else 'first target'}.")
+                    f"umap by {name}", f"{representation}: the active treatments on the UMAP of treatment_clusters, "
+                    f"coloured by {'hierarchical cluster' if name == 'cluster' else 'first target'}.")
     write_skipped(store, "hierarchical_clusters", skipped)
     summary = pl.DataFrame(summaries, schema=SUMMARY_SCHEMA)
     table = pl.concat(memberships, how="diagonal_relaxed") if memberships else pl.DataFrame(
