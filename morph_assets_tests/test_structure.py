@@ -227,8 +227,8 @@ _PER_WELL_JOB = ("a per-well job that writes the lake: run by the wells runs of 
                  "and defs/test_well_runs, and by cli/test_runs")
 TESTED_THROUGH_OTHERS = {
     "lib/plot/_models.py": "each figure is drawn in the test of the model whose results it shows "
-                           "(lib/models/test_forest, test_vae, test_clustering, test_validation), beside the "
-                           "fixtures that make those results (a trained VAE among them)",
+                           "(lib/models/test_forest, test_vae, test_clustering, test_hierarchical, "
+                           "test_validation), beside the fixtures that make those results (a trained VAE among them)",
     "lib/plot/_retrieval.py": "map_scatter draws the mAP table of lib/retrieval/test_report's `scored` fixture",
     "lib/report/_segmentation_review.py": "the montage reads a lake's raw images and masks: checked in the masks "
                                           "asset's metadata by defs/test_segment_features_assets",

@@ -91,6 +91,9 @@ CLASSIFIER_METRICS = "classifier_metrics"
 TREATMENT_CLUSTERS = "treatment_clusters"
 CLUSTER_SILHOUETTES = "cluster_silhouettes"
 CLUSTER_VALIDATION = "cluster_validation"
+HIERARCHICAL_CLUSTERS = "hierarchical_clusters"
+HIERARCHICAL_STABILITY = "hierarchical_stability"
+HIERARCHICAL_SUMMARY = "hierarchical_summary"
 
 #: Levels at which profiles are kept per plate.
 LEVELS = ("image", "well")
@@ -145,6 +148,9 @@ TABLES: dict[str, Table] = {
     TREATMENT_CLUSTERS: Table("treatment_clusters", TableLevel.STUDY),
     CLUSTER_SILHOUETTES: Table("treatment_clusters", TableLevel.STUDY),
     CLUSTER_VALIDATION: Table("cluster_validation", TableLevel.STUDY),
+    HIERARCHICAL_CLUSTERS: Table("hierarchical_clusters", TableLevel.STUDY),
+    HIERARCHICAL_STABILITY: Table("hierarchical_clusters", TableLevel.STUDY),
+    HIERARCHICAL_SUMMARY: Table("hierarchical_clusters", TableLevel.STUDY),
 }
 #: Families of tables named ``<prefix><level>_<representation>`` (or ``<prefix><representation>``).
 TABLE_FAMILIES: dict[str, Table] = {

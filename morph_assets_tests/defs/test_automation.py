@@ -13,8 +13,8 @@ from morph_assets.defs.partitions import plate_range_tags
 from morph_assets.resources import LakeResource, worker_pool_resource
 
 PER_WELL = ["raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors"]
-STUDY = {"treatment_profiles", "map_report", "treatment_clusters", "cluster_validation", "study_report",
-         "vae_embeddings", "image_tensor_index"}
+STUDY = {"treatment_profiles", "map_report", "treatment_clusters", "cluster_validation", "hierarchical_clusters",
+         "study_report", "vae_embeddings", "image_tensor_index"}
 
 
 def _key(name: str) -> dg.AssetKey:

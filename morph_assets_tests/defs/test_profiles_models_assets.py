@@ -108,8 +108,18 @@ def test_models_clusters_and_report(study):
         assert chosen == row["k"]
     validation = pl.read_parquet(lake.study_file("cluster_validation"))
     assert validation["p_value"].is_between(0, 1).all() and "ari_true_phenotype_group" in validation.columns
+    summary = pl.read_parquet(lake.study_file("hierarchical_summary"))
+    members = pl.read_parquet(lake.study_file("hierarchical_clusters"))
+    stability = pl.read_parquet(lake.study_file("hierarchical_stability"))
+    for row in summary.iter_rows(named=True):  # each clustered representation: its cut is its most stable k
+        mine = members.filter(pl.col("representation") == row["representation"])
+        assert mine.height == row["n_active"] and mine["cluster"].n_unique() <= row["best_k"]
+        curve = stability.filter(pl.col("representation") == row["representation"])
+        assert curve.filter("chosen")["k"].to_list() == [row["best_k"]]
+        assert row["stability"] == pytest.approx(curve["mean_ari"].max())
     report = (lake.root / "reports" / "study" / "report.md").read_text()
     assert "0.0548" in report and "Table 1" in report and "Random Forest" in report
+    assert "Clusters of the active treatments" in report
     for link in report.split("](figures/")[1:]:
         assert (lake.root / "reports" / "study" / "figures" / link.split(")")[0]).exists()
 
@@ -118,7 +128,7 @@ def test_sql_models_are_assets_and_answer_questions(study):
     lake, runs, _ = study
     materialized = {event.asset_key.path[-1] for event in runs["views"].get_asset_materialization_events()}
     assert {"compound_summary", "top_compounds_by_map", "dmso_qc_by_plate", "features_most_changed",
-            "map_headline", "wells_failing_qc", "treatment_clusters"} <= materialized
+            "map_headline", "wells_failing_qc", "treatment_clusters", "hierarchical_summary"} <= materialized
     with duckdb.connect(str(lake.duckdb_path), read_only=True) as connection:
         top = connection.sql("select count(*), max(mean_average_precision) from top_compounds_by_map").fetchall()[0]
         assert top[0] == 25 and 0 < top[1] <= 1
@@ -126,6 +136,8 @@ def test_sql_models_are_assets_and_answer_questions(study):
         assert dmso == [(plate, 5) for plate in PLATES]
         changed = connection.sql("select max(rank), count(distinct treatment) from features_most_changed").fetchall()[0]
         assert changed == (5, 43)
+        clustered = connection.sql("select count(*) from hierarchical_summary").fetchall()[0][0]
+        assert clustered == pl.read_parquet(lake.study_file("hierarchical_summary")).height
 
 
 

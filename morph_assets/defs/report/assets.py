@@ -5,11 +5,12 @@ import polars as pl
 
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.lib.plot import category_scatter, map_scatter, silhouette_curve, to_png
+from morph_assets.lib.plot import category_scatter, map_scatter, silhouette_curve, stability_curve, to_png
 from morph_assets.lib.report import (
     embed_figures,
     figure_link,
     frame_to_markdown,
+    hierarchical_clusters_markdown,
     render_report,
     sister_compounds_markdown,
     table1_markdown,
@@ -21,6 +22,8 @@ from morph_assets.lib.schema import (
     CLASSIFIER_METRICS,
     CLUSTER_SILHOUETTES,
     CLUSTER_VALIDATION,
+    HIERARCHICAL_STABILITY,
+    HIERARCHICAL_SUMMARY,
     MAP_PER_TREATMENT,
     MAP_SUMMARY,
     PLATE_LAYOUT,
@@ -85,7 +88,8 @@ def _read(store, table: str) -> pl.DataFrame | None:  # noqa: ANN001
 
 
 @dg.asset(description="The study's Tables 1 and 2 with our numbers beside them, figures and what differs.",
-          deps=["treatment_classifiers", "map_report", "treatment_clusters", "cluster_validation"], tags=STUDY_LEVEL,
+          deps=["treatment_classifiers", "map_report", "treatment_clusters", "cluster_validation",
+                "hierarchical_clusters"], tags=STUDY_LEVEL,
           group_name="report", kinds={"markdown"}, automation_condition=STUDY)
 def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """A readable report (``data_lake/reports/study/report.md`` with its figures): the study's
@@ -96,6 +100,7 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     per_treatment, clusters = _read(store, MAP_PER_TREATMENT), _read(store, TREATMENT_CLUSTERS)
     silhouettes, validation = _read(store, CLUSTER_SILHOUETTES), _read(store, CLUSTER_VALIDATION)
     sister, truth = _read(store, SISTER_SUMMARY), _read(store, TRUTH_CORRELATION)
+    hierarchy, stability = _read(store, HIERARCHICAL_SUMMARY), _read(store, HIERARCHICAL_STABILITY)
     plates = store.plates_present(PLATE_LAYOUT)
     sections: list[tuple[str, str]] = []
     images: dict[str, bytes] = {}
@@ -153,6 +158,10 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
             "\n\nMann-Whitney U, one-sided (within-cluster CellProfiler cosine similarity greater than between). "
             "ARI columns compare clusters with the generator's true phenotype groups (active treatments) and "
             "with active vs inactive, on generated plates only.")))
+    if hierarchy is not None and stability is not None:
+        sections.append(("Clusters of the active treatments, cut where they are stable",
+                         hierarchical_clusters_markdown(hierarchy) + "\n\n" + _stability_links(hierarchy, stability,
+                                                                                                images)))
     sections.append(("What differs from the study, and why", _differences(metrics, summary)))
     path = render_report(sections, images, store.root / REPORT_FOLDER,
                          title="morph_assets: the study reproduced, and what the field's recipe adds")
@@ -161,6 +170,18 @@ def study_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     text = embed_figures(path.read_text(), images)
     return dg.MaterializeResult(metadata={"report": dg.MetadataValue.md(text),
                                           "path": dg.MetadataValue.path(str(path)), "figures": len(images)})
+
+
+def _stability_links(summary: pl.DataFrame, stability: pl.DataFrame, images: dict[str, bytes]) -> str:
+    """Draw each clustered representation's stability curve into ``images``; links to them."""
+    links = []
+    for row in summary.iter_rows(named=True):
+        name = f"stability_{row['representation']}"
+        curve = stability.filter(pl.col("representation") == row["representation"]).sort("k")
+        images[name] = to_png(stability_curve(curve, row["best_k"], title=f"{row['representation']}: stability "
+                                              "by k").figure)
+        links.append(figure_link(name))
+    return " ".join(links)
 
 
 def _differences(metrics: pl.DataFrame | None, summary: pl.DataFrame | None) -> str:

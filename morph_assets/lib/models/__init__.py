@@ -1,8 +1,9 @@
 """Models: treatment classifiers, the VAE, clustering and cluster validation.
 
 Grouped train/test splits and honest evaluation, the random forest on features, the small CNN
-and the convolutional VAE on site tensors, KMeans with k chosen by silhouette and 2-D
-embeddings, and the validation of clusters with independent features. Nothing here plots.
+and the convolutional VAE on site tensors, KMeans with k chosen by silhouette, hierarchical
+clusters cut where they are most stable, 2-D embeddings, and the validation of clusters with
+independent features. Nothing here plots.
 """
 
 from morph_assets.lib.models._clustering import (
@@ -11,6 +12,12 @@ from morph_assets.lib.models._clustering import (
     KMeansSelection,
     choose_kmeans,
     embed_2d,
+)
+from morph_assets.lib.models._hierarchical import (
+    LINKAGE_METHOD,
+    LINKAGE_METRIC,
+    StableCut,
+    stable_hierarchical,
 )
 from morph_assets.lib.models._cnn import (
     SmallCNN,
@@ -59,9 +66,12 @@ __all__ = [
     "ConvVAE",
     "ENCODER_WIDTHS",
     "KMeansSelection",
+    "LINKAGE_METHOD",
+    "LINKAGE_METRIC",
     "MIN_TEST_LABELS",
     "N_PROFILES",
     "SmallCNN",
+    "StableCut",
     "adjusted_rand",
     "choose_kmeans",
     "cosine_similarity_pairs",
@@ -78,6 +88,7 @@ __all__ = [
     "reports_table",
     "save_model",
     "save_vae",
+    "stable_hierarchical",
     "train_cnn",
     "train_random_forest",
     "train_vae",

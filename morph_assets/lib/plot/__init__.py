@@ -17,6 +17,7 @@ from morph_assets.lib.plot._models import (
     reconstructions,
     category_scatter,
     silhouette_curve,
+    stability_curve,
     similarity_distributions,
     feature_boxplot,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "plate_heatmap",
     "reconstructions",
     "silhouette_curve",
+    "stability_curve",
     "similarity_distributions",
     "to_png",
 ]

@@ -1,4 +1,4 @@
-"""Figures of the models: confusion matrix, VAE reconstructions, embeddings, silhouette, validation.
+"""Figures of the models: confusion matrix, VAE reconstructions, embeddings, k choice, validation.
 
 Every function takes the numbers the model code computed (a report, arrays, a table) and draws
 them; none trains or evaluates anything, so these figures can be redrawn from the lake.
@@ -200,6 +200,43 @@ def silhouette_curve(silhouettes: pl.DataFrame, best_k: int, *, title: str, ax: 
     if own:
         ax.figure.tight_layout()
     return ax
+
+
+def stability_curve(stability: pl.DataFrame, best_k: int, *, title: str, ax: Axes | None = None) -> Axes:
+    """Plot each k's stability, the mean bootstrap ARI with one standard deviation, and the chosen k.
+
+    Parameters
+    ----------
+    stability : polars.DataFrame
+        The ``stability`` table of :class:`~morph_assets.lib.models.StableCut`: ``k``, ``mean_ari``,
+        ``sd_ari``.
+    best_k : int
+        Where the dashed vertical line goes.
+    title : str
+        Title of the plot.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into (None: a figure of its own, laid out tight).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``, or the new axes.
+    """
+    missing = [name for name in ("k", "mean_ari", "sd_ari") if name not in stability.columns]
+    if missing:
+        raise ValueError(f"stability lacks the column(s) {missing}")
+    target = new_axes((5.5, 3.4)) if ax is None else ax
+    means = stability["mean_ari"].to_numpy()
+    target.errorbar(stability["k"].to_numpy(), means, yerr=stability["sd_ari"].to_numpy(), marker="o", capsize=3)
+    target.axvline(best_k, color="tab:red", linestyle="--", label=f"chosen k = {best_k}")
+    # ARI can dip below 0 (worse than chance); the top stays at 1 so curves of two runs compare
+    target.set(xlabel="k (clusters)", ylabel="stability (mean ARI vs full data)",
+               ylim=(min(0.0, float(np.nanmin(means)) - 0.05), 1.05))
+    target.legend(fontsize=7, loc="lower left")
+    target.set_title(title, fontsize=9)
+    if ax is None:
+        target.figure.tight_layout()
+    return target
 
 
 def similarity_distributions(

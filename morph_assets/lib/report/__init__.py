@@ -5,6 +5,7 @@ published numbers beside ours, and the segmentation montages a scientist checks 
 """
 
 from morph_assets.lib.report._biology import (
+    hierarchical_clusters_markdown,
     sister_compounds_markdown,
     truth_markdown,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "frame_to_csv",
     "frame_to_json",
     "frame_to_markdown",
+    "hierarchical_clusters_markdown",
     "frame_to_text",
     "markdown_table",
     "plates_label",

@@ -59,3 +59,30 @@ def truth_markdown(table: pl.DataFrame) -> str:
             "(activity > 0 in the generator's table, positive controls included), the correlation between the cosine "
             "similarity of their treatment consensus profiles and that of their true phenotype vectors. 0 means the "
             "profiles' geometry says nothing about the planted phenotypes; 1 that it mirrors them.")
+
+
+def hierarchical_clusters_markdown(summary: pl.DataFrame) -> str:
+    """The section on the active treatments' hierarchical clusters, cut at the most stable k.
+
+    Parameters
+    ----------
+    summary : pl.DataFrame
+        The ``hierarchical_summary`` table: one row per representation (``n_active``, ``best_k``,
+        ``k_at_range_end``, ``stability``, ``cluster_sizes``, ``n_with_true_group``,
+        ``ari_true_phenotype_group``).
+
+    Returns
+    -------
+    str
+        A Markdown table and how to read it, or a line saying nothing was clustered.
+    """
+    if summary.is_empty():
+        return "No representation had enough active treatments to cluster (see above)."
+    return (frame_to_markdown(summary.sort("representation"), max_rows=40, float_precision=3) + "\n\n"
+            "Active treatments (retrieved among their replicates at q < 0.05; well level, DMSO-normalised, pooled) "
+            "clustered by average linkage on the cosine distance of their consensus profiles. The cut is the k, in "
+            "the range tried, whose partition best survives resampling of the features (stability: mean adjusted "
+            "Rand index between the full-data cut and the cuts of trees rebuilt on bootstrapped features; Ben-Hur et "
+            "al. 2002). `k_at_range_end` means stability was still rising at the largest k tried. The ARI against "
+            "the generator's phenotype groups counts the clustered treatments that truly have a phenotype; empty on "
+            "real plates.")

@@ -1,10 +1,10 @@
-"""The sister-compound and planted-biology report sections."""
+"""The sister-compound, planted-biology and hierarchical-cluster report sections."""
 
 from __future__ import annotations
 
 import polars as pl
 
-from morph_assets.lib.report import sister_compounds_markdown, truth_markdown
+from morph_assets.lib.report import hierarchical_clusters_markdown, sister_compounds_markdown, truth_markdown
 from morph_assets.lib.retrieval import NO_GROUND_TRUTH, SISTER_SUMMARY_SCHEMA, TRUTH_CORRELATION_SCHEMA
 
 
@@ -25,3 +25,13 @@ def test_truth_section_says_no_ground_truth_on_real_plates() -> None:
     scored = {**row, "status": "scored", "n_compounds": 195, "n_pairs": 18915, "pearson": 0.4642, "spearman": 0.45}
     assert "| regionprops | well | none | 195 | 18915 | 0.464 | 0.450 |" in truth_markdown(
         pl.DataFrame([scored], schema=TRUTH_CORRELATION_SCHEMA))
+
+
+def test_hierarchical_section_shows_the_summary_or_says_nothing_was_clustered() -> None:
+    row = dict(representation="cellprofiler", n_active=132, best_k=11, k_at_range_end=False, stability=0.7761,
+               cluster_sizes="34 25 21", n_with_true_group=130, ari_true_phenotype_group=0.0081)
+    text = hierarchical_clusters_markdown(pl.DataFrame([row]))
+    assert "| cellprofiler | 132 | 11 | false | 0.776 | 34 25 21 | 130 | 0.008 |" in text.lower()
+    assert "average linkage" in text and "cosine" in text
+    nothing = hierarchical_clusters_markdown(pl.DataFrame(schema=dict.fromkeys(row, pl.String)))
+    assert nothing.startswith("No representation")
