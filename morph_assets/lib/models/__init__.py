@@ -19,6 +19,19 @@ from morph_assets.lib.models._hierarchical import (
     StableCut,
     stable_hierarchical,
 )
+from morph_assets.lib.models._crop_net import (
+    CropNet,
+    CropNetSettings,
+    CrossFit,
+    augment,
+    balanced_indices,
+    class_log_probabilities,
+    cross_fitted_log_probabilities,
+    plate_folds,
+    pooled_log_probabilities,
+    to_view,
+    train_crop_net,
+)
 from morph_assets.lib.models._cnn import (
     SmallCNN,
     predict,
@@ -59,6 +72,17 @@ from morph_assets.lib.models._validation import (
 )
 
 __all__ = [
+    "CropNet",
+    "CropNetSettings",
+    "CrossFit",
+    "augment",
+    "balanced_indices",
+    "class_log_probabilities",
+    "cross_fitted_log_probabilities",
+    "plate_folds",
+    "pooled_log_probabilities",
+    "to_view",
+    "train_crop_net",
     "Alternative",
     "CLASS_WEIGHTINGS",
     "ClassifierReport",

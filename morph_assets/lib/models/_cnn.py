@@ -7,7 +7,6 @@ stopping on validation loss and optional balanced class weights, and reports tes
 
 from __future__ import annotations
 
-import copy
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from morph_assets.lib.devices import pick_device
 from morph_assets.lib.io import atomic_write
+from morph_assets.lib.models._early_stopping import EarlyStopping
 from morph_assets.lib.models._forest import CLASS_WEIGHTINGS, ClassifierReport, evaluate
 from morph_assets.lib.models._split import grouped_stratified_split
 
@@ -235,7 +235,7 @@ def train_cnn(
                         generator=torch.Generator().manual_seed(seed))
 
     history: list[dict] = []
-    best_loss, best_state, epochs_without_gain = float("inf"), copy.deepcopy(model.state_dict()), 0
+    stopper = EarlyStopping(model, patience)
     for epoch in range(1, max_epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -253,14 +253,10 @@ def train_cnn(
         if log is not None:
             log(f"epoch {epoch}: train_loss={record['train_loss']:.4f} val_loss={val_loss:.4f} "
                 f"val_accuracy={val_accuracy:.3f}")
-        if val_loss < best_loss:
-            best_loss, best_state, epochs_without_gain = val_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            epochs_without_gain += 1
-            if epochs_without_gain >= patience:
-                break
+        if stopper.update(val_loss):
+            break
 
-    model.load_state_dict(best_state)
+    stopper.restore()
     model.eval()
     model.label_names = [str(name) for name in label_names]
     model.channel_mean, model.channel_std = channel_mean, channel_std

@@ -7,7 +7,6 @@ sigmoid and the reconstruction term is binary cross-entropy.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from morph_assets.lib.devices import pick_device, rng_devices
 from morph_assets.lib.io import atomic_write
+from morph_assets.lib.models._early_stopping import EarlyStopping
 from morph_assets.lib.models._split import grouped_stratified_split
 
 ENCODER_WIDTHS = (32, 64, 128)
@@ -226,7 +226,7 @@ def train_vae(
         optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
         shuffle_generator = torch.Generator().manual_seed(seed)
         loader = DataLoader(TensorDataset(train_data), batch_size=batch_size, shuffle=True, generator=shuffle_generator)
-        best_loss, best_state, epochs_without_improvement = float("inf"), copy.deepcopy(model.state_dict()), 0
+        stopper = EarlyStopping(model, patience)
         for epoch in range(1, max_epochs + 1):
             started = time.perf_counter()
             train_loss = _train_epoch(model, loader, optimizer, target)
@@ -240,13 +240,9 @@ def train_vae(
                     f"epoch {epoch}/{max_epochs}: train {train_loss:.2f}, val {val_loss:.2f} "
                     f"(reconstruction {reconstruction:.2f}, KL {kl:.2f}), {history[-1]['seconds']:.1f} s"
                 )
-            if val_loss < best_loss:
-                best_loss, best_state, epochs_without_improvement = val_loss, copy.deepcopy(model.state_dict()), 0
-            else:
-                epochs_without_improvement += 1
-                if epochs_without_improvement >= patience:
-                    break
-    model.load_state_dict(best_state)
+            if stopper.update(val_loss):
+                break
+    stopper.restore()
     return model.cpu().eval(), history
 
 
