@@ -12,7 +12,8 @@ from morph_assets.lib.models import (
     class_log_probabilities,
     cross_fitted_log_probabilities,
     plate_folds,
-    pooled_log_probabilities,
+    pooled_probabilities,
+    split_log_probabilities,
     to_view,
     train_crop_net,
 )
@@ -124,11 +125,25 @@ def test_a_plates_labels_never_reach_the_network_that_embeds_it():
     assert (before.fold[plates == "P2"] == 1).all() and (before.fold[plates != "P2"] == 0).all()
 
 
-def test_pooled_log_probabilities_is_the_mean_per_group_with_the_cell_count():
+def test_pooled_probabilities_is_the_mean_probability_per_group_with_the_cell_count():
     keys = pl.DataFrame({"plate": ["a", "a", "b", "a"], "site": [1, 1, 1, 2]})
-    values = np.array([[0.0, -1.0], [-2.0, -3.0], [-4.0, -5.0], [-6.0, -7.0]], np.float32)
-    pooled = pooled_log_probabilities(keys, values, ["plate", "site"])
+    probabilities = np.array([[0.5, 0.5], [0.1, 0.9], [0.3, 0.7], [1.0, 0.0]], np.float32)
+    with np.errstate(divide="ignore"):
+        pooled = pooled_probabilities(keys, np.log(probabilities), ["plate", "site"])
     assert pooled.columns == ["plate", "site", "n_cells", "CropNet_000", "CropNet_001"]
-    assert pooled.rows() == [("a", 1, 2, -1.0, -2.0), ("a", 2, 1, -6.0, -7.0), ("b", 1, 1, -4.0, -5.0)]
+    assert pooled.select("plate", "site", "n_cells").rows() == [("a", 1, 2), ("a", 2, 1), ("b", 1, 1)]
+    np.testing.assert_allclose(pooled.select("CropNet_000", "CropNet_001").to_numpy(),
+                               [[0.3, 0.7], [1.0, 0.0], [0.3, 0.7]], rtol=1e-6)
     with pytest.raises(ValueError, match="key rows"):
-        pooled_log_probabilities(keys.head(2), values, ["plate"])
+        pooled_probabilities(keys.head(2), probabilities, ["plate"])
+
+
+def test_split_log_probabilities_keeps_groups_whole_and_scores_only_the_test_part():
+    crops, labels = _planted(80, 3, np.random.default_rng(6))
+    names = np.array(["A", "B", "C"])[labels]
+    groups = np.array([f"img{i // 4}" for i in range(labels.size)])  # images of 4 cells
+    settings = CropNetSettings(width=4, view_size=8, max_epochs=10, patience=10, batch_size=32, device="cpu")
+    train, test, log_p = split_log_probabilities(crops, names, groups, settings, test_fraction=0.25)
+    assert not set(groups[train]) & set(groups[test])
+    assert train.size + test.size == labels.size and log_p.shape == (test.size, 3)
+    assert (log_p.argmax(axis=1) == labels[test]).mean() > 0.9
