@@ -1,4 +1,4 @@
-"""Benchmark training and inference of the small CNN and the VAE on a lake's image tensors, CPU and GPU.
+"""Benchmark training and inference of the small CNN, the VAE and the crop network on a lake, CPU and GPU.
 
 Input: every row of the lake's ``image_tensors`` table (``make demo`` writes ``data_lake/``) with its
 treatment from ``plate_layout`` (``Metadata_broad_sample``, else ``Metadata_pert_iname``). Per device
@@ -10,7 +10,14 @@ same arrays (written once by the parent):
 * ``cnn train``    ``train_cnn`` on grayscale + mask, a fixed number of epochs (patience never triggers);
 * ``cnn predict``  ``predict`` over every image;
 * ``vae train``    ``train_vae`` on the VAE's inputs (the platform's default: five channels + mask);
-* ``vae encode``   ``latent_means`` over every image.
+* ``vae encode``   ``latent_means`` over every image;
+* ``crop train``   ``train_crop_net`` (the crop network's defaults: width 16, 16 px views) on every
+                   single-cell crop of the lake's ``single_cell_crops`` table (one fold's work is
+                   about half of it: a fold trains on the other half of the plates; crops/s counts
+                   every crop, of which 90 % are drawn per epoch, the rest validate);
+* ``crop embed``   ``class_log_probabilities`` over every crop.
+
+The crop steps are skipped (a line says so) when the lake has no ``single_cell_crops``.
 
 Inference uses freshly initialised networks (the time does not depend on the weights) after a warm-up
 forward pass of 8 images. Reported: wall seconds, seconds per epoch (training, validation pass
@@ -34,7 +41,8 @@ from pathlib import Path
 
 from morph_assets.lib.schema import IMAGE_TENSORS
 
-STEPS = ("anchor", "cnn_train", "cnn_predict", "vae_train", "vae_encode")
+STEPS = ("anchor", "cnn_train", "cnn_predict", "vae_train", "vae_encode", "crop_train", "crop_embed")
+CROP_STEPS = ("crop_train", "crop_embed")
 HUGE_PATIENCE = 10**6  # never stop early: every run trains exactly --epochs epochs
 
 
@@ -45,8 +53,8 @@ def _load_inputs(lake_root: str, vae_inputs: str, folder: str) -> int:
 
     from morph_assets.lib.features import CHANNEL_ORDER, with_mask
     from morph_assets.lib.io import Lake
-    from morph_assets.lib.tasks import load_tensors
-    from morph_assets.lib.schema import IMAGE_TENSORS
+    from morph_assets.lib.schema import IMAGE_TENSORS, SINGLE_CELL_CROPS
+    from morph_assets.lib.tasks import load_crops, load_tensors
 
     lake = Lake(Path(lake_root))
     if not lake.plates_present(IMAGE_TENSORS) or not lake.has_table("plate_layout"):
@@ -72,6 +80,14 @@ def _load_inputs(lake_root: str, vae_inputs: str, folder: str) -> int:
     }
     for name, array in arrays.items():
         np.save(os.path.join(folder, f"{name}.npy"), array)
+    if lake.plates_present(SINGLE_CELL_CROPS):
+        crops = pl.read_parquet(lake.table_glob(SINGLE_CELL_CROPS)).join(
+            layout, on=["Metadata_Plate", "Metadata_Well"], how="inner").sort(
+            ["Metadata_Plate", "Metadata_Well", "Metadata_Site", "ObjectNumber"])
+        np.save(os.path.join(folder, "crops.npy"), load_crops(crops))
+        np.save(os.path.join(folder, "crop_labels.npy"), crops["label"].fill_null("unknown").to_numpy().astype(str))
+        np.save(os.path.join(folder, "crop_groups.npy"),
+                (crops["Metadata_Plate"] + "|" + crops["Metadata_Well"]).to_numpy().astype(str))
     return index.height
 
 
@@ -110,6 +126,7 @@ def _worker(step: str, device_name: str, data_folder: str, epochs: int, threads:
     from morph_assets.lib.devices import pick_device
     from morph_assets.lib.models import SmallCNN, predict, train_cnn
     from morph_assets.lib.models import ConvVAE, latent_means, train_vae
+    from morph_assets.lib.models import CropNet, CropNetSettings, class_log_probabilities, train_crop_net
 
     torch.set_num_threads(threads)
     device = pick_device(device_name)
@@ -155,6 +172,22 @@ def _worker(step: str, device_name: str, data_folder: str, epochs: int, threads:
         sync()
         started = time.perf_counter()
         latent_means(model, vae_images, device=device_name)
+    elif step in CROP_STEPS:
+        crops, crop_labels, crop_groups = (np.load(os.path.join(data_folder, f"{name}.npy"))
+                                           for name in ("crops", "crop_labels", "crop_groups"))
+        crop_names, crop_codes = np.unique(crop_labels, return_inverse=True)
+        settings = CropNetSettings(max_epochs=epochs, patience=HUGE_PATIENCE, device=device_name)
+        result["images"] = len(crops)
+        if step == "crop_train":
+            _, history = train_crop_net(crops, crop_codes, crop_groups, crop_names.size, settings)
+            result["epochs"] = len(history)
+            result["per_epoch"] = float(np.mean([row["seconds"] for row in history]))
+        else:
+            model = CropNet(crops.shape[1], crop_names.size, settings.width).to(device)
+            class_log_probabilities(model, crops[:8], settings.view_size)  # warm-up
+            sync()
+            started = time.perf_counter()
+            class_log_probabilities(model, crops, settings.view_size)
     else:
         raise ValueError(f"unknown step {step!r}")
     sync()
@@ -214,6 +247,9 @@ def main() -> None:
         for device in devices:
             anchor = None
             for step in STEPS:
+                if step in CROP_STEPS and not os.path.exists(os.path.join(data, "crops.npy")):
+                    print(f"{device:<6} {step.replace('_', ' '):<12} skipped: the lake has no single_cell_crops")
+                    continue
                 cmd = [sys.executable, __file__, "--worker", step, "--device", device, "--data", data,
                        "--epochs", str(args.epochs), "--threads", str(args.threads)]
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True)

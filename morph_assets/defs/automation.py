@@ -71,7 +71,7 @@ _PLATE_DEP_LANDED_SINCE = (AC.any_deps_match(AC.newly_updated())
 
 #: The costly assets under :data:`NIGHTLY`: trained once by ``morph-assets demo`` / ``ingest`` when
 #: missing, then only nightly or on request.
-NETWORK_ASSETS = ("treatment_classifiers", "vae_model")
+NETWORK_ASSETS = ("treatment_classifiers", "vae_model", "crop_network")
 
 # A study input that is itself study-level and has never been built (treatment_profiles when no
 # plate got its profiles): the study waits for it. Not the networks: what reads them (the

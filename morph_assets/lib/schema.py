@@ -20,6 +20,10 @@ METADATA_PREFIX = "Metadata_"
 PLATE = "Metadata_Plate"
 WELL = "Metadata_Well"
 SITE = "Metadata_Site"
+#: The object's label value in its site's label image (CellProfiler's name); joins crops to measurements.
+OBJECT_NUMBER = "ObjectNumber"
+#: The representation name of the crop network's profiles (``profiles_<level>_crop_cnn``).
+CROP_REPRESENTATION = "crop_cnn"
 
 # A plate layout's perturbation columns, JUMP-Target's names under the ``Metadata_`` prefix
 # (as pycytominer and copairs read them).
@@ -87,6 +91,8 @@ SISTER_SUMMARY = "sister_summary"
 SISTER_PER_TARGET = "sister_per_target"
 TRUTH_CORRELATION = "truth_correlation"
 VAE_EMBEDDINGS = "vae_embeddings"
+CROP_EMBEDDINGS = "crop_embeddings"
+CROP_CLASSIFIER_METRICS = "crop_classifier_metrics"
 CLASSIFIER_METRICS = "classifier_metrics"
 TREATMENT_CLUSTERS = "treatment_clusters"
 CLUSTER_SILHOUETTES = "cluster_silhouettes"
@@ -144,6 +150,8 @@ TABLES: dict[str, Table] = {
     SISTER_PER_TARGET: Table("map_report", TableLevel.STUDY),
     TRUTH_CORRELATION: Table("map_report", TableLevel.STUDY),
     VAE_EMBEDDINGS: Table("vae_embeddings", TableLevel.STUDY),
+    CROP_EMBEDDINGS: Table("crop_network", TableLevel.STUDY),
+    CROP_CLASSIFIER_METRICS: Table("crop_network", TableLevel.STUDY),
     CLASSIFIER_METRICS: Table("treatment_classifiers", TableLevel.STUDY),
     TREATMENT_CLUSTERS: Table("treatment_clusters", TableLevel.STUDY),
     CLUSTER_SILHOUETTES: Table("treatment_clusters", TableLevel.STUDY),

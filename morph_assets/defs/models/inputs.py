@@ -35,11 +35,15 @@ def image_profiles(store: Lake, representation: str, normalization: str) -> tupl
 
 def labelled_tensor_index(store: Lake) -> pl.DataFrame:
     """The image_tensors index of every plate joined to each site's treatment (sorted by plate, well, site)."""
-    if not store.plates_present(schema.IMAGE_TENSORS):
-        raise dg.Failure(description="lake table image_tensors has no plate yet: materialize image_tensors first")
-    index = pl.read_parquet(store.table_glob(schema.IMAGE_TENSORS))
+    return labelled_index(store, schema.IMAGE_TENSORS, [PLATE, WELL, SITE])
+
+
+def labelled_index(store: Lake, table: str, order: list[str]) -> pl.DataFrame:
+    """Every plate's rows of a per-well index table (image tensors, single-cell crops) joined to
+    each well's treatment and sorted by ``order``; one clear failure when no plate has the table."""
+    if not store.plates_present(table):
+        raise dg.Failure(description=f"lake table {table} has no plate yet: materialize {table} first")
+    index = pl.read_parquet(store.table_glob(table))
     layout = with_treatment(pl.read_parquet(store.table_glob(PLATE_LAYOUT)))
     keep = [c for c in LABEL_COLUMNS if c in layout.columns and c != SITE]
-    return index.join(layout.select(keep), on=[PLATE, WELL], how="inner").sort([PLATE, WELL, SITE])
-
-
+    return index.join(layout.select(keep), on=[PLATE, WELL], how="inner").sort(order)

@@ -61,7 +61,7 @@ class MapReportConfig(dg.Config):
 
 @dg.asset(description="Replicate retrieval: mAP, p-value and fraction retrieved per representation and setting; "
                       "sister-compound retrieval; on generated plates, agreement with the planted phenotypes.",
-          deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"},
+          deps=["treatment_profiles", "vae_embeddings", "crop_network"], tags=STUDY_LEVEL, group_name="profiles", kinds={"parquet", "polars"},
           automation_condition=STUDY,
           check_specs=[dg.AssetCheckSpec(POSITIVE_CONTROLS_RETRIEVED, asset="map_report",
                                          description="at least half the positive controls are retrieved (q < 0.05)")])

@@ -18,6 +18,8 @@ from morph_assets.lib.schema import (
     BROAD_SAMPLE,
     CELLPROFILER_MEAN,
     CONTROL_TYPE,
+    CROP_EMBEDDINGS,
+    CROP_REPRESENTATION,
     METADATA_PREFIX,
     PERT_INAME,
     PERT_TYPE,
@@ -47,6 +49,7 @@ SOURCE_TABLES: Mapping[str, str] = {
     "regionprops": REGIONPROPS_IMAGE,
     "cellprofiler": CELLPROFILER_MEAN,
     "vae": VAE_EMBEDDINGS,
+    CROP_REPRESENTATION: CROP_EMBEDDINGS,
 }
 
 _PIXEL_STATISTICS = ("mean_intensity", "std_intensity", "min_intensity", "max_intensity")
