@@ -84,6 +84,7 @@ REGIONPROPS_FEATURES = "regionprops_features"
 REGIONPROPS_IMAGE = "regionprops_image"
 CELLPROFILER_MEAN = "cellprofiler_mean"
 IMAGE_TENSORS = "image_tensors"
+SINGLE_CELL_CROPS = "single_cell_crops"
 SELECTED_FEATURES = "selected_features"
 MAP_SUMMARY = "map_summary"
 MAP_PER_TREATMENT = "map_per_treatment"
@@ -143,6 +144,7 @@ TABLES: dict[str, Table] = {
     REGIONPROPS_IMAGE: Table("regionprops_features", TableLevel.WELL),
     CELLPROFILER_MEAN: Table("cellprofiler_mean", TableLevel.WELL),
     IMAGE_TENSORS: Table("image_tensors", TableLevel.WELL),
+    SINGLE_CELL_CROPS: Table("single_cell_crops", TableLevel.WELL),
     SELECTED_FEATURES: Table("treatment_profiles", TableLevel.STUDY),
     MAP_SUMMARY: Table("map_report", TableLevel.STUDY),
     MAP_PER_TREATMENT: Table("map_report", TableLevel.STUDY),
@@ -189,8 +191,9 @@ def assets_at(level: TableLevel | str) -> tuple[str, ...]:
 
     Examples
     --------
-    >>> assets_at("well")
-    ('raw_images', 'masks', 'regionprops_features', 'cellprofiler_mean', 'image_tensors')
+    >>> assets_at("well")  # doctest: +NORMALIZE_WHITESPACE
+    ('raw_images', 'masks', 'regionprops_features', 'cellprofiler_mean', 'image_tensors',
+     'single_cell_crops')
     """
     level = TableLevel(level)
     declared = [*TABLES.values(), *TABLE_FAMILIES.values()]

@@ -12,9 +12,10 @@ from morph_assets.defs.automation import NETWORK_ASSETS, NIGHTLY, PlannedRun, pl
 from morph_assets.defs.partitions import plate_range_tags
 from morph_assets.resources import LakeResource, worker_pool_resource
 
-PER_WELL = ["raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors"]
+PER_WELL = ["raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors", "single_cell_crops"]
 STUDY = {"treatment_profiles", "map_report", "treatment_clusters", "cluster_validation", "hierarchical_clusters",
-         "study_report", "vae_embeddings", "image_tensor_index"}
+         "study_report", "vae_embeddings", "image_tensor_index",
+         "single_cell_crop_index"}
 
 
 def _key(name: str) -> dg.AssetKey:

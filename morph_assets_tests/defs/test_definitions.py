@@ -11,7 +11,8 @@ def test_definitions_load_and_list_assets_checks_jobs_sensors_schedules():
     keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
     assert {"plate_layout", "raw_images", "illumination_correction", "segmentation_model", "masks",
             "regionprops_features", "cellprofiler_mean", "well_profiles", "treatment_profiles", "map_report",
-            "image_tensors", "treatment_classifiers", "vae_model", "vae_embeddings", "treatment_clusters",
+            "image_tensors", "single_cell_crops", "single_cell_crop_index", "treatment_classifiers", "vae_model",
+            "vae_embeddings", "treatment_clusters",
             "cluster_validation", "study_report", "sql/compound_summary", "sql/map_headline"} <= keys
     assert {"plate_job", "plate_wells_job", "study_job", "segmentation_model_job"} <= {
         job.name for job in repository.get_all_jobs()}
@@ -44,7 +45,8 @@ def test_plate_and_wells_jobs_hold_exactly_the_assets_of_their_partitioning():
     well_assets = assets_of("plate_wells_job")
     assert {key.to_user_string() for key in plate_assets} == {"plate_layout", "illumination_correction"}
     assert {key.to_user_string() for key in well_assets} == {"raw_images", "masks", "regionprops_features",
-                                                             "cellprofiler_mean", "image_tensors"}
+                                                             "cellprofiler_mean", "image_tensors",
+                                                             "single_cell_crops"}
     assert all(graph.get(key).partitions_def == plates_partitions for key in plate_assets)
     assert all(graph.get(key).partitions_def == plate_well_partitions for key in well_assets)
 
@@ -62,7 +64,8 @@ def test_every_sql_model_is_an_asset_downstream_of_the_tables_it_reads():
     # upstream of the profiles, the profiles, so that the view follows a whole plate.
     errors = graph.get(dg.AssetKey(["sql", "errors"]))
     assert {key.to_user_string() for key in errors.parent_keys} == {
-        "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors", "well_profiles"}
+        "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors", "single_cell_crops",
+        "well_profiles"}
 
 
 def test_no_instance_becomes_the_current_defs_state_storage_in_tests():

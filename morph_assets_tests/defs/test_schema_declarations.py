@@ -13,7 +13,7 @@ from morph_assets.defs.sql.assets import PER_WELL_ASSETS, PLATE_ASSETS
 from morph_assets.lib import schema
 
 #: Assets of kind ``parquet`` that read the lake but write no table of their own.
-READ_ONLY_PARQUET_ASSETS = {"image_tensor_index"}
+READ_ONLY_PARQUET_ASSETS = {"image_tensor_index", "single_cell_crop_index"}
 
 
 def _asset_names() -> dict[str, dg.AssetKey]:

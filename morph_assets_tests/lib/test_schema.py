@@ -42,7 +42,7 @@ def test_every_table_and_family_has_a_level_and_the_owners_follow_the_declaratio
 
 def test_assets_at_each_level_in_pipeline_order_once_each():
     assert schema.assets_at(schema.TableLevel.WELL) == (
-        "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors")
+        "raw_images", "masks", "regionprops_features", "cellprofiler_mean", "image_tensors", "single_cell_crops")
     assert schema.assets_at("plate") == ("plate_layout", "illumination_correction", "well_profiles")
     study = schema.assets_at("study")
     assert len(study) == len(set(study)) and "treatment_profiles" in study and "map_report" in study

@@ -32,12 +32,14 @@ from morph_assets.lib.plot._retrieval import (
 from morph_assets.lib.plot._segmentation import (
     outlined_composite,
     montage,
+    crop_grid,
 )
 
 __all__ = [
     "OTHER_COLOUR",
     "category_scatter",
     "confusion_heatmap",
+    "crop_grid",
     "feature_boxplot",
     "illumination_functions",
     "map_scatter",

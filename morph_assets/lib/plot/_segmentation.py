@@ -68,3 +68,53 @@ def montage(panels: Sequence[tuple[str, np.ndarray]], *, title: str, axes: Seque
     if own:
         row[0].figure.tight_layout()
     return row
+
+
+def crop_grid(crops: np.ndarray, captions: Sequence[str], *, title: str, columns: int = 4,
+              axes: np.ndarray | None = None) -> np.ndarray:
+    """Draw single-cell crops in a grid: the DNA plane in grey with the cell's mask outlined in magenta.
+
+    Parameters
+    ----------
+    crops : (n, P, s, s) ndarray
+        Crops whose first plane is DNA and last plane the cell's mask (any value > 0.5 is the
+        cell), e.g. from :func:`morph_assets.lib.tasks.load_crops`.
+    captions : sequence of str
+        One caption per crop (e.g. ``"A01 s1 #12"``).
+    title : str
+        Figure title.
+    columns : int, default 4
+        Crops per row.
+    axes : (rows, columns) ndarray of matplotlib.axes.Axes, optional
+        Axes to draw on, at least one per crop, all on one figure; a new figure when None.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (rows, columns) axes drawn on; axes beyond the crops are left blank.
+
+    Raises
+    ------
+    ValueError
+        When ``crops`` is not 4-D or the captions are not one per crop.
+    """
+    from skimage.segmentation import find_boundaries
+
+    crops = np.asarray(crops)
+    if crops.ndim != 4 or len(captions) != len(crops):
+        raise ValueError(f"need (n, P, s, s) crops and one caption each: {crops.shape}, {len(captions)} captions")
+    rows = max(1, -(-len(crops) // columns))
+    own = axes is None
+    grid = new_axes_grid(rows, columns, (1.6 * columns, 1.7 * rows + 0.3), dpi=80) if own else np.asarray(axes)
+    for axis in grid.ravel():
+        axis.axis("off")
+    for axis, crop, caption in zip(grid.ravel(), crops, captions, strict=False):
+        dna = np.clip(crop[0], 0, 1)
+        rgb = np.repeat(dna[..., None], 3, axis=-1)
+        rgb[find_boundaries(crop[-1] > 0.5, mode="inner")] = (1.0, 0.0, 1.0)
+        axis.imshow(rgb, interpolation="nearest")
+        axis.set_title(caption, fontsize=7)
+    grid.ravel()[0].figure.suptitle(title, fontsize=9)
+    if own:
+        grid.ravel()[0].figure.tight_layout()
+    return grid

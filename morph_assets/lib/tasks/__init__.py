@@ -1,12 +1,22 @@
 """Per-well tasks: the only lib code that writes the lake, and the pool that runs them.
 
 Each stage's job on one well of one plate (ingest its images, segment it, measure it, make its
-tensors) is a task dataclass (:class:`IngestTask`, :class:`SegmentTask`, ...) built in the
-parent process, and a function that takes it and writes the result into the lake;
+tensors, cut its single-cell crops) is a task dataclass (:class:`IngestTask`, :class:`SegmentTask`,
+...) built in the parent process, and a function that takes it and writes the result into the lake;
 :func:`map_wells` runs such a function over a plate's tasks in a :class:`WorkerPool` its caller
 owns, one failure at a time.
 """
 
+from morph_assets.lib.tasks._crops import (
+    CROP_FILE,
+    CROP_PLANES,
+    CROPS_INDEX_SCHEMA,
+    DEFAULT_VIEW_SIZE,
+    CropTask,
+    resize_crops,
+    crop_well,
+    load_crops,
+)
 from morph_assets.lib.tasks._features import (
     segmented_sites,
     RegionpropsTask,
@@ -57,6 +67,14 @@ from morph_assets.lib.tasks._tensors import (
 )
 
 __all__ = [
+    "CROPS_INDEX_SCHEMA",
+    "CROP_FILE",
+    "CROP_PLANES",
+    "DEFAULT_VIEW_SIZE",
+    "CropTask",
+    "crop_well",
+    "load_crops",
+    "resize_crops",
     "DEFAULT_SIZE",
     "GROUND_TRUTH_FOLDER",
     "MASKS_SCHEMA",

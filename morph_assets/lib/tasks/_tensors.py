@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,10 +80,32 @@ def load_tensors(index: pl.DataFrame) -> np.ndarray:
     np.ndarray
         ``(len(index), channels + 1, size, size)`` float32.
     """
+    return gather_rows(index.select("tensor_file", "tensor_index").iter_rows(), lambda file: load_well_tensors(file)[0],
+                       len(CHANNEL_ORDER) + 1)
+
+
+def gather_rows(rows: Iterable[tuple[str, int]], read: Callable[[str], np.ndarray], planes: int) -> np.ndarray:
+    """Stack the arrays at ``(file, position)`` pairs, reading each run of one file once.
+
+    Parameters
+    ----------
+    rows : iterable of (str, int)
+        File and row in it, in the order wanted; rows of one file should come together (only
+        the last file read is kept open).
+    read : callable
+        File -> its ``(n, planes, s, s)`` array.
+    planes : int
+        Planes of an empty result.
+
+    Returns
+    -------
+    np.ndarray
+        ``(len(rows), planes, s, s)`` float32; ``(0, planes, 0, 0)`` when there is no row.
+    """
     out: list[np.ndarray] = []
     cache: dict[str, np.ndarray] = {}
-    for file, position in index.select("tensor_file", "tensor_index").iter_rows():
+    for file, position in rows:
         if file not in cache:
-            cache = {file: load_well_tensors(file)[0]}  # rows come grouped by well: keep one file open
+            cache = {file: read(file)}  # rows come grouped by well: keep one file open
         out.append(cache[file][position])
-    return np.stack(out).astype(np.float32) if out else np.empty((0, len(CHANNEL_ORDER) + 1, 0, 0), np.float32)
+    return np.stack(out).astype(np.float32) if out else np.empty((0, planes, 0, 0), np.float32)
