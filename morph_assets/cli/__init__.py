@@ -62,15 +62,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add_generation_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--plates", type=int, help="replicate plates (default 4)")
+        from morph_assets.lib.synthetic import SyntheticConfig
+
+        demo_plates = SyntheticConfig()  # the demo's plates are the generator's defaults
+        command.add_argument("--plates", type=int, help=f"replicate plates (default {demo_plates.n_plates})")
         command.add_argument("--wells", help="comma-separated wells (default: all 384)")
-        command.add_argument("--sites", type=int, help="sites per well")
-        command.add_argument("--image-size", type=int, help="image side in pixels")
-        command.add_argument("--seed", type=int, help="generator seed (default 0)")
+        command.add_argument("--sites", type=int, help=f"sites per well (default {demo_plates.sites_per_well})")
+        command.add_argument("--image-size", type=int,
+                             help=f"image side in pixels (default {demo_plates.image_size})")
+        command.add_argument("--seed", type=int, help=f"generator seed (default {demo_plates.seed})")
         command.add_argument("--full-size", action="store_true", help="real CPJUMP1 size: 1080x1080, 9 sites, brightfield")
         command.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
         command.add_argument("--segmenter", default="classical", choices=["classical", "cellpose", "imported"],
-                             help="how masks are made (cellpose: trains models first; ~2 s per 192 px site on a CPU)")
+                             help="how masks are made (cellpose: trains models first; "
+                                  "~2 s per 192 x 192 px of image on a CPU)")
         add_log_level(command)
 
     def add_log_level(command: argparse.ArgumentParser) -> None:

@@ -1,10 +1,12 @@
 """``morph-assets`` (``morph_assets/cli/__init__.py``): the README's first command end to end, one-line errors."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from morph_assets.cli import main
+from morph_assets.lib.synthetic import SyntheticConfig
 from morph_assets_tests.cli.helpers import _runs_by_label
 
 
@@ -28,6 +30,19 @@ def test_demo_generates_ingests_and_summarises_then_sql_answers(isolated_platfor
     # A second demo reuses the generated plates and the registered partitions.
     assert main(["demo", *arguments]) == 0
     assert "generating" not in capsys.readouterr().out
+
+
+def test_generate_without_options_makes_the_demo_plates(isolated_platform: Path, capsys):
+    """The demo's plates are the generator's defaults: several sites per well, as the help says."""
+    demo = SyntheticConfig()
+    assert main(["generate", "--plates", "1", "--wells", "A01", "--workers", "1"]) == 0
+    assert f"1 wells x {demo.sites_per_well} sites, {demo.image_size}x{demo.image_size} px" in capsys.readouterr().out
+    plate = json.loads((isolated_platform / "lake" / "source" / "SYNJT0001" / "plate.json").read_text())
+    assert (plate["generator"]["sites_per_well"], plate["generator"]["image_size"]) == (2, 136)
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "sites per well (default 2)" in shown and "image side in pixels (default 136)" in shown
 
 
 def test_a_bad_barcode_or_query_ends_in_one_line(isolated_platform: Path):

@@ -33,6 +33,7 @@ from morph_assets.lib.schema import (
     TREATMENT_CLUSTERS,
     TRUTH_CORRELATION,
 )
+from morph_assets.lib.synthetic import SyntheticConfig
 from morph_assets.lib.tasks import read_skipped
 from morph_assets.resources import LakeResource
 
@@ -199,9 +200,11 @@ def _stability_links(summary: pl.DataFrame, stability: pl.DataFrame, images: dic
 
 def _differences(metrics: pl.DataFrame | None, summary: pl.DataFrame | None) -> str:
     """The account of differences, with the numbers that support it taken from the tables."""
-    lines = ["- **Data.** The default plates are generated (CPJUMP1-shaped, one 192 px site per well, four "
-             "replicate plates), not BR00116991's images; the study used one real plate. Absolute numbers are "
-             "therefore not comparable; the comparisons between settings are."]
+    demo = SyntheticConfig()  # the demo's plates
+    lines = [f"- **Data.** The default plates are generated (CPJUMP1-shaped, {demo.sites_per_well} sites of "
+             f"{demo.image_size} px per well, {demo.n_plates} replicate plates), not BR00116991's images (9 sites of "
+             "1080 px); the study used one real plate. Absolute numbers are therefore not comparable; the comparisons "
+             "between settings are."]
     if summary is not None:
         def value(representation: str, level: str, normalization: str) -> float | None:
             row = summary.filter((pl.col("representation") == representation) & (pl.col("level") == level)

@@ -83,6 +83,11 @@ _BASE_CONFLUENCE = 0.62
 class SyntheticConfig:
     """What to generate: plate count, wells, image geometry and the seed.
 
+    The defaults are the demo's plates (``make demo``, ``morph-assets demo``): 4 replicate plates of
+    384 wells x 2 sites of 136 x 136 px. Several sites per well, as in the study (CPJUMP1 has 9),
+    so that image-level and well-level profiles differ; two sites of 136 px hold about the pixels
+    (and cells) of one 192 px site, so a well costs about what it did with one site.
+
     Attributes
     ----------
     n_plates : int
@@ -105,8 +110,8 @@ class SyntheticConfig:
 
     n_plates: int = 4
     wells: tuple[str, ...] | None = None
-    sites_per_well: int = 1
-    image_size: int = 192
+    sites_per_well: int = 2
+    image_size: int = 136
     include_brightfield: bool = False
     seed: int = 0
     barcode_prefix: str = "SYNJT"
