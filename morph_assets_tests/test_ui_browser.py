@@ -66,6 +66,7 @@ FOLLOWS = {
     "map_report": "treatment_profiles",
     "study_report": "map_report",
     "image_tensor_index": "well_profiles",
+    "single_cell_crop_index": "well_profiles",
     "sql/map_summary": "map_report",
     "sql/wells_failing_qc": "well_profiles",
 }

@@ -6,6 +6,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from morph_assets_tests.defs.helpers import check_results, definitions_for, run_plates_and_study
 
 from morph_assets.lib.io import Lake
@@ -27,6 +28,7 @@ def study(tmp_path_factory: pytest.TempPathFactory):
         runs = run_plates_and_study(defs, instance, PLATES, {"ops": {
             "treatment_classifiers": {"config": {"n_estimators": 50, "max_epochs": 4}},
             "vae_model": {"config": {"max_epochs": 3}},
+            "crop_network": {"config": {"max_epochs": 3}},
             "map_report": {"config": {"null_size": 2000}},
         }})
         yield Lake(root / "lake"), runs, instance
@@ -75,9 +77,9 @@ def test_treatment_profiles_pool_replicate_plates(study):
 def test_map_report_scores_every_representation_and_setting(study):
     lake, runs, _ = study
     summary = pl.read_parquet(lake.study_file("map_summary"))
-    assert set(summary["representation"]) == {"pixel_statistics", "regionprops", "cellprofiler", "vae"}
+    assert set(summary["representation"]) == {"pixel_statistics", "regionprops", "cellprofiler", "vae", "crop_cnn"}
     pooled = summary.filter(pl.col("setting") == "pooled")
-    assert pooled.height == 4 * 2 * 2  # representations x levels x normalisations
+    assert pooled.height == 5 * 2 * 2  # representations x levels x normalisations
     assert pooled["mean_map"].is_between(0, 1).all() and pooled["fraction_retrieved"].is_between(0, 1).all()
     per_treatment = pl.read_parquet(lake.study_file("map_per_treatment"))
     one = per_treatment.filter((pl.col("representation") == "regionprops") & (pl.col("level") == "well")
@@ -124,6 +126,29 @@ def test_models_clusters_and_report(study):
         assert (lake.root / "reports" / "study" / "figures" / link.split(")")[0]).exists()
 
 
+def test_crop_network_embeds_each_plate_with_a_network_trained_on_the_others(study):
+    lake, runs, _ = study
+    cells = pl.read_parquet(lake.table_glob("single_cell_crops"))
+    embeddings = pl.read_parquet(lake.table_glob("crop_embeddings"))
+    # one row per site with cells, the mean class probabilities of its cells (one class per treatment)
+    features = [c for c in embeddings.columns if c.startswith("CropNet_")]
+    assert len(features) == 44 and embeddings["n_cells"].sum() == cells.height
+    np.testing.assert_allclose(embeddings.select(features).sum_horizontal().to_numpy(), 1.0, rtol=1e-4)
+    bundles = [torch.load(path, weights_only=False) for path in sorted((lake.root / "models" / "crop_network").glob("*.pt"))]
+    assert [bundle["embedded_plates"] for bundle in bundles] == [["SYNJT0001", "SYNJT0003"], ["SYNJT0002"]]
+    metrics = pl.read_parquet(lake.study_file("crop_classifier_metrics"))
+    assert metrics["variant"].to_list() == [
+        "Single-cell crops, pooled per image (held-out plates)", "Single-cell crops, pooled per well (held-out plates)",
+        "Single-cell crops, pooled per image (the study's split: by image)"]
+    assert metrics["n_test"][:2].to_list() == [embeddings.height, embeddings.select("Metadata_Plate", "Metadata_Well")
+                                                .n_unique()]
+    for level in ("image", "well"):
+        profiles = pl.read_parquet(lake.table_glob(f"profiles_{level}_crop_cnn"))
+        assert set(profiles["Metadata_Normalization"]) == {"none", "mad_robustize"}
+    report = (lake.root / "reports" / "study" / "report.md").read_text()
+    assert "Crop CNN" in report and "crop_cnn" in report
+
+
 def test_sql_models_are_assets_and_answer_questions(study):
     lake, runs, _ = study
     materialized = {event.asset_key.path[-1] for event in runs["views"].get_asset_materialization_events()}
@@ -144,14 +169,14 @@ def test_sql_models_are_assets_and_answer_questions(study):
 def test_map_report_scores_sister_compounds_and_the_planted_biology(study):
     lake, runs, _ = study
     sister = pl.read_parquet(lake.study_file("sister_summary"))
-    assert sister.height == 4 * 2  # representations x normalisations, treatment consensus of well profiles
+    assert sister.height == 5 * 2  # representations x normalisations, treatment consensus of well profiles
     assert set(sister["level"]) == {"well"} and (sister["n_compounds"] == 43).all()  # DMSO is not ranked
     scored = sister.filter(pl.col("status") == "scored")
     assert scored.height == sister.height and scored["mean_map"].is_between(0, 1).all()
     per_target = pl.read_parquet(lake.study_file("sister_per_target"))
     assert (per_target["n_profiles"] >= 2).all()  # only targets two compounds share
     truth = pl.read_parquet(lake.study_file("truth_correlation"))
-    assert truth.height == 8 and set(truth["status"]) == {"scored"}  # generated plates carry the truth
+    assert truth.height == 10 and set(truth["status"]) == {"scored"}  # generated plates carry the truth
     assert truth["pearson"].is_between(-1, 1).all() and (truth["n_compounds"] > 2).all()
     metadata = runs["study"].asset_materializations_for_node("map_report")[0].metadata
     assert "0.14" in metadata["sister_compounds"].value and "pearson" in metadata["truth_correlation"].value

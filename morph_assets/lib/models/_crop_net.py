@@ -76,8 +76,8 @@ class CropNetSettings:
 
     width: int = 16
     view_size: int = 16
-    max_epochs: int = 8
-    patience: int = 2
+    max_epochs: int = 10
+    patience: int = 3
     batch_size: int = 256
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
@@ -222,19 +222,30 @@ def _validation_groups(groups: np.ndarray, fraction: float, seed: int) -> np.nda
     return np.isin(groups, rng.choice(unique, size=n_held, replace=False))
 
 
+#: Early stopping watches the share of validation crops whose treatment is among the top 10 classes
+#: (the top tenth when there are fewer than 100 classes, top-1 below 20: top-10 of 3 is always right).
+TOP_K = 10
+
+
+def top_k(n_classes: int) -> int:
+    """How many of the highest-scoring classes count as a hit for early stopping (see :data:`TOP_K`)."""
+    return max(1, min(TOP_K, n_classes // 10))
+
+
 def _validation_scores(model: CropNet, views: torch.Tensor, codes: torch.Tensor, device: torch.device,
                        batch_size: int) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of the validation crops."""
+    """Mean cross-entropy and top-k accuracy (:func:`top_k`) of the validation crops."""
     model.eval()
-    loss, correct = 0.0, 0
+    loss, hits = 0.0, 0
     with torch.no_grad():
         for start in range(0, views.shape[0], batch_size):
             logits = model(views[start:start + batch_size].to(device))
             truth = codes[start:start + batch_size].to(device)
             loss += float(F.cross_entropy(logits, truth, reduction="sum"))
-            correct += int((logits.argmax(dim=1) == truth).sum())
+            top = logits.topk(top_k(logits.shape[1]), dim=1).indices
+            hits += int((top == truth[:, None]).any(dim=1).sum())
     n = max(views.shape[0], 1)
-    return loss / n, correct / n
+    return loss / n, hits / n
 
 
 def train_crop_net(
@@ -251,8 +262,8 @@ def train_crop_net(
     Each epoch draws as many crops as there are training crops, every class equally likely
     (:func:`balanced_indices`), augments them (:func:`augment`) and takes AdamW steps on the
     cross-entropy (label-smoothed). A random ``validation_fraction`` of the wells (``groups``) is
-    held out; the state with the highest validation accuracy is kept and training stops after
-    ``patience`` epochs without a higher one.
+    held out; the state with the highest validation top-10 accuracy is kept and training stops
+    after ``patience`` epochs without a higher one.
 
     Parameters
     ----------
@@ -272,9 +283,9 @@ def train_crop_net(
     Returns
     -------
     model : CropNet
-        At its best validation accuracy, in eval mode, on the chosen device.
+        At its best validation top-10 accuracy, in eval mode, on the chosen device.
     history : list of dict
-        One per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``, ``seconds``.
+        One per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_top10_accuracy``, ``seconds``.
 
     Raises
     ------
@@ -317,14 +328,14 @@ def train_crop_net(
             total += float(loss.detach()) * rows.numel()
         val_loss, val_accuracy = _validation_scores(model, val_views, val_codes, device, 4 * settings.batch_size)
         row = {"epoch": epoch, "train_loss": total / max(order.numel(), 1), "val_loss": val_loss,
-               "val_accuracy": val_accuracy, "seconds": time.perf_counter() - started}
+               "val_top10_accuracy": val_accuracy, "seconds": time.perf_counter() - started}
         history.append(row)
         if log:
             log(f"epoch {epoch}: train loss {row['train_loss']:.3f}, validation loss {val_loss:.3f}, "
-                f"accuracy {val_accuracy:.3f}, {row['seconds']:.1f} s")
-        # Accuracy, not loss: with a few wells per treatment the held-out loss rises from the second
-        # epoch (over-confident wrong answers) while held-out accuracy and replicate retrieval still
-        # improve for several epochs (measured on the demo plates, docs/DESIGN.md 57).
+                f"top-{TOP_K} accuracy {val_accuracy:.3f}, {row['seconds']:.1f} s")
+        # Top-10 accuracy, not loss: with a few wells per treatment the held-out loss rises from the
+        # second epoch (over-confident wrong answers) while retrieval still improves for several
+        # epochs; top-1 accuracy of ~3 % on a few hundred crops is too noisy to stop on (docs/DESIGN.md 57).
         if stopper.update(-val_accuracy):
             break
     return stopper.restore().eval(), history

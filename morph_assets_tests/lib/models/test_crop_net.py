@@ -147,3 +147,9 @@ def test_split_log_probabilities_keeps_groups_whole_and_scores_only_the_test_par
     assert not set(groups[train]) & set(groups[test])
     assert train.size + test.size == labels.size and log_p.shape == (test.size, 3)
     assert (log_p.argmax(axis=1) == labels[test]).mean() > 0.9
+
+
+def test_early_stopping_counts_a_hit_in_the_top_tenth_of_the_classes_at_most_ten():
+    from morph_assets.lib.models._crop_net import top_k
+
+    assert [top_k(n) for n in (2, 3, 19, 44, 100, 307, 5000)] == [1, 1, 1, 4, 10, 10, 10]
