@@ -148,6 +148,8 @@ def summary(started: float, plates: Sequence[str], report: IngestReport | None =
         ("segmentation_by_plate", "Segmentation (AP@0.5 and F1 against the generator's ground truth)"),
         ("map_headline", "Replicate retrieval (mAP = mean over treatments of each treatment's mAP; "
                          "retrieved = fraction of treatments with q < 0.05)"),
+        ("classifier_headline", "Treatment classifiers on held-out wells (balanced accuracy = mean recall per "
+                                "treatment)"),
     ):
         if name in views:
             try:

@@ -134,11 +134,13 @@ def test_crop_network_embeds_each_plate_with_a_network_trained_on_the_others(stu
     features = [c for c in embeddings.columns if c.startswith("CropNet_")]
     assert len(features) == 44 and embeddings["n_cells"].sum() == cells.height
     np.testing.assert_allclose(embeddings.select(features).sum_horizontal().to_numpy(), 1.0, rtol=1e-4)
-    bundles = [torch.load(path, weights_only=False) for path in sorted((lake.root / "models" / "crop_network").glob("*.pt"))]
+    folds = sorted((lake.root / "models" / "crop_network").glob("*.pt"))
+    bundles = [torch.load(path, weights_only=True) for path in folds]
     assert [bundle["embedded_plates"] for bundle in bundles] == [["SYNJT0001", "SYNJT0003"], ["SYNJT0002"]]
     metrics = pl.read_parquet(lake.study_file("crop_classifier_metrics"))
     assert metrics["variant"].to_list() == [
         "Single-cell crops, pooled per image (held-out plates)", "Single-cell crops, pooled per well (held-out plates)",
+        "Single-cell crops, pooled per image (split by well)", "Single-cell crops, pooled per well (split by well)",
         "Single-cell crops, pooled per image (the study's split: by image)"]
     assert metrics["n_test"][:2].to_list() == [embeddings.height, embeddings.select("Metadata_Plate", "Metadata_Well")
                                                 .n_unique()]
@@ -147,6 +149,11 @@ def test_crop_network_embeds_each_plate_with_a_network_trained_on_the_others(stu
         assert set(profiles["Metadata_Normalization"]) == {"none", "mad_robustize"}
     report = (lake.root / "reports" / "study" / "report.md").read_text()
     assert "Crop CNN" in report and "crop_cnn" in report
+    forests_and_cnns = pl.read_parquet(lake.study_file("classifier_metrics"))
+    with duckdb.connect(str(lake.duckdb_path), read_only=True) as connection:
+        headline = connection.sql("select model, balanced_accuracy from classifier_headline").pl()
+    assert headline.height == forests_and_cnns.height + metrics.height and "crop_cnn" in set(headline["model"])
+    assert headline["balanced_accuracy"].is_sorted(descending=True)
 
 
 def test_sql_models_are_assets_and_answer_questions(study):

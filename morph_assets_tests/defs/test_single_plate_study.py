@@ -76,6 +76,7 @@ def test_one_plate_study_completes(one_plate):
     _, runs = one_plate
     assert {name: run.success for name, run in runs.items()} == dict.fromkeys(runs, True)
     assert set(STUDY_ASSETS) <= _materialized(runs["study"])
+    assert "1 plate(s) with crops" in _metadata(runs["study"], "crop_network")["skipped"].value
     # the two duplicated compounds are JUMP-Target-1's positive controls: both scored
     assert "of 2 positive controls retrieved" in check_results(runs["study"])["positive_controls_retrieved"].description
     assert check_results(runs["profiles SYNJT0001"])["dmso_wells_consistent"].metadata["dmso_wells"].value == 4
@@ -167,6 +168,10 @@ def test_two_plates_without_replicates_complete_and_skip_with_reasons(distinct_p
     assert pl.read_parquet(lake.study_file("classifier_metrics")).is_empty()
     report = (lake.root / "reports" / "study" / "report.md").read_text()
     assert "treatment_classifiers** skipped 11 item(s)" in report and "80 of 80 retrieval settings" in report
+    # the crop network needs treatments on two plates: a network of one plate cannot know the other's
+    crop_network = _metadata(runs["study"], "crop_network")["skipped"].value
+    assert "only 1 of 2" in crop_network and "(DMSO) are on two or more plates" in crop_network
+    assert "**crop_network** skipped 1 item(s)" in report and not lake.has_table("crop_classifier_metrics")
     assert "no positive control" in check_results(runs["study"])["positive_controls_retrieved"].description
 
 

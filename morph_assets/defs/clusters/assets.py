@@ -7,23 +7,20 @@ from pydantic import Field
 
 from morph_assets.defs.automation import STUDY
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.lib.io import Lake
 from morph_assets.lib.models import (
     adjusted_rand,
     choose_kmeans,
     cosine_similarity_pairs,
     embed_2d,
-    treatment_aggregates,
+    lake_treatment_matrix,
     within_vs_between,
 )
 from morph_assets.lib.plot import category_scatter, feature_boxplot, silhouette_curve, similarity_distributions, to_png
 from morph_assets.lib.profiles import (
-    NORMALIZATION,
     TREATMENT,
     annotate,
     drop_incomplete_rows,
     image_features,
-    selected_feature_names,
     usable_features,
 )
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
@@ -64,20 +61,6 @@ class ClusterConfig(dg.Config):
     seed: int = Field(default=0, description="Seed of KMeans, UMAP and t-SNE.")
 
 
-def _treatment_matrix(store: Lake, representation: str) -> tuple[pl.DataFrame, list[str]] | None:
-    """Treatment-level aggregates of a representation's DMSO-normalised, selected well profiles."""
-    table = profile_table("well", representation)
-    if not store.plates_present(table):
-        return None
-    wells = pl.read_parquet(store.table_glob(table)).filter(pl.col(NORMALIZATION) == "mad_robustize")
-    features = usable_features(wells, selected_feature_names(store, representation, wells)) or usable_features(wells)
-    if not features:
-        return None
-    aggregates = treatment_aggregates(wells, treatment_col=TREATMENT, features=features)
-    finite = np.isfinite(aggregates.select(features).to_numpy()).all(axis=1)
-    return aggregates.filter(pl.Series(finite)), features
-
-
 @dg.asset(description="KMeans clusters of treatments per representation, with UMAP and t-SNE maps.",
           deps=["treatment_profiles", "vae_embeddings"], tags=STUDY_LEVEL, group_name="clusters", kinds={"sklearn", "parquet"},
           automation_condition=STUDY)
@@ -95,7 +78,7 @@ def treatment_clusters(context: dg.AssetExecutionContext, config: ClusterConfig,
 
     needed = max(MIN_CLUSTERED_TREATMENTS, config.k_min + 1)
     for representation in CLUSTERED_REPRESENTATIONS:
-        found = _treatment_matrix(store, representation)
+        found = lake_treatment_matrix(store, representation)
         if found is None:
             skip(representation, f"no {profile_table('well', representation)} table or no usable feature in it")
             continue

@@ -6,9 +6,15 @@ import polars as pl
 from pydantic import Field
 
 from morph_assets.defs.automation import STUDY
-from morph_assets.defs.clusters.assets import CLUSTERED_REPRESENTATIONS, _treatment_matrix, true_phenotypes
+from morph_assets.defs.clusters.assets import CLUSTERED_REPRESENTATIONS, true_phenotypes
 from morph_assets.defs.jobs import STUDY_LEVEL
-from morph_assets.lib.models import LINKAGE_METHOD, LINKAGE_METRIC, adjusted_rand, stable_hierarchical
+from morph_assets.lib.models import (
+    LINKAGE_METHOD,
+    LINKAGE_METRIC,
+    adjusted_rand,
+    lake_treatment_matrix,
+    stable_hierarchical,
+)
 from morph_assets.lib.plot import category_scatter, stability_curve, to_png
 from morph_assets.lib.profiles import TREATMENT
 from morph_assets.lib.report import figure_markdown, frame_to_markdown, png_markdown
@@ -76,7 +82,7 @@ def hierarchical_clusters(context: dg.AssetExecutionContext, config: HierarchyCo
     truth = true_phenotypes(lake, store.plates_present(PLATE_LAYOUT))
     memberships, curves, summaries, metadata, skipped = [], [], [], {}, []
     for representation in CLUSTERED_REPRESENTATIONS:
-        found = _treatment_matrix(store, representation)
+        found = lake_treatment_matrix(store, representation)
         active = active_treatments(per_treatment, representation)
         aggregates = found[0].filter(pl.col(TREATMENT).is_in(active)) if found else pl.DataFrame()
         if aggregates.height < config.k_min + 1:

@@ -15,8 +15,10 @@ from morph_assets.defs.models.inputs import labelled_index
 from morph_assets.lib.io import atomic_write
 from morph_assets.lib.models import (
     CropNetSettings,
+    MIN_TEST_LABELS,
     cross_fitted_log_probabilities,
     evaluate,
+    held_out_shortfall,
     pooled_probabilities,
     reports_table,
     split_log_probabilities,
@@ -45,8 +47,12 @@ MODELS_FOLDER = "models/crop_network"
 #: Table 1's version names of the pooled predictions (the split: replicate plates held out).
 POOLED_VERSIONS = {"image": "Single-cell crops, pooled per image (held-out plates)",
                    "well": "Single-cell crops, pooled per well (held-out plates)",
+                   "by_well_image": "Single-cell crops, pooled per image (split by well)",
+                   "by_well_well": "Single-cell crops, pooled per well (split by well)",
                    "study": "Single-cell crops, pooled per image (the study's split: by image)"}
 IMAGE_BY, WELL_BY = [PLATE, WELL, SITE], [PLATE, WELL]
+#: Train and test shares of the held-out splits (by well, by image), as the study's CNNs' 70 + 15 / 15.
+HELD_OUT = (0.85, 0.15)
 
 
 class CropNetworkConfig(dg.Config):
@@ -62,8 +68,9 @@ class CropNetworkConfig(dg.Config):
                          description="Folds of replicate plates; each is embedded by a network trained on the others.")
     seed: int = Field(default=0, description="Seed of validation wells, initialisation, sampling and augmentation.")
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'.")
-    study_split: bool = Field(default=True, description="Also train one network on 85 % of the images (the "
-                              "study's split, sites of a well on both sides) and score the other 15 %.")
+    held_out_splits: bool = Field(default=True, description="Also train one network on 85 % of the wells "
+                                  "(split by well, as the forests) and one on 85 % of the images (the study's "
+                                  "split, sites of a well on both sides), each scored on the rest.")
 
     def settings(self) -> CropNetSettings:
         """The library's settings object (its checks give one clear line on a bad value)."""
@@ -81,6 +88,8 @@ def _remove_stale(store, reason: str) -> None:  # noqa: ANN001
             store.plate_file(table, plate).unlink(missing_ok=True)
     if store.has_table(CROP_CLASSIFIER_METRICS):
         store.study_file(CROP_CLASSIFIER_METRICS).unlink(missing_ok=True)
+    for old in (store.root / MODELS_FOLDER).glob("fold_*.pt"):
+        old.unlink()
     write_skipped(store, "crop_network", [skip_row("crop_network", "cross-fitted", "", reason)])
 
 
@@ -90,7 +99,7 @@ def _group_labels(keys: pl.DataFrame, by: list[str]) -> np.ndarray:
 
 def _pooled_report(keys: pl.DataFrame, log_probabilities: np.ndarray, label_names: np.ndarray, by: list[str],
                    version: str, train_labels: np.ndarray | None = None):  # noqa: ANN202
-    """The treatment of each group (image, well) is the class with the highest mean log-probability."""
+    """The treatment of each group (image, well) is the class with the highest mean probability."""
     pooled = pooled_probabilities(keys, log_probabilities, by)
     truth = _group_labels(keys, by)
     predicted = label_names[pooled.drop(*by, "n_cells").to_numpy().argmax(axis=1)]
@@ -101,9 +110,13 @@ def _pooled_report(keys: pl.DataFrame, log_probabilities: np.ndarray, label_name
 
 def _save_models(store, fit, settings: CropNetSettings) -> list[str]:  # noqa: ANN001
     paths = []
+    for old in (store.root / MODELS_FOLDER).glob("fold_*.pt"):  # a run with more folds must not leave its networks
+        old.unlink()
     for index, (model, plates) in enumerate(zip(fit.models, fit.folds, strict=True)):
-        bundle = {"state_dict": model.cpu().state_dict(), "label_names": list(fit.label_names),
-                  "embedded_plates": list(plates), "settings": settings.__dict__, "history": fit.histories[index]}
+        # plain Python values only, so torch.load(..., weights_only=True) reads the file back
+        bundle = {"state_dict": model.cpu().state_dict(), "label_names": [str(name) for name in fit.label_names],
+                  "embedded_plates": [str(plate) for plate in plates], "settings": dict(settings.__dict__),
+                  "history": [{key: float(value) for key, value in row.items()} for row in fit.histories[index]]}
         path = store.root / MODELS_FOLDER / f"fold_{index + 1}.pt"
         atomic_write(path, lambda temporary, bundle=bundle: torch.save(bundle, temporary))
         paths.append(str(path))
@@ -133,13 +146,21 @@ def crop_network(context: dg.AssetExecutionContext, config: CropNetworkConfig,
     store = lake.lake()
     index = labelled_index(store, SINGLE_CELL_CROPS, [PLATE, WELL, SITE, OBJECT_NUMBER])
     plates = index[PLATE].unique().sort().to_list()
+    per_treatment = index.group_by(TREATMENT).agg(pl.col(PLATE).n_unique().alias("plates"))
+    shared = per_treatment.filter(pl.col("plates") >= 2)[TREATMENT].sort().to_list()
+    reason = None
     if len(plates) < 2:
         reason = (f"{len(plates)} plate(s) with crops: each plate is embedded by a network trained on other "
                   "replicate plates, so at least 2 are needed")
+    elif len(shared) < MIN_TEST_LABELS:
+        reason = (f"only {len(shared)} of {per_treatment.height} treatments ({', '.join(shared) or 'none'}) are on "
+                  "two or more plates: a network trained on some plates cannot know the others' treatments "
+                  "(add replicate plates)")
+    if reason:
         _remove_stale(store, reason)
         context.log.warning(f"crop network not trained: {reason}")
         return dg.MaterializeResult(metadata={"skipped": reason, "cells": index.height})
-    write_skipped(store, "crop_network", [])
+    skipped = []
     started = time.perf_counter()
     crops = load_crops(index)
     context.log.info(f"{index.height} crops of {crops.shape[-1]} px from {len(plates)} plates, "
@@ -159,14 +180,26 @@ def crop_network(context: dg.AssetExecutionContext, config: CropNetworkConfig,
                      "images": frame.height, "cells": int(frame["n_cells"].sum())})
     reports = [_pooled_report(index, fit.log_probabilities, fit.label_names, IMAGE_BY, "image"),
                _pooled_report(index, fit.log_probabilities, fit.label_names, WELL_BY, "well")]
-    if config.study_split:
-        images = (index[PLATE] + "|" + index[WELL] + "|" + index[SITE].cast(pl.String)).to_numpy()
-        train, test, log_p = split_log_probabilities(crops, index[TREATMENT].to_numpy(), images, settings,
-                                                     log=lambda line: context.log.info(f"study's split: {line}"))
-        reports.append(_pooled_report(index[test], log_p, fit.label_names, IMAGE_BY, "study",
-                                      _group_labels(index[train], IMAGE_BY)))
+    if config.held_out_splits:
+        wells = (index[PLATE] + "|" + index[WELL]).to_numpy()
+        images = wells + "|" + index[SITE].cast(pl.String).to_numpy()
+        splits = (("split by well", wells, (("by_well_image", IMAGE_BY), ("by_well_well", WELL_BY))),
+                  ("the study's split", images, (("study", IMAGE_BY),)))
+        for name, groups, poolings in splits:
+            shortfall = held_out_shortfall(index[TREATMENT].to_numpy(), groups, HELD_OUT, settings.seed)
+            if shortfall:
+                skipped.extend(skip_row("crop_cnn", POOLED_VERSIONS[version], "", shortfall) for version, _ in poolings)
+                context.log.warning(f"crop CNN, {name}: not evaluated: {shortfall}")
+                continue
+            train, test, log_p = split_log_probabilities(
+                crops, index[TREATMENT].to_numpy(), groups, settings, test_fraction=HELD_OUT[1],
+                log=lambda line, name=name: context.log.info(f"{name}: {line}"))
+            for version, by in poolings:
+                reports.append(_pooled_report(index[test], log_p, fit.label_names, by, version,
+                                              _group_labels(index[train], by)))
     metrics = reports_table(reports)
     store.write_study(CROP_CLASSIFIER_METRICS, metrics)
+    write_skipped(store, "crop_network", skipped)
     history = pl.DataFrame([{"fold": fold + 1, **row} for fold, runs in enumerate(fit.histories) for row in runs])
     shown = metrics.select("variant", "accuracy", "balanced_accuracy", "f1_weighted", "majority_accuracy", "n_test")
     well_report = reports[1]

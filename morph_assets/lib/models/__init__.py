@@ -9,6 +9,7 @@ independent features. Nothing here plots.
 from morph_assets.lib.models._clustering import (
     N_PROFILES,
     treatment_aggregates,
+    lake_treatment_matrix,
     KMeansSelection,
     choose_kmeans,
     embed_2d,
@@ -22,16 +23,18 @@ from morph_assets.lib.models._hierarchical import (
 from morph_assets.lib.models._crop_net import (
     CropNet,
     CropNetSettings,
-    CrossFit,
     augment,
     balanced_indices,
     class_log_probabilities,
+    to_view,
+    train_crop_net,
+)
+from morph_assets.lib.models._crop_folds import (
+    CrossFit,
     cross_fitted_log_probabilities,
     plate_folds,
     pooled_probabilities,
     split_log_probabilities,
-    to_view,
-    train_crop_net,
 )
 from morph_assets.lib.models._cnn import (
     SmallCNN,
@@ -73,6 +76,7 @@ from morph_assets.lib.models._validation import (
 )
 
 __all__ = [
+    "lake_treatment_matrix",
     "CropNet",
     "CropNetSettings",
     "CrossFit",

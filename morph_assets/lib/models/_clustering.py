@@ -16,8 +16,15 @@ import polars as pl
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from morph_assets.lib.profiles import constant_metadata, feature_columns, feature_statistic
-from morph_assets.lib.schema import BROAD_SAMPLE, N_PROFILES
+from morph_assets.lib.io import Lake
+from morph_assets.lib.profiles import (
+    constant_metadata,
+    feature_columns,
+    feature_statistic,
+    selected_feature_names,
+    usable_features,
+)
+from morph_assets.lib.schema import BROAD_SAMPLE, N_PROFILES, NORMALIZATION, TREATMENT, profile_table
 
 
 def treatment_aggregates(
@@ -189,3 +196,35 @@ def embed_2d(x: np.ndarray, *, method: Literal["umap", "tsne"], seed: int = 0) -
         tsne = TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), random_state=seed, init="pca")
         return np.asarray(tsne.fit_transform(x), dtype=np.float64)
     raise ValueError(f"method must be 'umap' or 'tsne', not {method!r}")
+
+
+def lake_treatment_matrix(lake: Lake, representation: str) -> tuple[pl.DataFrame, list[str]] | None:
+    """The treatment-level profiles both clusterings start from, read from the lake.
+
+    The median per treatment (:func:`treatment_aggregates`) of a representation's DMSO-normalised
+    well profiles, over the study-wide selected features (all usable ones when the selection kept
+    none), without treatments whose aggregate holds a non-finite value.
+
+    Parameters
+    ----------
+    lake : Lake
+        The lake holding ``profiles_well_<representation>`` and ``selected_features``.
+    representation : str
+        A profile representation (``"cellprofiler"``, ``"regionprops"``, ``"vae"``, ...).
+
+    Returns
+    -------
+    tuple of (polars.DataFrame, list of str) or None
+        The aggregates and their feature columns; None when the lake has no such profiles or no
+        usable feature.
+    """
+    table = profile_table("well", representation)
+    if not lake.plates_present(table):
+        return None
+    wells = pl.read_parquet(lake.table_glob(table)).filter(pl.col(NORMALIZATION) == "mad_robustize")
+    features = usable_features(wells, selected_feature_names(lake, representation, wells)) or usable_features(wells)
+    if not features:
+        return None
+    aggregates = treatment_aggregates(wells, treatment_col=TREATMENT, features=features)
+    finite = np.isfinite(aggregates.select(features).to_numpy()).all(axis=1)
+    return aggregates.filter(pl.Series(finite)), features

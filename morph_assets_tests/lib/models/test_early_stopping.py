@@ -16,7 +16,7 @@ def test_early_stopping_restores_the_state_of_the_lowest_loss():
             model.weight.fill_(weight)
         stops.append(stopper.update(loss))
     assert stops == [False, False, False, True]  # an equal loss is not a gain
-    assert float(stopper.restore().weight) == 2.0
+    assert float(stopper.restore().weight.detach()) == 2.0
 
 
 def test_early_stopping_refuses_a_patience_below_one():
