@@ -191,4 +191,4 @@ def test_map_report_scores_sister_compounds_and_the_planted_biology(study):
     assert "## Sister compounds" in report and "## How much of the planted biology" in report
     with duckdb.connect(str(lake.duckdb_path), read_only=True) as connection:
         views = connection.sql("select count(*) from sister_summary").fetchall()[0][0]
-        assert views == 8 and connection.sql("select count(*) from truth_correlation").fetchall()[0][0] == 8
+        assert views == 10 and connection.sql("select count(*) from truth_correlation").fetchall()[0][0] == 10

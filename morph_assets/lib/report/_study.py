@@ -48,7 +48,7 @@ _TABLE1_COLUMNS = ("model", "version", "accuracy", "precision_weighted", "recall
                    "balanced_accuracy", "majority_accuracy")  # fmt: skip
 _TABLE2_COLUMNS = ("setting", "representation", "level", "normalised", "mean_average_precision",
                    "fraction_retrieved")  # fmt: skip
-_REPRESENTATION_NAMES = {"regionprops": "Extracted Features", "vae": "VAE Embeddings"}
+_REPRESENTATION_NAMES = {"regionprops": "Extracted Features", "vae": "VAE Embeddings", "crop_cnn": "Crop CNN"}
 _FIGURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FIGURE_LINK = re.compile(r"\]\(figures/([^)\s]+)\.png\)")
 
