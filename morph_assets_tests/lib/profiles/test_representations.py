@@ -92,7 +92,7 @@ def test_image_features_bad_input_raises() -> None:
         image_features("dinov2", _regionprops())
     with pytest.raises(ValueError, match="Metadata_Site"):
         image_features("regionprops", _regionprops().drop("Metadata_Site"))
-    assert set(SOURCE_TABLES) == {"pixel_statistics", "regionprops", "cellprofiler", "vae"}
+    assert set(SOURCE_TABLES) == {"pixel_statistics", "regionprops", "cellprofiler", "vae", "crop_cnn"}
 
 
 def _layout(wells: list[str]) -> pl.DataFrame:
