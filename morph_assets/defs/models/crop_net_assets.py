@@ -50,7 +50,7 @@ POOLED_VERSIONS = {"image": "Single-cell crops, pooled per image (held-out plate
                    "by_well_image": "Single-cell crops, pooled per image (split by well)",
                    "by_well_well": "Single-cell crops, pooled per well (split by well)",
                    "study": "Single-cell crops, pooled per image (the study's split: by image)"}
-IMAGE_BY, WELL_BY = [PLATE, WELL, SITE], [PLATE, WELL]
+IMAGE_BY, WELL_BY = list(IMAGE_KEYS), [PLATE, WELL]
 #: Train and test shares of the held-out splits (by well, by image), as the study's CNNs' 70 + 15 / 15.
 HELD_OUT = (0.85, 0.15)
 
@@ -98,9 +98,11 @@ def _group_labels(keys: pl.DataFrame, by: list[str]) -> np.ndarray:
 
 
 def _pooled_report(keys: pl.DataFrame, log_probabilities: np.ndarray, label_names: np.ndarray, by: list[str],
-                   version: str, train_labels: np.ndarray | None = None):  # noqa: ANN202
-    """The treatment of each group (image, well) is the class with the highest mean probability."""
-    pooled = pooled_probabilities(keys, log_probabilities, by)
+                   version: str, train_labels: np.ndarray | None = None,
+                   pooled: pl.DataFrame | None = None):  # noqa: ANN202
+    """The treatment of each group (image, well) is the class with the highest mean probability
+    (``pooled``: the groups' :func:`pooled_probabilities` when the caller has them already)."""
+    pooled = pooled_probabilities(keys, log_probabilities, by) if pooled is None else pooled
     truth = _group_labels(keys, by)
     predicted = label_names[pooled.drop(*by, "n_cells").to_numpy().argmax(axis=1)]
     # cross-fitted: every group was training data for the other folds, so all labels are the train labels
@@ -178,7 +180,7 @@ def crop_network(context: dg.AssetExecutionContext, config: CropNetworkConfig,
             store.write_plate(profile_table(level, CROP_REPRESENTATION), plate, plate_profiles(annotated, level=level))
         rows.append({"plate": plate, "fold": int(fit.fold[(index[PLATE] == plate).to_numpy()][0]) + 1,
                      "images": frame.height, "cells": int(frame["n_cells"].sum())})
-    reports = [_pooled_report(index, fit.log_probabilities, fit.label_names, IMAGE_BY, "image"),
+    reports = [_pooled_report(index, fit.log_probabilities, fit.label_names, IMAGE_BY, "image", pooled=per_image),
                _pooled_report(index, fit.log_probabilities, fit.label_names, WELL_BY, "well")]
     if config.held_out_splits:
         wells = (index[PLATE] + "|" + index[WELL]).to_numpy()

@@ -63,7 +63,7 @@ def crops_montage(table: pl.DataFrame) -> str:
         return "no cells"
     rows = table.gather(np.unique(np.linspace(0, table.height - 1, min(MONTAGE_CROPS, table.height)).astype(int)))
     captions = [f"{well} s{site} #{number}" for well, site, number
-                in rows.select(schema.WELL, schema.SITE, "ObjectNumber").iter_rows()]
+                in rows.select(schema.WELL, schema.SITE, schema.OBJECT_NUMBER).iter_rows()]
     grid = crop_grid(tasks.load_crops(rows), captions, title=f"{rows.height} of {table.height} cells")
     return figure_markdown(png_markdown(to_png(grid[0, 0].figure), "single-cell crops"),
                            "Single-cell crops spread over the run's wells: DNA (grey), the cell's mask outlined "

@@ -42,6 +42,7 @@ from morph_assets.lib.features._crops import (
     single_cell_crops,
     save_well_crops,
     load_well_crops,
+    resize_crops,
 )
 from morph_assets.lib.features import cellprofiler
 
@@ -66,6 +67,7 @@ __all__ = [
     "load_illumination",
     "load_site",
     "load_well_crops",
+    "resize_crops",
     "load_well_tensors",
     "measure_regionprops",
     "per_image_means",

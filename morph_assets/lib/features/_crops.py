@@ -23,12 +23,13 @@ import polars as pl
 from scipy import ndimage
 
 from morph_assets.lib.features._tensors import CHANNEL_ORDER, atomic_savez, robust_scale
+from morph_assets.lib.schema import OBJECT_NUMBER
 
 #: Percentile of the cells' equivalent diameters a crop must hold (the rare giant cell is clipped).
 DIAMETER_PERCENTILE = 95.0
 #: Crop columns besides the planes: the label, the crop centre, the cell's area, whether it was cut.
 CROP_META_SCHEMA: dict[str, pl.DataType] = {
-    "ObjectNumber": pl.Int64,
+    OBJECT_NUMBER: pl.Int64,
     "crop_center_row": pl.Int32,
     "crop_center_col": pl.Int32,
     "cell_area_px": pl.Int64,
@@ -195,7 +196,7 @@ def single_cell_crops(
         clipped[index] = (box[0].start < top or box[0].stop > top + size
                           or box[1].start < left or box[1].stop > left + size)
     meta = pl.DataFrame({
-        "ObjectNumber": object_numbers, "crop_center_row": centre_rows, "crop_center_col": centre_cols,
+        OBJECT_NUMBER: object_numbers, "crop_center_row": centre_rows, "crop_center_col": centre_cols,
         "cell_area_px": cell_areas.astype(np.int64), "crop_clipped": clipped,
     }, schema=CROP_META_SCHEMA)
     return crops, meta
@@ -282,3 +283,45 @@ def load_well_crops(path: str | Path) -> tuple[np.ndarray, pl.DataFrame]:
     except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(f"cannot read well crops from {path}: {error}") from error
     return crops, meta
+
+
+def resize_crops(crops: np.ndarray, view_size: int) -> np.ndarray:
+    """Area-average crops to ``view_size x view_size`` (DeepProfiler's ``box_size`` -> ``view_size``).
+
+    Parameters
+    ----------
+    crops : (n, P, s, s) float ndarray
+        Crops of :func:`~morph_assets.lib.features.single_cell_crops`.
+    view_size : int
+        Side of the result in pixels.
+
+    Returns
+    -------
+    (n, P, view_size, view_size) float32 ndarray
+        ``crops`` itself (as float32) when ``s == view_size``; otherwise each output pixel is the
+        mean of the input pixels it covers (``torch.nn.functional.interpolate(mode="area")``), so
+        values stay within the input's range, [0, 1] for crops, and the mask plane becomes the
+        cell's fraction of each output pixel.
+
+    Raises
+    ------
+    ValueError
+        When ``crops`` is not 4-D or ``view_size`` is not positive.
+    """
+    crops = np.asarray(crops, dtype=np.float32)
+    if crops.ndim != 4 or view_size < 1:
+        raise ValueError(f"need (n, P, s, s) crops and a positive view_size, got {crops.shape} and {view_size}")
+    if crops.shape[-1] == view_size and crops.shape[-2] == view_size:
+        return crops
+    if crops.shape[0] == 0:
+        return np.zeros((0, crops.shape[1], view_size, view_size), np.float32)
+    import torch  # imported here: only a resize needs it, and it costs a second to import
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one worker process per core already; more threads only contend
+    try:
+        with torch.no_grad():
+            resized = torch.nn.functional.interpolate(torch.from_numpy(crops), size=(view_size, view_size), mode="area")
+    finally:
+        torch.set_num_threads(threads)
+    return resized.numpy()

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from morph_assets.lib.devices import pick_device, rng_devices
+from morph_assets.lib.features import resize_crops
 from morph_assets.lib.models._early_stopping import EarlyStopping
 
 
@@ -133,6 +134,10 @@ class CropNet(nn.Module):
 def to_view(crops: np.ndarray, view_size: int) -> torch.Tensor:
     """Area-average crops to ``view_size`` px (DeepProfiler's view) as a float32 tensor.
 
+    The averaging is the crops asset's own (:func:`~morph_assets.lib.features.resize_crops`);
+    here the side must be a whole multiple of the view, so every view pixel averages the same
+    number of crop pixels.
+
     Parameters
     ----------
     crops : (n, C, S, S) ndarray
@@ -150,13 +155,12 @@ def to_view(crops: np.ndarray, view_size: int) -> torch.Tensor:
     ValueError
         When the crops are not square 4-D or ``S`` is not a multiple of ``view_size``.
     """
-    tensor = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
-    if tensor.ndim != 4 or tensor.shape[2] != tensor.shape[3]:
-        raise ValueError(f"crops must be (n, C, S, S), got shape {tuple(tensor.shape)}")
-    side = tensor.shape[-1]
-    if side % view_size:
-        raise ValueError(f"crop side {side} px is not a multiple of view_size {view_size}")
-    return tensor if side == view_size else F.avg_pool2d(tensor, side // view_size)
+    shape = np.shape(crops)
+    if len(shape) != 4 or shape[2] != shape[3]:
+        raise ValueError(f"crops must be (n, C, S, S), got shape {tuple(shape)}")
+    if shape[-1] % view_size:
+        raise ValueError(f"crop side {shape[-1]} px is not a multiple of view_size {view_size}")
+    return torch.from_numpy(np.ascontiguousarray(resize_crops(crops, view_size)))
 
 
 def augment(crops: torch.Tensor, generator: torch.Generator, jitter: float) -> torch.Tensor:

@@ -11,10 +11,11 @@ from morph_assets.lib.features import (
     CHANNEL_ORDER,
     CROP_META_SCHEMA,
     load_well_crops,
+    resize_crops,
     save_well_crops,
     single_cell_crops,
 )
-from morph_assets.lib.schema import PLATE, SINGLE_CELL_CROPS, SITE, WELL
+from morph_assets.lib.schema import OBJECT_NUMBER, PLATE, SINGLE_CELL_CROPS, SITE, WELL
 from morph_assets.lib.tasks._features import segmented_sites
 from morph_assets.lib.tasks._task import CorrectedWellTask
 from morph_assets.lib.tasks._tensors import gather_rows
@@ -29,12 +30,12 @@ CROPS_INDEX_SCHEMA: dict[str, pl.DataType] = {
     PLATE: pl.String,
     WELL: pl.String,
     SITE: pl.Int32,
-    "ObjectNumber": pl.Int64,
+    OBJECT_NUMBER: pl.Int64,
     "crop_index": pl.Int32,
     "crop_file": pl.String,
     "box_size": pl.Int32,
     "view_size": pl.Int32,
-    **{name: dtype for name, dtype in CROP_META_SCHEMA.items() if name != "ObjectNumber"},
+    **{name: dtype for name, dtype in CROP_META_SCHEMA.items() if name != OBJECT_NUMBER},
 }
 
 
@@ -53,48 +54,6 @@ class CropTask(CorrectedWellTask):
 
     box_size: int
     view_size: int = DEFAULT_VIEW_SIZE
-
-
-def resize_crops(crops: np.ndarray, view_size: int) -> np.ndarray:
-    """Area-average crops to ``view_size x view_size`` (DeepProfiler's ``box_size`` -> ``view_size``).
-
-    Parameters
-    ----------
-    crops : (n, P, s, s) float ndarray
-        Crops of :func:`~morph_assets.lib.features.single_cell_crops`.
-    view_size : int
-        Side of the result in pixels.
-
-    Returns
-    -------
-    (n, P, view_size, view_size) float32 ndarray
-        ``crops`` itself (as float32) when ``s == view_size``; otherwise each output pixel is the
-        mean of the input pixels it covers (``torch.nn.functional.interpolate(mode="area")``), so
-        values stay within the input's range, [0, 1] for crops, and the mask plane becomes the
-        cell's fraction of each output pixel.
-
-    Raises
-    ------
-    ValueError
-        When ``crops`` is not 4-D or ``view_size`` is not positive.
-    """
-    crops = np.asarray(crops, dtype=np.float32)
-    if crops.ndim != 4 or view_size < 1:
-        raise ValueError(f"need (n, P, s, s) crops and a positive view_size, got {crops.shape} and {view_size}")
-    if crops.shape[-1] == view_size and crops.shape[-2] == view_size:
-        return crops
-    if crops.shape[0] == 0:
-        return np.zeros((0, crops.shape[1], view_size, view_size), np.float32)
-    import torch  # imported here: only a resize needs it, and it costs a second to import
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one worker process per core already; more threads only contend
-    try:
-        with torch.no_grad():
-            resized = torch.nn.functional.interpolate(torch.from_numpy(crops), size=(view_size, view_size), mode="area")
-    finally:
-        torch.set_num_threads(threads)
-    return resized.numpy()
 
 
 def crop_well(task: CropTask) -> int:
